@@ -1,0 +1,3 @@
+from picotui.cli import main
+
+raise SystemExit(main())

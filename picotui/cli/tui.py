@@ -1,0 +1,22 @@
+"""`picotui` with no subcommand: the terminal app. OWNER: UI helper (fills in run_tui)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--graphics", choices=["auto", "kitty", "sixel", "halfcell", "unicode", "none"],
+                        default=None, help="how to draw images (env PICOTUI_GRAPHICS; default auto-detect)")
+    parser.add_argument("--check", action="store_true",
+                        help="headless self-test: load the demo model, generate one tiny image, exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.check:
+        from picotui.cli.generate import run_check
+
+        return run_check(args)
+    from picotui.ui.app import run_tui
+
+    return run_tui(args)

@@ -1,0 +1,161 @@
+"""GenerationRequest: one job, validated when it is built."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from picotui.engine.errors import RequestError
+from picotui.engine.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
+
+DEFAULT_PROMPT = ("welsh pembroke corgi, sitting on wooden floor, small laptop, warm lighting, "
+                  "soft shadows, cute, stylized")
+DEFAULT_NEGATIVE = ("bad anatomy, low quality, blurry, watermark, deformed, extra limbs, disfigured, "
+                    "poorly drawn face, poorly drawn hands, duplicate, signature")
+DEFAULT_LORA_WEIGHT = 0.8
+MAX_SEED = 2**32 - 1
+
+# Bounds the engine enforces. The UI narrows width/height to 256..1024.
+STEPS = (1, 150)
+CFG = (1.0, 30.0)
+CLIP_SKIP = (1, 4)
+BATCH_COUNT = (1, 100)
+LORA_WEIGHT = (0.0, 2.0)
+SIZE = (64, 4096)
+MAX_PROMPT_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    name: str  # library file name (stem or full name) or a path
+    weight: float = DEFAULT_LORA_WEIGHT
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise RequestError("A LoRA needs a file name: pick one from models/loras.")
+        object.__setattr__(self, "weight", _number("LoRA weight", self.weight, *LORA_WEIGHT))
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str = DEFAULT_PROMPT
+    negative_prompt: str = DEFAULT_NEGATIVE
+    checkpoint: str = "demo"
+    vae: str | None = None  # None: the checkpoint's own VAE
+    loras: tuple[LoraSpec, ...] = ()
+    sampler: str = DEFAULT_SAMPLER
+    steps: int = 24
+    cfg: float = 7.0
+    width: int = 512
+    height: int = 512
+    seed: int | None = None  # None: a random seed is drawn when the job is built for the worker
+    clip_skip: int = 1
+    batch_count: int = 1
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # unknown fields read back from PNGs
+
+    def __post_init__(self):
+        for name in ("prompt", "negative_prompt", "checkpoint"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise RequestError(f"{name.replace('_', ' ').capitalize()} must be text.")
+            if len(value) > MAX_PROMPT_CHARS:
+                raise RequestError(f"{name.replace('_', ' ').capitalize()} is {len(value):,} characters; "
+                                   f"keep it under {MAX_PROMPT_CHARS:,}.")
+        if not self.checkpoint.strip():
+            raise RequestError("No checkpoint chosen: pick one in the model browser (ctrl+o) or use 'demo'.")
+        if self.vae is not None and (not isinstance(self.vae, str) or not self.vae.strip()):
+            object.__setattr__(self, "vae", None)
+        loras = tuple(l if isinstance(l, LoraSpec) else LoraSpec(*l) for l in self.loras)
+        object.__setattr__(self, "loras", loras)
+        if self.sampler not in SAMPLER_NAMES:
+            raise RequestError(f"Unknown sampler {self.sampler!r}: choose one of {', '.join(SAMPLER_NAMES)}.")
+        object.__setattr__(self, "steps", _integer("Steps", self.steps, *STEPS))
+        object.__setattr__(self, "cfg", _number("CFG scale", self.cfg, *CFG))
+        for name in ("width", "height"):
+            value = _integer(name.capitalize(), getattr(self, name), *SIZE)
+            if value % 8:
+                raise RequestError(f"{name.capitalize()} {value} is not a multiple of 8: try {round(value / 8) * 8}.")
+            object.__setattr__(self, name, value)
+        if self.seed is not None:
+            object.__setattr__(self, "seed", _integer("Seed", self.seed, 0, MAX_SEED))
+        object.__setattr__(self, "clip_skip", _integer("Clip skip", self.clip_skip, *CLIP_SKIP))
+        object.__setattr__(self, "batch_count", _integer("Batch count", self.batch_count, *BATCH_COUNT))
+
+    def with_seed(self) -> GenerationRequest:
+        """This request with a concrete seed (a random one if none was set)."""
+        if self.seed is not None:
+            return self
+        return replace(self, seed=random.SystemRandom().randint(0, MAX_SEED))
+
+    def seeds(self) -> list[int]:
+        """One seed per image of the batch: seed, seed+1, ... (as A1111 does)."""
+        base = self.with_seed().seed
+        return [(base + i) % (MAX_SEED + 1) for i in range(self.batch_count)]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["loras"] = [{"name": l.name, "weight": l.weight} for l in self.loras]
+        if not data["extra"]:
+            del data["extra"]
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
+        """Build from a dict (e.g. PNG JSON); unknown keys are kept in `extra`, bad values raise RequestError."""
+        if not isinstance(data, dict):
+            raise RequestError("Saved settings are not a JSON object.")
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        loras = kwargs.get("loras") or ()
+        try:
+            kwargs["loras"] = tuple(LoraSpec(l["name"], l.get("weight", DEFAULT_LORA_WEIGHT)) if isinstance(l, dict)
+                                    else LoraSpec(*l) for l in loras)
+        except (TypeError, KeyError) as exc:
+            raise RequestError(f"Saved LoRA list is malformed ({exc}).") from None
+        extra = {k: v for k, v in data.items() if k not in known and k != "extra"}
+        return cls(**kwargs, extra=extra)
+
+    @classmethod
+    def from_json(cls, text: str) -> GenerationRequest:
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise RequestError(f"Saved settings are not valid JSON ({exc.__class__.__name__}).") from None
+        return cls.from_dict(data)
+
+
+def _integer(label: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool):
+        raise RequestError(f"{label} must be a whole number between {lo} and {hi}.")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise RequestError(f"{label} must be a whole number between {lo} and {hi}, not {value.strip()[:20]!r}.") from None
+    if not isinstance(value, int):
+        raise RequestError(f"{label} must be a whole number between {lo} and {hi}.")
+    if not lo <= value <= hi:
+        raise RequestError(f"{label} {value} is out of range: use {lo} to {hi}.")
+    return value
+
+
+def _number(label: str, value: Any, lo: float, hi: float) -> float:
+    if isinstance(value, bool):
+        raise RequestError(f"{label} must be a number between {lo:g} and {hi:g}.")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise RequestError(f"{label} must be a number between {lo:g} and {hi:g}, not {value.strip()[:20]!r}.") from None
+    if not isinstance(value, (int, float)) or value != value:  # NaN fails the second test
+        raise RequestError(f"{label} must be a number between {lo:g} and {hi:g}.")
+    if not lo <= value <= hi:
+        raise RequestError(f"{label} {value:g} is out of range: use {lo:g} to {hi:g}.")
+    return float(value)
