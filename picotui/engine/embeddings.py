@@ -1,0 +1,108 @@
+"""Textual-inversion embeddings: the files civitai ships, read into a [vectors, width] float32 tensor.
+
+Accepted, as A1111 accepts them:
+- `.safetensors` with one tensor (`emb_params` from A1111's converter, or any single key as the
+  diffusers concept files use); a 1-D tensor is one vector.
+- A1111's pickled `.pt` (`string_to_param: {"*": tensor}`) and diffusers' `.bin` (`{"<token>": tensor}`),
+  only when pickles are allowed (the same opt-in as checkpoints), and then through
+  `torch.load(weights_only=True)`, which refuses to run code from the file.
+SDXL embeddings (`clip_l` + `clip_g`) and files with several terms are refused with a one-line reason.
+
+`vector_count` reads only a safetensors header (no torch), for the UI's token counter.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+from picotui.engine.errors import ModelError
+
+PICKLE_SUFFIXES = (".pt", ".bin", ".ckpt")
+MAX_VECTORS = 75  # one chunk; A1111 cannot place a longer embedding either
+
+
+def vector_count(path: Path) -> int | None:
+    """How many token slots the embedding takes, from a .safetensors header; None when unknown."""
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        return None
+    try:
+        with path.open("rb") as fh:
+            (size,) = struct.unpack("<Q", fh.read(8))
+            if size > 100_000_000:
+                return None
+            header = json.loads(fh.read(size))
+    except (OSError, ValueError, struct.error):
+        return None
+    shapes = [v.get("shape") for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
+    if len(shapes) != 1 or not isinstance(shapes[0], list) or not shapes[0]:
+        return None
+    return 1 if len(shapes[0]) == 1 else int(shapes[0][0])
+
+
+def load_embedding(path: Path, width: int, *, allow_pickle: bool = False):
+    """The embedding's vectors as a float32 tensor [n, width]; ModelError with a one-line reason otherwise."""
+    import torch
+
+    path = Path(path)
+    name = path.name
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise ModelError(f"Embedding {name} is missing ({path}): rescan the models folder.")
+    if suffix == ".safetensors":
+        from safetensors.torch import load_file
+        try:
+            data = load_file(str(path))
+        except Exception as exc:  # safetensors raises several types for damaged files
+            raise ModelError(f"Embedding {name} is not a readable .safetensors file ({type(exc).__name__}): "
+                             f"download it again.") from None
+    elif suffix in PICKLE_SUFFIXES:
+        if not allow_pickle:
+            raise ModelError(f"Embedding {name} is a pickle ({suffix}) file; use a .safetensors version, or "
+                             f"start picotui with --allow-pickle if you trust its source.")
+        try:
+            data = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as exc:  # weights_only refuses anything but plain tensors and containers
+            raise ModelError(f"Embedding {name} could not be loaded safely ({type(exc).__name__}): "
+                             f"use a .safetensors version.") from None
+    else:
+        raise ModelError(f"Embedding {name} has an unknown file type: use .safetensors.")
+    vec = _vectors_from(data, name)
+    if vec.ndim == 1:
+        vec = vec.unsqueeze(0)
+    if vec.ndim != 2 or vec.shape[0] < 1:
+        raise ModelError(f"Embedding {name} has an unexpected shape {tuple(vec.shape)}: it is not a "
+                         f"textual-inversion embedding.")
+    if vec.shape[1] != width:
+        family = {768: "SD1.x", 1024: "SD2.x", 1280: "SDXL"}.get(int(vec.shape[1]), f"{vec.shape[1]}-wide")
+        raise ModelError(f"Embedding {name} is for {family} ({vec.shape[1]} wide) but this checkpoint's "
+                         f"text encoder is {width} wide: use an embedding made for this model.")
+    if vec.shape[0] > MAX_VECTORS:
+        raise ModelError(f"Embedding {name} has {vec.shape[0]} vectors; at most {MAX_VECTORS} fit in a prompt.")
+    if not torch.isfinite(vec).all():
+        raise ModelError(f"Embedding {name} contains NaN or infinite values: download it again.")
+    return vec.detach().to(torch.float32)
+
+
+def _vectors_from(data, name: str):
+    import torch
+
+    if not isinstance(data, dict):
+        raise ModelError(f"Embedding {name} is not a textual-inversion embedding.")
+    if "string_to_param" in data:  # A1111's own training output
+        params = data["string_to_param"]
+        params = getattr(params, "_parameters", params)
+        if not isinstance(params, dict) or len(params) != 1:
+            raise ModelError(f"Embedding {name} holds {len(params) if isinstance(params, dict) else 'no'} "
+                             f"terms; picotui reads files with exactly one.")
+        data = params
+    if "clip_l" in data and "clip_g" in data:
+        raise ModelError(f"Embedding {name} is an SDXL embedding: picotui runs SD1.x models.")
+    tensors = {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}
+    if "emb_params" in tensors:
+        return tensors["emb_params"]
+    if len(tensors) != 1:
+        raise ModelError(f"Embedding {name} holds {len(tensors)} tensors; picotui reads files with exactly one.")
+    return next(iter(tensors.values()))

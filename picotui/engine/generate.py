@@ -1,0 +1,399 @@
+"""One image: prompt embeddings -> diffusers' denoising loop -> our VAE decode -> PIL image.
+
+The denoising is diffusers' own `StableDiffusionPipeline.__call__` (given our prompt embeddings, our
+scheduler and a CPU generator, `output_type="latent"`), so the maths is exactly diffusers' and a test
+can hold the two to equality. We decode ourselves to catch the fp16 VAE's NaN/black failure and retry
+in fp32, and we hook `callback_on_step_end` for progress, previews and cancellation.
+
+Runs in the worker thread; torch is imported inside functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from picotui.engine.errors import OutOfMemory, PicoError
+from picotui.engine.events import EngineStatus, Finished, Loading, Notice, Step
+from picotui.engine.preview import latents_to_preview
+from picotui.engine.samplers import make_scheduler
+
+log = logging.getLogger("picotui.generate")
+
+# numpy 2 complains about how diffusers' schedulers build arrays from torch tensors; harmless noise.
+warnings.filterwarnings("ignore", message=r"__array(_wrap)?__", category=DeprecationWarning)
+
+NAN_RETRY_NOTICE = ("The VAE produced an empty (NaN) image in fp16, a known SD1.5 VAE problem: "
+                    "decoded again in fp32. A VAE such as vae-ft-mse avoids it.")
+
+
+class JobCancelled(Exception):
+    """Raised inside the step callback when the user cancels; not an error."""
+
+
+@dataclass(frozen=True)
+class StepReport:
+    index: int  # 1-based sampler step just finished
+    total: int
+    it_per_s: float
+    eta_s: float
+    preview: object  # PIL image or None
+
+
+StepFn = Callable[[StepReport], None]
+
+
+class PromptCache:
+    """Prompt embeddings by (model state, prompt, negative, clip skip): an unchanged prompt is not re-encoded.
+
+    The key must name everything that changes the text encoder's output: the loaded checkpoint, the
+    LoRAs and weights applied to it (kohya LoRAs patch the text encoder) and the embeddings folder.
+    """
+
+    def __init__(self, size: int = 16):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key, compute):
+        if key in self._items:
+            self._items.move_to_end(key)
+            self.hits += 1
+            return self._items[key]
+        self.misses += 1
+        value = compute()
+        self._items[key] = value
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+def encode_prompts(pipe, encoder, prompt: str, negative: str, clip_skip: int, *, text_encoder_offload: bool,
+                   device):
+    """(cond, uncond) from the PromptEncoder; with text-encoder offload the encoder visits the GPU only
+    for this call (model/sequential offload hooks move it themselves)."""
+    import torch
+
+    offloaded = getattr(pipe, "_picotui_plan", None)
+    hooks = offloaded is not None and (offloaded.model_offload or offloaded.sequential_offload)
+    visit = text_encoder_offload and not hooks and getattr(device, "type", "cpu") == "cuda"
+    if visit:
+        pipe.text_encoder.to(device)
+    try:
+        with torch.no_grad():
+            return encoder.encode(prompt, negative, clip_skip)
+    finally:
+        if visit:
+            pipe.text_encoder.to("cpu")
+
+
+def base_scheduler_config(pipe) -> dict:
+    """The checkpoint's own scheduler config, remembered before the first sampler replaces it (otherwise
+    one sampler's overrides, e.g. timestep spacing, would leak into the next)."""
+    base = getattr(pipe, "_picotui_base_scheduler", None)
+    if base is None:
+        base = dict(pipe.scheduler.config)
+        pipe._picotui_base_scheduler = base
+    return base
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or (isinstance(exc, RuntimeError)
+                                                        and "out of memory" in str(exc).lower())
+
+
+def _oom(width: int, height: int) -> OutOfMemory:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return OutOfMemory(f"Out of GPU memory at {width}x{height}: try a smaller size, or close other programs "
+                       f"using the GPU.")
+
+
+def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: int, height: int, seed: int,
+            on_step: StepFn | None = None, is_cancelled: Callable[[], bool] = lambda: False,
+            preview: bool = True):
+    """Latents for one image: diffusers' loop with our scheduler and a CPU generator seeded with `seed`.
+
+    Noise comes from a CPU generator, so a seed gives the same picture on any GPU (A1111's "RNG: CPU").
+    Cancellation is checked after every model evaluation and raises JobCancelled.
+    """
+    import torch
+
+    pipe.scheduler = make_scheduler(sampler, base_scheduler_config(pipe))
+    generator = torch.Generator("cpu").manual_seed(int(seed))
+    start = time.perf_counter()
+    last = [0]
+
+    def callback(p, i, t, kwargs):
+        if is_cancelled():
+            raise JobCancelled()
+        evaluations = max(1, len(p.scheduler.timesteps))
+        # Heun/DPM2 run two model calls per step (2N-1 timesteps): report sampler steps, as A1111 does.
+        step = min(steps, max(1, round((i + 1) * steps / evaluations)))
+        if on_step is not None and step > last[0]:
+            last[0] = step
+            elapsed = max(time.perf_counter() - start, 1e-9)
+            it_per_s = step / elapsed
+            image = latents_to_preview(kwargs["latents"]) if preview else None
+            on_step(StepReport(step, steps, it_per_s, (steps - step) / it_per_s, image))
+        return kwargs
+
+    if is_cancelled():
+        raise JobCancelled()
+    try:
+        with torch.no_grad():
+            out = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, num_inference_steps=steps,
+                       guidance_scale=cfg, width=width, height=height, generator=generator,
+                       output_type="latent", callback_on_step_end=callback,
+                       callback_on_step_end_tensor_inputs=["latents"], return_dict=True)
+    except JobCancelled:
+        _drop_hooks_state(pipe)
+        raise
+    except Exception as exc:
+        if _is_oom(exc):
+            raise _oom(width, height) from None
+        raise
+    latents = out.images
+    if not torch.isfinite(latents).all():
+        raise PicoError("The model produced NaN values while denoising: try another sampler or checkpoint "
+                        "(fp16 on this GPU may be the cause; --device cpu avoids it).", kind="nan")
+    return latents
+
+
+def _drop_hooks_state(pipe) -> None:
+    """After an interrupted call, offload hooks may leave a model on the GPU; put things back in order."""
+    try:
+        pipe.maybe_free_model_hooks()
+    except Exception:  # best effort: the next call re-establishes the layout anyway
+        log.debug("maybe_free_model_hooks failed after cancel", exc_info=True)
+
+
+def _bad_decode(decoded) -> bool:
+    import torch
+
+    return (not torch.isfinite(decoded).all()) or bool(decoded.max() <= -0.999)  # NaN or pure black
+
+
+def decode(pipe, latents, *, on_notice: Callable[[str], None] = lambda message: None):
+    """Latents -> PIL image with the pipeline's VAE; a NaN/black fp16 decode is retried once in fp32."""
+    import torch
+
+    vae = pipe.vae
+    width, height = latents.shape[-1] * 8, latents.shape[-2] * 8
+    try:
+        with torch.no_grad():
+            decoded = vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]
+            if vae.dtype == torch.float16 and _bad_decode(decoded):
+                log.warning("fp16 VAE decode gave NaN/black; retrying in fp32")
+                on_notice(NAN_RETRY_NOTICE)
+                vae.to(torch.float32)
+                try:
+                    decoded = vae.decode(latents.float() / vae.config.scaling_factor, return_dict=False)[0]
+                finally:
+                    vae.to(torch.float16)
+            if not torch.isfinite(decoded).all():
+                raise PicoError("The VAE produced NaN values even in fp32: pick another VAE (e.g. vae-ft-mse) "
+                                "or the checkpoint's own.", kind="nan")
+            return pipe.image_processor.postprocess(decoded, output_type="pil", do_denormalize=[True])[0]
+    except PicoError:
+        raise
+    except Exception as exc:
+        if _is_oom(exc):
+            raise _oom(width, height) from None
+        raise
+    finally:
+        try:
+            pipe.maybe_free_model_hooks()
+        except Exception:
+            log.debug("maybe_free_model_hooks failed after decode", exc_info=True)
+
+
+# ---- a whole job (lives in the worker thread) ---------------------------------------------------
+
+class JobRunner:
+    """Everything a job needs that outlives it: device, library, loaded pipeline, prompt cache, memory plan.
+
+    Built in the worker thread (it imports torch). `emit` sends events to the worker's event queue.
+    """
+
+    def __init__(self, paths, device_request: str, allow_pickle: bool, memory_mode: str | None, emit):
+        import torch  # noqa: F401  (the expensive import happens here, in the worker thread)
+
+        from picotui.engine.library import Library
+        from picotui.engine.loading import ModelManager
+        from picotui.engine.memory import choose_device, memory_mode_setting
+
+        self.paths = paths
+        self.emit = emit
+        self.job_id = 0
+        self.choice = choose_device(device_request)
+        if self.choice.notice:
+            emit(Notice(0, self.choice.notice, "warning"))
+        self.memory_mode = memory_mode or memory_mode_setting()
+        self.library = Library(paths.models, paths.cache)
+        self.manager = ModelManager(self.library, self.choice.device, self.choice.dtype, allow_pickle=allow_pickle,
+                                    on_stage=lambda stage, fraction: emit(Loading(self.job_id, stage, fraction)))
+        self.prompts = PromptCache()
+        self.plan = None
+        self.min_mode: str | None = None  # after an out-of-memory error: never go back below this
+        self._encoder = None
+        self._encoder_for = None
+        self._said_demo = False
+        log.info("engine ready on %s (%s)", self.choice.name, self.choice.dtype)
+
+    # ---- status ---------------------------------------------------------------------------------
+    def status(self, job_id: int, state: str) -> EngineStatus:
+        from picotui.engine.memory import vram_info
+
+        info = vram_info(self.choice.device)
+        gib = 1024**3
+        cuda = info is not None
+        plan = self.plan
+        detail = {"memory_reason": plan.reason if plan else "", "capability": self.choice.capability,
+                  "speed_reason": ("diffusers eager fp16 with PyTorch SDPA attention" if cuda
+                                   else "CPU in fp32: no GPU in use")}
+        return EngineStatus(
+            job_id, state, device=self.choice.name, dtype=str(self.choice.dtype).removeprefix("torch."),
+            vram_used_gib=round(info[2] / gib, 2) if cuda else None,
+            vram_total_gib=round(info[1] / gib, 2) if cuda else None,
+            checkpoint=self.manager.checkpoint.name if self.manager.checkpoint else None,
+            memory_mode=plan.label if plan else ("cpu" if not cuda else ""),
+            speed_path="eager + SDPA" if cuda else "eager (CPU)", detail=detail)
+
+    # ---- one job --------------------------------------------------------------------------------
+    def run_job(self, job_id: int, request, is_cancelled: Callable[[], bool]) -> None:
+        from dataclasses import replace
+
+        from picotui.engine.prompts import extract_lora_tags
+
+        self.job_id = job_id
+        t0 = time.perf_counter()
+        request = request.with_seed()
+        seeds = request.seeds()
+        log.info("job %d: %s", job_id, request.to_json())
+        prompt, tag_loras = extract_lora_tags(request.prompt)
+        negative, _ = extract_lora_tags(request.negative_prompt)  # tags in the negative are not applied
+        self.library.scan()  # files dropped in since the last job are found
+        checkpoint = self.library.resolve(request.checkpoint, "checkpoint")
+        vae = self.library.resolve(request.vae, "vae") if request.vae else None
+        # The panel's LoRAs and the prompt's <lora:...> tags together; the same file twice adds up (A1111).
+        loras = [(self.library.resolve(spec.name, "lora"), spec.weight) for spec in (*request.loras, *tag_loras)]
+        if self.manager.checkpoint is None or Path(self.manager.checkpoint.path) != Path(checkpoint.path):
+            self.emit(self.status(job_id, "loading"))
+        pipe = self.manager.pipeline_for(checkpoint, vae, loras)
+        self._apply_memory_plan(pipe, request.width, request.height)
+        t_load = time.perf_counter() - t0
+        self._maybe_demo_notice(job_id, checkpoint)
+        if is_cancelled():
+            raise JobCancelled()
+        self.emit(self.status(job_id, "generating"))
+
+        t1 = time.perf_counter()
+        cond, uncond = self._encode(pipe, prompt, negative, request.clip_skip, loras)
+        t_encode = time.perf_counter() - t1
+        hashes = None
+        for index, seed in enumerate(seeds):
+            if is_cancelled():
+                raise JobCancelled()
+            image_request = replace(request, seed=seed, batch_count=1)
+            t2 = time.perf_counter()
+            latents = denoise(
+                pipe, cond, uncond, sampler=request.sampler, steps=request.steps, cfg=request.cfg,
+                width=request.width, height=request.height, seed=seed, is_cancelled=is_cancelled,
+                on_step=lambda r, i=index: self.emit(Step(job_id, r.index, r.total, r.it_per_s, r.eta_s, r.preview,
+                                                          i, len(seeds))))
+            t3 = time.perf_counter()
+            image = decode(pipe, latents, on_notice=lambda m: self.emit(Notice(job_id, m, "warning")))
+            t4 = time.perf_counter()
+            path = save_error = None
+            parameters = ""
+            try:
+                if hashes is None:
+                    hashes = self._hashes(checkpoint, vae, loras)
+                parameters = self._parameters(image_request, checkpoint, vae, hashes)
+                from picotui.engine.output import save_png
+
+                path = save_png(image, self.paths.outputs, image_request, parameters)
+            except Exception as exc:  # the image is kept; the UI offers to save it again
+                log.exception("job %d: saving image %d failed", job_id, index)
+                save_error = f"Could not save the image: {' '.join(str(exc).split())[:160]}"
+            t5 = time.perf_counter()
+            timings = {"load": t_load if index == 0 else 0.0, "encode": t_encode if index == 0 else 0.0,
+                       "denoise": t3 - t2, "decode": t4 - t3, "save": t5 - t4,
+                       "total": (t5 - t0) if index == 0 else (t5 - t2)}
+            log.info("job %d image %d/%d seed %d: %s -> %s", job_id, index + 1, len(seeds), seed,
+                     {k: round(v, 3) for k, v in timings.items()}, path or save_error)
+            self.emit(Finished(job_id, image, path, image_request, parameters, timings, index, len(seeds),
+                               save_error))
+
+    # ---- pieces ---------------------------------------------------------------------------------
+    def _apply_memory_plan(self, pipe, width: int, height: int) -> None:
+        from picotui.engine.memory import apply_plan, choose_memory_plan, vram_info
+
+        info = vram_info(self.choice.device)
+        free, total = (info[0], info[1]) if info else (None, None)
+        plan = choose_memory_plan(free, total, width, height, self.choice.capability,
+                                  override=self.memory_mode, at_least=self.min_mode)
+        if plan.mode != "cpu":
+            apply_plan(pipe, plan, self.choice.device)
+        self.plan = plan
+
+    def on_out_of_memory(self) -> str | None:
+        """Step the memory policy up after an out-of-memory error; returns the new mode's label."""
+        from picotui.engine.memory import next_mode
+
+        if self.plan is None:
+            return None
+        nxt = next_mode(self.plan)
+        if nxt:
+            self.min_mode = nxt
+        return nxt
+
+    def _encode(self, pipe, prompt: str, negative: str, clip_skip: int, loras):
+        from picotui.engine.conditioning import PromptEncoder
+
+        embeddings = {Path(mf.path).stem: Path(mf.path) for mf in self.library.files("embedding") if mf.usable}
+        owner = (id(pipe), id(pipe.text_encoder), self.manager.load_count, tuple(sorted(embeddings.items())))
+        if self._encoder is None or self._encoder_for != owner:
+            self._encoder = PromptEncoder(pipe.tokenizer, pipe.text_encoder, embeddings)
+            self._encoder_for = owner
+            self.prompts.clear()
+        lora_key = tuple(sorted((str(mf.path), mf.size, float(w)) for mf, w in loras))
+        plan = self.plan
+        key = (owner, lora_key, prompt, negative, clip_skip)
+        return self.prompts.get(key, lambda: encode_prompts(
+            pipe, self._encoder, prompt, negative, clip_skip,
+            text_encoder_offload=bool(plan and plan.text_encoder_offload), device=self.choice.device))
+
+    def _hashes(self, checkpoint, vae, loras) -> dict:
+        return {"model": self.library.autov2(checkpoint), "vae": self.library.autov2(vae) if vae else None,
+                "loras": {Path(mf.name).stem: self.library.autov2(mf) for mf, _w in loras}}
+
+    def _parameters(self, request, checkpoint, vae, hashes) -> str:
+        from picotui.engine.metadata import a1111_parameters
+
+        return a1111_parameters(request, model_name=Path(checkpoint.name).stem, model_hash=hashes["model"],
+                                vae_name=vae.name if vae else None, vae_hash=hashes["vae"],
+                                lora_hashes=hashes["loras"] or None)
+
+    def _maybe_demo_notice(self, job_id: int, checkpoint) -> None:
+        from picotui.engine.demo import DEMO_FILE, DEMO_NOTE
+
+        if not self._said_demo and Path(checkpoint.path).name == DEMO_FILE:
+            self._said_demo = True
+            self.emit(Notice(job_id, DEMO_NOTE, "information"))

@@ -1,0 +1,329 @@
+"""The model library: what is in models/checkpoints, vae, loras and embeddings, and what each file is.
+
+Only the safetensors header is read (an 8-byte little-endian length, then JSON: tensor name -> dtype,
+shape, byte offsets), never the tensors, so scanning a folder of 4 GB checkpoints is instant. Key names
+and shapes tell the kind (checkpoint, VAE, LoRA, embedding) and the family (SD1.x, SD1.x inpainting,
+SD2.x, SDXL, other). Every broken file becomes a ModelFile with usable=False and a one-line reason;
+scan() never raises. No torch here: the UI imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from picotui.engine import hashing
+from picotui.engine.demo import DEMO_FILE  # demo.py imports torch only inside its functions
+from picotui.engine.errors import ModelError
+from picotui.engine.headers import PICKLE_SUFFIXES, SUFFIXES, classify_file
+
+log = logging.getLogger(__name__)
+
+KINDS = ("checkpoint", "vae", "lora", "embedding")
+FOLDERS = {"checkpoint": "checkpoints", "vae": "vae", "lora": "loras", "embedding": "embeddings"}
+FOLDER_KIND = {v: k for k, v in FOLDERS.items()}
+LABEL = {"checkpoint": "checkpoint", "vae": "VAE", "lora": "LoRA", "embedding": "textual-inversion embedding",
+         "unknown": "model file"}
+MAX_DEPTH = 8  # subfolders deeper than this are not searched (and a link cycle cannot run away)
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    path: Path
+    name: str  # file name, e.g. "dreamshaper_8.safetensors"
+    kind: str  # "checkpoint" | "vae" | "lora" | "embedding" | "unknown"
+    family: str  # "SD1.x" | "SD1.x inpainting" | "SD2.x" | "SDXL" | "other" | "unknown (pickle)"
+    size: int
+    usable: bool
+    reason: str | None  # one line: why it cannot be used (or what to do), None when usable
+    folder: str  # the library folder it was found in ("checkpoints", ..., "demo"), "" outside the library
+    context_dim: int | None = None  # cross-attention width (768 SD1, 1024 SD2, 2048 SDXL); tiny test models: 32
+    vectors: int | None = None  # embeddings: how many token slots it takes
+
+    @property
+    def stem(self) -> str:
+        return Path(self.name).stem
+
+    @property
+    def is_pickle(self) -> bool:
+        return Path(self.name).suffix.lower() in PICKLE_SUFFIXES
+
+    @property
+    def is_demo(self) -> bool:
+        return self.folder == "demo"
+
+
+def sniff(path, folder: str | None = None, *, allow_pickle: bool = False) -> ModelFile:
+    """What the file at `path` is, from its header only. Never raises: problems go into `reason`."""
+    path = Path(path)
+    if folder is None:
+        folder = path.parent.name if path.parent.name in FOLDER_KIND else ""
+    base = dict(path=path, name=path.name, folder=folder)
+    try:
+        st = os.stat(path)  # follows links: a loop or a dangling link raises here
+    except OSError as exc:
+        return ModelFile(**base, kind="unknown", family="other", size=0, usable=False, reason=_stat_reason(path, exc))
+    if stat.S_ISDIR(st.st_mode):
+        return ModelFile(**base, kind="unknown", family="other", size=0, usable=False,
+                         reason=f"{path.name} is a folder, not a model file: put the .safetensors file itself here.")
+    if not stat.S_ISREG(st.st_mode):
+        return ModelFile(**base, kind="unknown", family="other", size=st.st_size, usable=False,
+                         reason=f"{path.name} is not a regular file.")
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        kind = FOLDER_KIND.get(folder, "unknown")
+        reason = None if allow_pickle else (
+            f"{path.name} is a pickle file, which can run code when loaded: prefer a .safetensors download, or "
+            f"opt in with --allow-pickle (config: allow_pickle = true); it is then loaded as weights only.")
+        return ModelFile(**base, kind=kind, family="unknown (pickle)", size=st.st_size, usable=allow_pickle,
+                         reason=reason)
+    try:
+        info = classify_file(path, st.st_size)
+    except Exception as exc:  # a safety net: scan() must list every file, whatever is inside it
+        log.exception("sniffing %s failed", path)
+        info = dict(kind="unknown", family="other", usable=False, context_dim=None, vectors=None,
+                    reason=f"{path.name} could not be inspected ({type(exc).__name__}): download it again.")
+    return ModelFile(**base, size=st.st_size, **info)
+
+
+def _stat_reason(path: Path, exc: OSError) -> str:
+    import errno
+
+    if exc.errno == errno.ELOOP:
+        return f"{path.name} is a symbolic link that loops back on itself: fix or delete the link."
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return f"{path.name} is a link to a file that no longer exists: fix or delete the link."
+    if exc.errno == errno.EACCES:
+        return f"{path.name} cannot be read (permission denied): check the file's permissions."
+    return f"{path.name} cannot be read ({exc.strerror or exc}): check the file."
+
+
+class Library:
+    """The files under `root` (checkpoints/, vae/, loras/, embeddings/, with subfolders), plus the demo model.
+
+    scan() is cheap (headers only, cached by size+mtime) so callers rescan whenever they want fresh
+    results; hashes are computed on demand or in a background thread and cached in cache_dir/hashes.json.
+    Thread-safe: the worker may rescan while the UI reads the list.
+    """
+
+    def __init__(self, root, cache_dir, *, allow_pickle: bool = False):
+        self.root = Path(root)
+        self.cache_dir = Path(cache_dir)
+        self.allow_pickle = allow_pickle
+        self.hashes = hashing.HashCache(self.cache_dir / "hashes.json")
+        self.problems: list[str] = []  # folder-level trouble (unreadable subfolder...), one line each
+        self._files: list[ModelFile] = []
+        self._sniffed: dict[tuple, ModelFile] = {}  # (path, folder, size, mtime) -> ModelFile
+        self._lock = threading.RLock()
+        self._scanned = False
+        self._hash_stop = threading.Event()
+
+    # ---- listing -------------------------------------------------------------------------------
+    def scan(self) -> list[ModelFile]:
+        """Rescan the four folders. Returns every entry (usable or not), the demo first."""
+        found, problems = [], []
+        for kind in KINDS:
+            folder = FOLDERS[kind]
+            for path in _walk(self.root / folder, problems):
+                found.append(self._sniff_cached(path, folder))
+        found.sort(key=lambda mf: (KINDS.index(mf.kind) if mf.kind in KINDS else 9, mf.name.lower(), str(mf.path)))
+        with self._lock:
+            self._files = [self.demo_entry(), *found]
+            self.problems = problems
+            self._scanned = True
+            return list(self._files)
+
+    def _sniff_cached(self, path: Path, folder: str) -> ModelFile:
+        try:
+            st = os.stat(path)
+            key = (str(path), folder, st.st_size, st.st_mtime_ns, st.st_ino)
+        except OSError:
+            return sniff(path, folder, allow_pickle=self.allow_pickle)
+        with self._lock:
+            cached = self._sniffed.get(key)
+        if cached is None:
+            cached = sniff(path, folder, allow_pickle=self.allow_pickle)
+            with self._lock:
+                self._sniffed[key] = cached
+        return cached
+
+    def demo_entry(self) -> ModelFile:
+        """The demo checkpoint: its real header once created, else a placeholder (created on first use)."""
+        path = self.cache_dir / "demo" / DEMO_FILE
+        if path.is_file():
+            mf = sniff(path, "demo")
+            if mf.usable:
+                return mf
+        return ModelFile(path=path, name=DEMO_FILE, kind="checkpoint", family="SD1.x", size=0, usable=True,
+                         reason=None, folder="demo")
+
+    def files(self, kind: str | None = None, *, usable_only: bool = False) -> list[ModelFile]:
+        """Entries of one kind (by content; unreadable files count for the folder they are in)."""
+        with self._lock:
+            if not self._scanned:
+                self.scan()
+            entries = list(self._files)
+        if kind is not None:
+            entries = [mf for mf in entries if mf.kind == kind
+                       or (mf.kind == "unknown" and FOLDER_KIND.get(mf.folder) == kind)]
+        return [mf for mf in entries if mf.usable] if usable_only else entries
+
+    # ---- picking one -----------------------------------------------------------------------------
+    def resolve(self, name_or_path: str, kind: str) -> ModelFile:
+        """The file a name (file name, stem, path under the folder, or a path) means, checked for `kind`.
+
+        Raises ModelError with one line that says what to do. Pickles pass (the loader asks for the opt-in).
+        """
+        query = str(name_or_path).strip()
+        if not query:
+            raise ModelError(f"No {LABEL[kind]} chosen: pick one with `picotui models` or in the model browser.")
+        if kind == "checkpoint" and query.lower() in ("demo", DEMO_FILE.lower(), Path(DEMO_FILE).stem.lower()):
+            from picotui.engine.demo import ensure_demo_checkpoint  # imports torch: only when the demo is used
+
+            return sniff(ensure_demo_checkpoint(self.cache_dir), "demo")
+        mf = self._find(query, kind)
+        if mf is None:
+            path = Path(query).expanduser()
+            if path.exists() or os.path.islink(path):
+                mf = sniff(path, allow_pickle=self.allow_pickle)
+            elif "/" in query or os.sep in query:
+                raise ModelError(f"{query} does not exist: check the path, or run `picotui models` to list the library.")
+            else:
+                raise ModelError(f"No {LABEL[kind]} named {query} in {self.root / FOLDERS[kind]}: "
+                                 f"run `picotui models` to list them.")
+        return check_slot(mf, kind)
+
+    def _find(self, query: str, kind: str) -> ModelFile | None:
+        entries = [mf for mf in self.files() if not mf.is_demo]
+        for fold in (str, str.lower):  # exact spelling first, then any case
+            q = fold(query)
+            hits = [mf for mf in entries if q in (fold(mf.name), fold(mf.stem), fold(self._relative(mf)),
+                                                  fold(str(Path(self._relative(mf)).with_suffix(""))))]
+            if hits:  # the one in the folder for this kind wins over a same-named file elsewhere
+                hits.sort(key=lambda mf: (FOLDER_KIND.get(mf.folder) != kind, mf.kind != kind))
+                return hits[0]
+        return None
+
+    def _relative(self, mf: ModelFile) -> str:
+        try:
+            return Path(mf.path).relative_to(self.root / mf.folder).as_posix()
+        except ValueError:
+            return mf.name
+
+    def find_by_hash(self, short_hash: str, kind: str | None = None) -> ModelFile | None:
+        """A library file whose cached AutoV2 (or full SHA-256 prefix) matches; never hashes anything."""
+        short_hash = short_hash.strip().lower()
+        if len(short_hash) < 8:
+            return None
+        for mf in self.files(kind):
+            full = self.hashes.lookup(mf.path) if mf.size else None
+            if full and full.startswith(short_hash):
+                return mf
+        return None
+
+    # ---- hashes ----------------------------------------------------------------------------------
+    def autov2(self, model_file: ModelFile) -> str:
+        """First 10 hex of the file's SHA-256; computed once and cached on disk (keyed by path+size+mtime)."""
+        try:
+            return hashing.autov2(self.hashes.sha256(model_file.path))
+        except OSError as exc:
+            raise ModelError(f"Could not hash {model_file.name} ({exc.strerror or exc}): check that it is "
+                             f"still there and readable.") from None
+
+    def cached_autov2(self, model_file: ModelFile) -> str | None:
+        """The hash if it is already known, without reading the file (for lists that fill in later)."""
+        full = self.hashes.lookup(model_file.path)
+        return hashing.autov2(full) if full else None
+
+    def start_hashing(self, callback: Callable[[ModelFile, str], None]) -> threading.Thread:
+        """Hash every readable file in a daemon thread; callback(model_file, autov2) as each finishes.
+
+        The callback runs in that thread. stop_hashing() ends it between chunks."""
+        self._hash_stop.clear()
+        todo = [mf for mf in self.files() if mf.size > 0 and Path(mf.path).is_file()]
+
+        def run():
+            for mf in todo:
+                if self._hash_stop.is_set():
+                    return
+                try:
+                    full = self.hashes.sha256(mf.path, self._hash_stop.is_set)
+                except OSError as exc:
+                    log.info("could not hash %s: %s", mf.path, exc)
+                    continue
+                if full is None:
+                    return
+                try:
+                    callback(mf, hashing.autov2(full))
+                except Exception:  # a failing listener must not stop the others from getting hashes
+                    log.exception("hash callback failed for %s", mf.path)
+
+        thread = threading.Thread(target=run, name="picotui-hashing", daemon=True)
+        thread.start()
+        return thread
+
+    def stop_hashing(self) -> None:
+        self._hash_stop.set()
+
+
+def check_slot(mf: ModelFile, kind: str) -> ModelFile:
+    """`mf` if it can go in the `kind` slot; else ModelError saying what it is and where it belongs."""
+    name = mf.name
+    if mf.is_pickle and mf.kind in (kind, "unknown"):
+        return mf  # no header to judge by: the loader checks the opt-in and the weights
+    if mf.kind == "unknown":
+        raise ModelError(mf.reason or f"{name} is not a model picotui knows: pick an SD1.5 {LABEL[kind]}.")
+    if mf.kind != kind:
+        where = {"checkpoint": "pick it in the checkpoint list", "vae": "pick it in the VAE list",
+                 "lora": "pick it in the LoRA list", "embedding": "use its name in the prompt"}[mf.kind]
+        article = "an" if LABEL[mf.kind][0] in "AEIOUaeiou" else "a"
+        raise ModelError(f"{name} is {article} {LABEL[mf.kind]}, not {'an' if kind == 'embedding' else 'a'} "
+                         f"{LABEL[kind]}: {where}.")
+    if mf.family in ("SDXL", "SD2.x"):
+        label = "checkpoints" if kind == "checkpoint" else LABEL[kind] + "s"
+        raise ModelError(f"{name} is an {mf.family} {LABEL[kind]}; picotui runs SD1.5 {label} only.")
+    if mf.family == "SD1.x inpainting":
+        raise ModelError(f"{name} is an SD1.x inpainting checkpoint; picotui generates from text only: "
+                         f"pick a regular SD1.5 checkpoint.")
+    if not mf.usable:
+        raise ModelError(mf.reason or f"{name} cannot be used.")
+    return mf
+
+
+def _walk(top: Path, problems: list[str]):
+    """Model files under `top`, following links to folders but never around a cycle."""
+    seen: set[tuple[int, int]] = set()
+    stack = [(top, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except FileNotFoundError:
+            continue  # the folder is optional
+        except OSError as exc:
+            problems.append(f"Cannot read {folder} ({exc.strerror or exc}): check its permissions.")
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # hidden files, partial downloads some tools write as dotfiles
+            is_model_name = entry.name.lower().endswith(SUFFIXES)
+            try:
+                is_dir = entry.is_dir()  # follows links; False for a dangling or looping link
+            except OSError:
+                is_dir = False
+            if is_dir and not is_model_name:
+                if depth < MAX_DEPTH:
+                    stack.append((Path(entry.path), depth + 1))
+            elif is_model_name:
+                yield Path(entry.path)
+
+
+__all__ = ["ModelFile", "Library", "sniff", "check_slot", "KINDS", "FOLDERS", "DEMO_FILE"]

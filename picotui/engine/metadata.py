@@ -1,0 +1,342 @@
+"""Recipes in PNGs: A1111's "parameters" text (written exactly as A1111 writes it, read as A1111 reads it)
+and picotui's own "picotui" chunk (the full request as JSON, preferred when reading back).
+
+A1111's layout (modules/processing.py `create_infotext`, modules/infotext_utils.py):
+
+    <prompt, any number of lines>
+    Negative prompt: <negative, any number of lines>      (only when there is one)
+    Steps: 24, Sampler: DPM++ 2M SDE, Schedule type: Karras, CFG scale: 7, Seed: 1, Size: 512x512,
+    Model hash: 0123456789, Model: name, VAE hash: ..., VAE: file.safetensors, Clip skip: 2, RNG: CPU,
+    Lora hashes: "a: 0123456789, b: 9876543210", Version: picotui 0.1.0      (all on one line)
+
+Keys keep that order; Clip skip appears only above 1; extra-network entries (Lora hashes) come after
+RNG and before Version. A value containing `,` `:` or a newline is written JSON-quoted. Since 1.9, A1111
+writes "DPM++ 2M Karras" as `Sampler: DPM++ 2M, Schedule type: Karras`; older files say the former.
+When reading, the last line counts as settings only if it holds at least 3 `key: value` pairs.
+
+No torch here: the UI imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from picotui import __version__
+from picotui.engine.errors import ModelError, PicoError, RequestError
+from picotui.engine.png_text import read_png_text
+from picotui.engine.request import GenerationRequest
+from picotui.engine.samplers import DEFAULT_SAMPLER, SAMPLERS
+
+PARAMETERS_CHUNK = "parameters"
+PICOTUI_CHUNK = "picotui"
+MODEL_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin")
+# A1111 >= 1.9 gives these samplers the Karras schedule when "Schedule type" is "Automatic".
+KARRAS_BY_DEFAULT = {"DPM++ 2M", "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 3M SDE", "DPM2", "DPM2 a", "DPM++ 2S a"}
+# Keys that describe the files or the program, not the picture: read (or checked), never "unmatched".
+INFORMATIONAL = {"Model hash", "VAE hash", "Lora hashes", "TI hashes", "Version", "Batch size", "Batch pos", "RNG",
+                 "Schedule type", "Sampler", "Size", "Prompt", "Negative prompt"}
+_KEY = re.compile(r"\w[\w \-/]*")
+_SIZE = re.compile(r"^(\d+)x(\d+)$")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_JSON = json.JSONDecoder()
+
+
+@dataclass
+class Recipe:
+    request: GenerationRequest
+    unmatched: list[str] = field(default_factory=list)  # what could not be reproduced, one line each
+    source: str = "a1111"  # "picotui" | "a1111"
+    parameters: str = ""  # the A1111 parameters text as stored in the file ("" if none)
+
+
+# ---- writing ---------------------------------------------------------------------------------------
+
+def quote(value) -> str:
+    """A1111's rule: values with `,` `:` or a newline are written as JSON strings."""
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if ("," in text or ":" in text or "\n" in text) else text
+
+
+def number(value: float) -> str:
+    """7.0 -> "7", 7.5 -> "7.5": how A1111's UI values print."""
+    value = round(float(value), 4)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def model_stem(name: str) -> str:
+    """The name without a model-file suffix (and without folders): what A1111 shows as a model's name."""
+    base = Path(name).name
+    return base[: -len(Path(base).suffix)] if Path(base).suffix.lower() in MODEL_SUFFIXES else base
+
+
+def lora_tags(request: GenerationRequest) -> str:
+    """The prompt as A1111 would hold it: the LoRA panel's entries as <lora:name:weight> tags at the end."""
+    prompt = request.prompt
+    tags = [f"<lora:{model_stem(l.name)}:{number(l.weight)}>" for l in request.loras]
+    tags = [t for t in tags if t not in prompt]
+    return " ".join([prompt, *tags]) if prompt and tags else prompt or " ".join(tags)
+
+
+def a1111_parameters(request: GenerationRequest, *, model_name: str, model_hash: str | None,
+                     vae_name: str | None = None, vae_hash: str | None = None,
+                     lora_hashes: dict[str, str] | None = None, version: str = __version__) -> str:
+    """The "parameters" text A1111 would write for this request (one image: request.seed is its seed)."""
+    spec = SAMPLERS[request.sampler]
+    loras = ", ".join(f"{n.replace(':', '').replace(',', '')}: {h}" for n, h in (lora_hashes or {}).items() if h)
+    fields = [("Steps", request.steps), ("Sampler", spec.a1111_name or spec.name),
+              ("Schedule type", spec.schedule_type), ("CFG scale", number(request.cfg)), ("Seed", request.seed),
+              ("Size", f"{request.width}x{request.height}"), ("Model hash", model_hash), ("Model", model_name),
+              ("VAE hash", vae_hash if vae_name else None), ("VAE", vae_name),
+              ("Clip skip", request.clip_skip if request.clip_skip > 1 else None), ("RNG", "CPU"),
+              ("Lora hashes", loras or None), ("Version", f"picotui {version}")]
+    settings = ", ".join(f"{k}: {quote(v)}" for k, v in fields if v is not None and v != "")
+    negative = f"\nNegative prompt: {request.negative_prompt}" if request.negative_prompt else ""
+    return f"{lora_tags(request)}{negative}\n{settings}".strip()
+
+
+def picotui_chunk(request: GenerationRequest, version: str = __version__) -> str:
+    return json.dumps({"version": version, "request": request.to_dict()}, ensure_ascii=False, sort_keys=True)
+
+
+# ---- parsing ---------------------------------------------------------------------------------------
+
+def parse_parameters(text: str) -> dict[str, str]:
+    """A1111's reading of a parameters text: {"Prompt", "Negative prompt", key: value...} (values unquoted)."""
+    *lines, last = str(text).strip().split("\n")
+    pairs = _pairs(last)
+    if len(pairs) < 3:
+        lines.append(last)
+        pairs = []
+    prompt, negative, in_negative = [], [], False
+    for line in lines:
+        line = line.strip()
+        if line.startswith("Negative prompt:"):
+            in_negative = True
+            line = line[len("Negative prompt:"):].strip()
+        (negative if in_negative else prompt).append(line)
+    result = {"Prompt": "\n".join(prompt), "Negative prompt": "\n".join(negative)}
+    result.update(pairs)
+    return result
+
+
+def _pairs(line: str) -> list[tuple[str, str]]:
+    """`key: value, key: "quoted, value", ...` in one linear pass (no regex backtracking on long lines)."""
+    out, i, n = [], 0, len(line)
+    colon = comma = -1
+    while i < n:
+        if colon < i:
+            colon = line.find(":", i)
+            if colon < 0:
+                break
+        if comma < i:
+            comma = line.find(",", i)
+            comma = n if comma < 0 else comma
+        if comma < colon:  # a piece without a key: skip it
+            i = comma + 1
+            continue
+        key = line[i:colon].strip()
+        j = colon + 1
+        while j < n and line[j] == " ":
+            j += 1
+        if not _KEY.fullmatch(key):
+            i = comma + 1
+            continue
+        if j < n and line[j] == '"':
+            try:
+                value, end = _JSON.raw_decode(line, j)
+            except ValueError:
+                end = -1
+            if end >= 0 and (end == n or line[end] == ","):
+                out.append((key, str(value)))
+                i = end + 1
+                continue
+        end = line.find(",", j)
+        end = n if end < 0 else end
+        out.append((key, line[j:end].strip()))
+        i = end + 1
+    return out
+
+
+def sampler_from_a1111(sampler: str, schedule: str | None) -> tuple[str | None, str | None]:
+    """(our sampler name or None, a note when the schedule could not be matched)."""
+    sampler, schedule = sampler.strip(), (schedule or "").strip()
+    if sampler in SAMPLERS and (not schedule or sampler.endswith(" Karras")):
+        return sampler, None  # old-style name ("DPM++ 2M Karras") or a file from before A1111 1.9
+    specs = [s for s in SAMPLERS.values() if (s.a1111_name or s.name) == sampler]
+    if not specs:
+        return None, f"Sampler: {sampler} (picotui has no such sampler; using {DEFAULT_SAMPLER})"
+    want = schedule or "Automatic"
+    exact = [s for s in specs if s.schedule_type == want]
+    if exact:
+        return exact[0].name, None
+    karras = [s for s in specs if s.schedule_type == "Karras"]
+    plain = [s for s in specs if s.schedule_type != "Karras"] or specs
+    if want == "Karras" and karras:
+        return karras[0].name, None
+    if want == "Automatic":
+        return (karras[0] if sampler in KARRAS_BY_DEFAULT and karras else plain[0]).name, None
+    return plain[0].name, f"Schedule type: {want} (not available for {sampler}; using {plain[0].name})"
+
+
+# ---- reading a PNG ---------------------------------------------------------------------------------
+
+def read_recipe(path, library=None) -> Recipe:
+    """The request that reproduces the PNG at `path` (ours or A1111's), plus what could not be matched.
+
+    With a `library`, the named checkpoint, VAE and LoRAs are looked up and missing ones reported.
+    Raises PicoError (one line) for a missing, unreadable or metadata-less file.
+    """
+    path = Path(path)
+    texts = read_png_text(path)
+    parameters = texts.get(PARAMETERS_CHUNK, "")
+    notes: list[str] = []
+    if PICOTUI_CHUNK in texts:
+        try:
+            data = json.loads(texts[PICOTUI_CHUNK])
+            body = data.get("request", data) if isinstance(data, dict) else data
+            request = GenerationRequest.from_dict(body)
+            notes += [f"{k}: {_short(v)} (unknown setting)" for k, v in request.extra.items()]
+            recipe = Recipe(request, notes, "picotui", parameters)
+            return _check_files(recipe, library, {}) if library is not None else recipe
+        except (ValueError, TypeError, AttributeError) as exc:  # RequestError is a ValueError
+            if not parameters:
+                raise PicoError(f"{path.name}: its picotui settings cannot be used ({_short(exc, 120)}).",
+                                "metadata") from None
+            notes.append(f"picotui settings ignored ({_short(exc, 120)}); read the A1111 text instead")
+    if not parameters.strip():
+        raise PicoError(f"{path.name} has no generation settings (no A1111 parameters or picotui metadata): "
+                        f"it was not made by picotui or A1111, or the metadata was stripped.", "metadata")
+    params = parse_parameters(parameters)
+    request, more = request_from_parameters(params)
+    recipe = Recipe(request, notes + more, "a1111", parameters)
+    return _check_files(recipe, library, params) if library is not None else recipe
+
+
+def request_from_parameters(params: dict[str, str]) -> tuple[GenerationRequest, list[str]]:
+    """Map A1111's keys onto a request. Values picotui cannot take are reported, never guessed."""
+    kwargs: dict = {}
+    notes: list[str] = []
+
+    def take(field_name: str, key: str, value, raw=None):
+        try:
+            GenerationRequest(**{field_name: value})  # validates this one field against our bounds
+        except (RequestError, TypeError) as exc:
+            notes.append(f"{key}: {_short(raw if raw is not None else value)} ({_short(exc, 120)})")
+            return
+        kwargs[field_name] = value
+
+    take("prompt", "Prompt", params.get("Prompt", ""))
+    take("negative_prompt", "Negative prompt", params.get("Negative prompt", ""))
+    for key, name in (("Steps", "steps"), ("CFG scale", "cfg"), ("Seed", "seed"), ("Clip skip", "clip_skip")):
+        if key in params:
+            value = params[key].strip()
+            converted = _to_number(value, integer=name != "cfg")
+            take(name, key, converted if converted is not None else value, value)
+    if "Size" in params:
+        m = _SIZE.match(params["Size"].strip())
+        if m:
+            take("width", "Size", int(m[1]), params["Size"])
+            take("height", "Size", int(m[2]), params["Size"])
+        else:
+            notes.append(f"Size: {_short(params['Size'])} (not WIDTHxHEIGHT)")
+    if "Sampler" in params:
+        name, note = sampler_from_a1111(params["Sampler"], params.get("Schedule type"))
+        if name:
+            kwargs["sampler"] = name
+        if note:
+            notes.append(note)
+    if params.get("Model", "").strip():
+        take("checkpoint", "Model", params["Model"].strip())
+    else:
+        notes.append("Model: not recorded (using the demo model; pick a checkpoint)")
+    if params.get("VAE", "").strip() and params["VAE"].strip().lower() not in ("none", "automatic"):
+        kwargs["vae"] = params["VAE"].strip()
+    rng = params.get("RNG", "GPU").strip()
+    if rng != "CPU":
+        notes.append(f"RNG: {_short(rng)} (picotui draws the starting noise on the CPU: the same seed gives a "
+                     f"different picture)")
+    for key, value in params.items():
+        if key not in INFORMATIONAL and key not in ("Steps", "CFG scale", "Seed", "Clip skip", "Model", "VAE"):
+            notes.append(f"{key}: {_short(value)} (not supported by picotui)")
+    try:
+        return GenerationRequest(**kwargs), notes
+    except RequestError as exc:  # each field passed alone; together they still must
+        notes.append(f"settings ignored: {exc}")
+        return GenerationRequest(prompt=kwargs.get("prompt", ""), negative_prompt=kwargs.get("negative_prompt", "")), notes
+
+
+def lora_hash_pairs(text: str) -> dict[str, str]:
+    """'a: 0123456789, b: 9876543210' -> {"a": "0123456789", "b": "9876543210"}."""
+    out = {}
+    for part in str(text).split(","):
+        name, sep, value = part.rpartition(":")
+        if sep and name.strip():
+            out[name.strip()] = value.strip()
+    return out
+
+
+def _check_files(recipe: Recipe, library, params: dict) -> Recipe:
+    """Report model files the recipe names that this library does not have (by name, then cached hash)."""
+    from dataclasses import replace
+
+    request, notes = recipe.request, recipe.unmatched
+
+    def look(name: str, kind: str, short_hash: str | None, label: str) -> str | None:
+        try:
+            return library.resolve(name, kind).name
+        except ModelError as exc:
+            found = library.find_by_hash(short_hash, kind) if short_hash else None
+            if found is not None:
+                return found.name
+            notes.append(f"{label}: {_short(name)} ({_short(exc, 160)})")
+            return None
+
+    if request.checkpoint.strip().lower() != "demo":
+        found = look(request.checkpoint, "checkpoint", params.get("Model hash"), "Model")
+        if found and found != request.checkpoint and model_stem(found) != request.checkpoint:
+            request = replace(request, checkpoint=found)  # matched by hash under another name
+    if request.vae:
+        look(request.vae, "vae", params.get("VAE hash"), "VAE")
+    hashes = lora_hash_pairs(params.get("Lora hashes", ""))
+    names = [l.name for l in request.loras]
+    try:
+        from picotui.engine.prompts import extract_lora_tags
+
+        names += [l.name for l in extract_lora_tags(request.prompt)[1]]
+    except (ImportError, ValueError):
+        pass
+    for name in dict.fromkeys(names):
+        look(name, "lora", hashes.get(model_stem(name)), "LoRA")
+    return Recipe(request, notes, recipe.source, recipe.parameters)
+
+
+def _to_number(text: str, integer: bool):
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if integer:
+        return int(value) if value.is_integer() else value
+    return value
+
+
+def _short(value, limit: int = 80) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def sanitize_for_terminal(text: str, *, keep_newlines: bool = True) -> str:
+    """Text that is safe to print: control characters (ESC, CR, BEL...), bidi overrides and undecodable
+    bytes from file names are shown as visible escapes (\\x1b), so metadata can never drive the terminal."""
+    text = str(text)
+    if not keep_newlines:
+        text = text.replace("\n", " ")
+
+    def escape(m: re.Match) -> str:
+        code = ord(m.group())
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return _CONTROL.sub(escape, text)

@@ -1,0 +1,235 @@
+"""sniff(): kind and family from the safetensors header alone, and a one-line reason for every broken file.
+
+Files are written at test time with the safetensors library, with the key names and the shapes that tell
+families apart (cross-attention width, input channels, LoRA/VAE/embedding layouts); tensors are tiny.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import struct
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from picotui.engine.library import sniff
+
+U = "model.diffusion_model."
+TO_K = U + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
+CONV_IN = U + "input_blocks.0.0.weight"
+VAE_LDM = {"encoder.conv_in.weight": (8, 3, 3, 3), "decoder.conv_in.weight": (8, 4, 3, 3),
+           "decoder.conv_out.weight": (3, 8, 3, 3), "quant_conv.weight": (8, 8, 1, 1)}
+TEXT = {"cond_stage_model.transformer.text_model.embeddings.token_embedding.weight": (16, 768)}
+
+
+def write(path, shapes: dict, metadata: dict | None = None):
+    save_file({k: np.zeros(s, dtype=np.float16) for k, s in shapes.items()}, str(path), metadata=metadata)
+    return path
+
+
+def sd1(ctx=768, channels=4) -> dict:
+    return {CONV_IN: (8, channels, 3, 3), TO_K: (8, ctx), **{"first_stage_model." + k: s for k, s in VAE_LDM.items()},
+            **TEXT}
+
+
+CASES = {
+    "sd15.safetensors": (sd1(), "checkpoint", "SD1.x", True),
+    "tiny32.safetensors": (sd1(ctx=32), "checkpoint", "SD1.x", True),  # our tiny test models
+    "inpaint.safetensors": (sd1(channels=9), "checkpoint", "SD1.x inpainting", False),
+    "pix2pix.safetensors": (sd1(channels=8), "checkpoint", "other", False),
+    "sd21.safetensors": ({CONV_IN: (8, 4, 3, 3), TO_K: (8, 1024), "cond_stage_model.model.ln_final.weight": (1024,)},
+                         "checkpoint", "SD2.x", False),
+    "sdxl.safetensors": ({CONV_IN: (8, 4, 3, 3), U + "input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight": (8, 2048),
+                          U + "label_emb.0.0.weight": (8, 2816),
+                          "conditioner.embedders.1.model.ln_final.weight": (1280,)}, "checkpoint", "SDXL", False),
+    "vae-ldm.safetensors": (VAE_LDM, "vae", "SD1.x", True),
+    "vae-prefixed.safetensors": ({"first_stage_model." + k: s for k, s in VAE_LDM.items()}, "vae", "SD1.x", True),
+    "vae-diffusers.safetensors": ({"encoder.conv_in.weight": (8, 3, 3, 3), "decoder.conv_in.weight": (8, 4, 3, 3),
+                                   "encoder.down_blocks.0.resnets.0.conv1.weight": (8, 8, 3, 3),
+                                   "decoder.up_blocks.0.resnets.0.conv1.weight": (8, 8, 3, 3),
+                                   "decoder.conv_out.weight": (3, 8, 3, 3)}, "vae", "SD1.x", True),
+    "vae-flux.safetensors": ({**VAE_LDM, "decoder.conv_in.weight": (8, 16, 3, 3)}, "vae", "other", False),
+    "kohya.safetensors": ({"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight": (4, 768),
+                           "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_up.weight": (320, 4),
+                           "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.alpha": (),
+                           "lora_te_text_model_encoder_layers_0_self_attn_k_proj.lora_down.weight": (4, 768)},
+                          "lora", "SD1.x", True),
+    "peft.safetensors": ({"unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.lora_A.weight": (4, 768),
+                          "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.lora_B.weight": (320, 4)},
+                         "lora", "SD1.x", True),
+    "old-diffusers.safetensors": ({"unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2.processor.to_k_lora.down.weight": (4, 768),
+                                   "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2.processor.to_k_lora.up.weight": (320, 4)},
+                                  "lora", "SD1.x", True),
+    "te-only-sd2.safetensors": ({"lora_te_text_model_encoder_layers_0_self_attn_k_proj.lora_down.weight": (4, 1024),
+                                 "lora_te_text_model_encoder_layers_0_self_attn_k_proj.lora_up.weight": (1024, 4)},
+                                "lora", "SD2.x", False),
+    "xl-lora.safetensors": ({"lora_te1_text_model_encoder_layers_0_self_attn_k_proj.lora_down.weight": (4, 768),
+                             "lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k.lora_down.weight": (4, 2048)},
+                            "lora", "SDXL", False),
+    "emb.safetensors": ({"emb_params": (2, 768)}, "embedding", "SD1.x", True),
+    "emb-tiny.safetensors": ({"emb_params": (3, 32)}, "embedding", "SD1.x", True),
+    "emb-sd2.safetensors": ({"emb_params": (2, 1024)}, "embedding", "SD2.x", False),
+    "emb-a1111.safetensors": ({"string_to_param.*": (4, 768)}, "embedding", "SD1.x", True),
+    "emb-concept.safetensors": ({"<cat-toy>": (768,)}, "embedding", "SD1.x", True),
+    "emb-xl.safetensors": ({"clip_l": (2, 768), "clip_g": (2, 1280)}, "embedding", "SDXL", False),
+    "controlnet.safetensors": ({"control_model.input_hint_block.0.weight": (16, 3, 3, 3),
+                                "control_model.zero_convs.0.0.weight": (8, 8, 1, 1)}, "unknown", "other", False),
+    "unet-diffusers.safetensors": ({"conv_in.weight": (8, 4, 3, 3),
+                                    "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight": (8, 768)},
+                                   "unknown", "SD1.x", False),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_kind_and_family_from_the_header(tmp_path, name):
+    shapes, kind, family, usable = CASES[name]
+    mf = sniff(write(tmp_path / name, shapes))
+    assert (mf.kind, mf.family, mf.usable) == (kind, family, usable), mf.reason
+    assert mf.size == (tmp_path / name).stat().st_size and mf.name == name
+    if usable:
+        assert mf.reason is None
+    else:
+        assert mf.reason and "\n" not in mf.reason and name in mf.reason
+
+
+def test_context_dim_is_reported(tmp_path):
+    assert sniff(write(tmp_path / "a.safetensors", sd1(ctx=32))).context_dim == 32
+    assert sniff(write(tmp_path / "b.safetensors", sd1())).context_dim == 768
+    assert sniff(write(tmp_path / "e.safetensors", {"emb_params": (5, 768)})).vectors == 5
+
+
+def test_sniff_reads_only_the_header(tmp_path, monkeypatch):
+    """A 'checkpoint' whose tensor bytes are garbage still sniffs: the data is never looked at."""
+    path = write(tmp_path / "m.safetensors", sd1())
+    data = bytearray(path.read_bytes())
+    (n,) = struct.unpack("<Q", data[:8])
+    data[8 + n:] = os.urandom(len(data) - 8 - n)
+    path.write_bytes(bytes(data))
+    assert sniff(path).usable
+
+
+def test_real_files_from_the_shared_fixtures(models_root, tiny_checkpoint):
+    """The LDM checkpoint, VAE, kohya and peft LoRAs and TI embedding the other tests load for real."""
+    from conftest import DIFFUSERS_LORA, EMBEDDING, KOHYA_LORA, TINY_VAE
+
+    got = {p: sniff(p) for p in (tiny_checkpoint, models_root / "vae" / TINY_VAE, models_root / "loras" / KOHYA_LORA,
+                                 models_root / "loras" / DIFFUSERS_LORA, models_root / "embeddings" / EMBEDDING)}
+    assert [(m.kind, m.family, m.usable) for m in got.values()] == [
+        ("checkpoint", "SD1.x", True), ("vae", "SD1.x", True), ("lora", "SD1.x", True), ("lora", "SD1.x", True),
+        ("embedding", "SD1.x", True)]
+    assert got[tiny_checkpoint].folder == "checkpoints"
+
+
+# ---- broken files: usable=False and one line, never an exception ------------------------------------------
+
+def _raw(path, header: dict, data: bytes = b"", length: int | None = None):
+    body = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(body) if length is None else length) + body + data)
+    return path
+
+
+def _broken(path, *words):
+    mf = sniff(path)
+    assert not mf.usable and mf.kind == "unknown", mf
+    assert mf.reason and "\n" not in mf.reason and len(mf.reason) < 300
+    for word in words:
+        assert word in mf.reason.lower(), mf.reason
+    return mf
+
+
+def test_zero_byte_file(tmp_path):
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    assert _broken(tmp_path / "empty.safetensors", "empty", "download").size == 0
+
+
+def test_truncated_download(tmp_path):
+    path = write(tmp_path / "full.safetensors", sd1())
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(path.read_bytes()[:-10])
+    _broken(cut, "truncated", "download")
+    (tmp_path / "tiny.safetensors").write_bytes(path.read_bytes()[:5])
+    _broken(tmp_path / "tiny.safetensors", "too small")
+    (tmp_path / "mid-header.safetensors").write_bytes(path.read_bytes()[:40])
+    _broken(tmp_path / "mid-header.safetensors", "truncated")
+
+
+def test_header_that_lies_about_sizes(tmp_path):
+    entry = {"dtype": "F16", "shape": [8, 768], "data_offsets": [0, 100]}  # needs 12288 bytes
+    _broken(_raw(tmp_path / "lies.safetensors", {TO_K: entry}, b"\0" * 100), "lies about sizes")
+    entry = {"dtype": "F16", "shape": [8, 768], "data_offsets": [0, 8 * 768 * 2]}
+    _broken(_raw(tmp_path / "short.safetensors", {TO_K: entry}, b"\0" * 100), "truncated")
+    _broken(_raw(tmp_path / "len.safetensors", {TO_K: entry}, length=2**62), "not a .safetensors")
+    _broken(_raw(tmp_path / "long.safetensors", {TO_K: entry}, length=10**6), "truncated")
+    bad = {"dtype": "F16", "shape": [8, -1], "data_offsets": [0, 16]}
+    _broken(_raw(tmp_path / "neg.safetensors", {TO_K: bad}, b"\0" * 16), "malformed")
+    backwards = {"dtype": "F16", "shape": [1], "data_offsets": [4, 2]}
+    _broken(_raw(tmp_path / "back.safetensors", {TO_K: backwards}, b"\0" * 4), "malformed")
+
+
+def test_not_json_or_not_an_object(tmp_path):
+    p = tmp_path / "html.safetensors"
+    p.write_text("<html>404 Not Found</html>" * 3)
+    _broken(p, "not a .safetensors")
+    p = tmp_path / "badjson.safetensors"
+    p.write_bytes(struct.pack("<Q", 5) + b"{nope")
+    _broken(p, "damaged header")
+    _broken(_raw(tmp_path / "list.safetensors", [1, 2]), "damaged header")  # type: ignore[arg-type]
+    _broken(_raw(tmp_path / "none.safetensors", {"__metadata__": {"a": "b"}}), "no tensors")
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_bytes_named_safetensors(tmp_path, seed):
+    rng = random.Random(seed)
+    path = tmp_path / f"random{seed}.safetensors"
+    path.write_bytes(rng.randbytes(rng.randint(1, 4096)))
+    _broken(path)
+
+
+def test_a_directory_named_like_a_model(tmp_path):
+    (tmp_path / "model.safetensors").mkdir()
+    _broken(tmp_path / "model.safetensors", "folder")
+
+
+def test_symlink_loop_and_dangling_link(tmp_path):
+    os.symlink(tmp_path / "b.safetensors", tmp_path / "a.safetensors")
+    os.symlink(tmp_path / "a.safetensors", tmp_path / "b.safetensors")
+    _broken(tmp_path / "a.safetensors", "loops")
+    os.symlink(tmp_path / "gone.safetensors", tmp_path / "dangling.safetensors")
+    _broken(tmp_path / "dangling.safetensors", "no longer exists")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can read any file")
+def test_unreadable_file(tmp_path):
+    path = write(tmp_path / "locked.safetensors", sd1())
+    path.chmod(0)
+    try:
+        _broken(path, "permission")
+    finally:
+        path.chmod(0o644)
+
+
+def test_pickles_need_the_opt_in_and_take_their_kind_from_the_folder(tmp_path):
+    (tmp_path / "loras").mkdir()
+    path = tmp_path / "loras" / "old.pt"
+    path.write_bytes(b"\x80\x04not really a pickle")
+    mf = sniff(path)
+    assert (mf.kind, mf.family, mf.usable, mf.folder) == ("lora", "unknown (pickle)", False, "loras")
+    assert "--allow-pickle" in mf.reason and "allow_pickle = true" in mf.reason
+    assert sniff(path, allow_pickle=True).usable
+    assert sniff(tmp_path / "loras" / "old.pt", "checkpoints").kind == "checkpoint"
+
+
+def test_unreadable_file_simulated(tmp_path, monkeypatch):
+    """The same path as a chmod 000 file, for runs as root (root reads anything): open() is refused."""
+    from picotui.engine import headers
+
+    path = write(tmp_path / "locked.safetensors", sd1())
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(headers, "open", refuse, raising=False)
+    _broken(path, "permission")

@@ -1,0 +1,289 @@
+"""A1111 "parameters" text: written exactly as A1111 writes it, read as A1111 reads it, mapped back to a request.
+Plus the terminal-safety of anything read from a file, and fuzzing of the reader."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, PngImagePlugin
+
+from picotui.engine.errors import PicoError
+from picotui.engine.metadata import (
+    a1111_parameters,
+    parse_parameters,
+    read_recipe,
+    request_from_parameters,
+    sampler_from_a1111,
+    sanitize_for_terminal,
+)
+from picotui.engine.request import GenerationRequest, LoraSpec
+from picotui.engine.samplers import SAMPLERS
+
+FULL = GenerationRequest(prompt="a corgi, sitting", negative_prompt="blurry", checkpoint="dreamshaper_8.safetensors",
+                         sampler="DPM++ 2M SDE Karras", steps=24, cfg=7, width=512, height=768, seed=1234567890,
+                         clip_skip=2, loras=(LoraSpec("addDetail", 0.6), LoraSpec("style.safetensors", 1.0)))
+
+
+def test_golden_full_parameters_text():
+    text = a1111_parameters(FULL, model_name="dreamshaper_8", model_hash="879db523c3",
+                            vae_name="vae-ft-mse-840000-ema-pruned.safetensors", vae_hash="735e4c3a44",
+                            lora_hashes={"addDetail": "7c6bad76eb", "style": "0123456789"})
+    assert text == (
+        "a corgi, sitting <lora:addDetail:0.6> <lora:style:1>\n"
+        "Negative prompt: blurry\n"
+        "Steps: 24, Sampler: DPM++ 2M SDE, Schedule type: Karras, CFG scale: 7, Seed: 1234567890, Size: 512x768, "
+        "Model hash: 879db523c3, Model: dreamshaper_8, VAE hash: 735e4c3a44, "
+        "VAE: vae-ft-mse-840000-ema-pruned.safetensors, Clip skip: 2, RNG: CPU, "
+        "Lora hashes: \"addDetail: 7c6bad76eb, style: 0123456789\", Version: picotui 0.1.0")
+
+
+def test_golden_minimal_parameters_text():
+    request = GenerationRequest(prompt="a cat", negative_prompt="", sampler="Euler a", steps=20, cfg=7.5, seed=1)
+    text = a1111_parameters(request, model_name="tiny, v1: final", model_hash="0123456789")
+    assert text == ("a cat\n"
+                    "Steps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7.5, Seed: 1, Size: 512x512, "
+                    "Model hash: 0123456789, Model: \"tiny, v1: final\", RNG: CPU, Version: picotui 0.1.0")
+    # Clip skip 1 and no VAE: left out, as A1111 does; the quoted model name reads back whole
+    assert parse_parameters(text)["Model"] == "tiny, v1: final"
+
+
+A1111_SAMPLE = (
+    "masterpiece, best quality, 1girl, (blue eyes:1.2),\n"
+    "city street at night <lora:add_detail:0.6>\n"
+    "Negative prompt: (worst quality, low quality:1.4), easynegative,\n"
+    "lowres\n"
+    "Steps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7.5, Seed: 3141592653, Size: 512x768, "
+    "Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, VAE hash: 735e4c3a44, "
+    "VAE: vae-ft-mse-840000-ema-pruned.safetensors, Denoising strength: 0.45, Clip skip: 2, ENSD: 31337, "
+    "Hires upscale: 2, Hires upscaler: Latent, Lora hashes: \"add_detail: 7c6bad76eb\", "
+    "TI hashes: \"easynegative: c74b4e810b\", Version: v1.10.1")
+
+
+def test_parse_follows_a1111_rules():
+    p = parse_parameters(A1111_SAMPLE)
+    assert p["Prompt"] == "masterpiece, best quality, 1girl, (blue eyes:1.2),\ncity street at night <lora:add_detail:0.6>"
+    assert p["Negative prompt"] == "(worst quality, low quality:1.4), easynegative,\nlowres"
+    assert p["Lora hashes"] == "add_detail: 7c6bad76eb" and p["Size"] == "512x768" and p["Steps"] == "30"
+    # fewer than 3 pairs on the last line: it is part of the prompt
+    assert parse_parameters("a: b, c: d") == {"Prompt": "a: b, c: d", "Negative prompt": ""}
+    assert parse_parameters("only a prompt") == {"Prompt": "only a prompt", "Negative prompt": ""}
+
+
+def _a1111_png(path, text: str):
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", text)  # what A1111's images.save_image does
+    Image.new("RGB", (8, 8), (30, 60, 90)).save(path, pnginfo=info)
+    return path
+
+
+def test_an_a1111_png_reads_back_with_unmatched_keys_reported(tmp_path):
+    recipe = read_recipe(_a1111_png(tmp_path / "00001-3141592653.png", A1111_SAMPLE))
+    r = recipe.request
+    assert recipe.source == "a1111" and recipe.parameters == A1111_SAMPLE
+    assert (r.steps, r.sampler, r.cfg, r.seed, r.width, r.height, r.clip_skip) == (
+        30, "DPM++ 2M Karras", 7.5, 3141592653, 512, 768, 2)
+    assert r.checkpoint == "v1-5-pruned-emaonly" and r.vae == "vae-ft-mse-840000-ema-pruned.safetensors"
+    assert r.prompt.endswith("<lora:add_detail:0.6>")  # the engine applies prompt tags, as A1111 does
+    keys = sorted(line.split(":")[0] for line in recipe.unmatched)
+    assert keys == ["Denoising strength", "ENSD", "Hires upscale", "Hires upscaler", "RNG"]
+    assert any("CPU" in line for line in recipe.unmatched if line.startswith("RNG"))
+
+
+def test_old_style_sampler_names_and_out_of_range_values(tmp_path):
+    text = ("a house\nSteps: 200, Sampler: DPM++ 2M Karras, CFG scale: 45, Seed: 5, Size: 500x512, "
+            "Model: foo, Clip skip: 12, RNG: CPU")
+    recipe = read_recipe(_a1111_png(tmp_path / "old.png", text))
+    assert recipe.request.sampler == "DPM++ 2M Karras" and recipe.request.seed == 5
+    defaults = GenerationRequest()
+    assert (recipe.request.steps, recipe.request.cfg, recipe.request.width, recipe.request.clip_skip) == (
+        defaults.steps, defaults.cfg, defaults.width, defaults.clip_skip)
+    bad = " | ".join(recipe.unmatched)
+    for piece in ("Steps: 200", "CFG scale: 45", "Size: 500x512", "multiple of 8", "Clip skip: 12"):
+        assert piece in bad
+
+
+@pytest.mark.parametrize("sampler, schedule, expected", [
+    ("DPM++ 2M", "Karras", "DPM++ 2M Karras"),
+    ("DPM++ 2M", "Automatic", "DPM++ 2M Karras"),  # A1111's automatic schedule for DPM++ 2M is Karras
+    ("DPM++ 2M", None, "DPM++ 2M"),  # before A1111 1.9 this name meant the plain schedule
+    ("DPM++ 2M Karras", None, "DPM++ 2M Karras"),
+    ("DPM++ 2M SDE", "Karras", "DPM++ 2M SDE Karras"),
+    ("DPM++ SDE", "Karras", "DPM++ SDE Karras"),
+    ("Euler a", "Automatic", "Euler a"),
+    ("DDIM", None, "DDIM"),
+])
+def test_sampler_and_schedule_type_map_to_our_names(sampler, schedule, expected):
+    assert sampler_from_a1111(sampler, schedule) == (expected, None)
+
+
+def test_unknown_samplers_and_schedules_are_reported():
+    name, note = sampler_from_a1111("Euler", "Exponential")
+    assert name == "Euler" and "Schedule type: Exponential" in note
+    name, note = sampler_from_a1111("Restart", "Automatic")
+    assert name is None and "Restart" in note
+
+
+@pytest.mark.parametrize("name", list(SAMPLERS))
+def test_every_sampler_survives_the_a1111_text(name):
+    request = GenerationRequest(sampler=name, seed=7)
+    params = parse_parameters(a1111_parameters(request, model_name="m", model_hash="0123456789"))
+    assert request_from_parameters(params)[0].sampler == name
+
+
+line_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=200).map(str.strip)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prompt=line_text.filter(lambda s: not s.startswith("Negative prompt:")), negative=line_text,
+       steps=st.integers(1, 150), cfg=st.sampled_from([1, 4.5, 7, 12.25, 30]), seed=st.integers(0, 2**32 - 1),
+       clip=st.integers(1, 4), model=line_text.filter(bool), sampler=st.sampled_from(list(SAMPLERS)))
+def test_a1111_text_round_trip(prompt, negative, steps, cfg, seed, clip, model, sampler):
+    request = GenerationRequest(prompt=prompt, negative_prompt=negative, steps=steps, cfg=cfg, seed=seed,
+                                clip_skip=clip, sampler=sampler, checkpoint=model, width=640, height=384)
+    params = parse_parameters(a1111_parameters(request, model_name=model, model_hash="0123456789"))
+    back, notes = request_from_parameters(params)
+    assert back == request and notes == []
+
+
+# ---- terminal safety -------------------------------------------------------------------------------------------
+
+def test_sanitize_removes_every_way_to_drive_the_terminal():
+    hostile = "red\x1b[31m clear\x1b[2J bell\x07 cr\r osc\x1b]0;title\x07 c1\x9b2J bidi\u202e nul\x00 bad\udcff"
+    safe = sanitize_for_terminal(hostile)
+    assert not any(ord(c) < 32 and c not in "\n\t" or 0x7f <= ord(c) <= 0x9f for c in safe)
+    assert "\u202e" not in safe and "\udcff" not in safe
+    assert "\\x1b[31m" in safe and "\\x07" in safe and "\\u202e" in safe
+    safe.encode("utf-8")  # printable everywhere
+    assert sanitize_for_terminal("a prompt,\n(with: weights) ünïcode 🐶") == "a prompt,\n(with: weights) ünïcode 🐶"
+    assert sanitize_for_terminal("two\nlines", keep_newlines=False) == "two lines"
+
+
+def test_info_command_prints_the_recipe_safely(tmp_path, monkeypatch, capsys):
+    from picotui.cli import main
+
+    monkeypatch.setenv("PICOTUI_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.setenv("PICOTUI_CACHE", str(tmp_path / "cache"))
+    text = "evil \x1b[2J\x1b]0;pwned\x07 prompt [bold]markup[/bold]\n" + A1111_SAMPLE.split("\n", 2)[2]
+    png = _a1111_png(tmp_path / "evil.png", text.replace("Negative prompt: ", "Negative prompt: x").strip())
+    assert main(["--models", str(tmp_path / "models"), "info", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b[2J" in out and "[bold]markup[/bold]" in out and "Steps: 30" in out
+    assert "Hires upscale" in out  # the unmatched list
+    bad = tmp_path / "random.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
+    assert main(["info", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no generation settings" in err[0]
+
+
+# ---- fuzzing the reader -------------------------------------------------------------------------------------
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+@settings(max_examples=200, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=2048), as_png=st.booleans())
+def test_any_bytes_give_a_recipe_or_a_clean_error(tmp_path, data, as_png):
+    path = tmp_path / "fuzz.png"
+    path.write_bytes((b"\x89PNG\r\n\x1a\n" if as_png else b"") + data)
+    try:
+        recipe = read_recipe(path)
+    except PicoError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert isinstance(recipe.request, GenerationRequest)
+
+
+@settings(max_examples=200, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from([b"parameters", b"picotui", b"Comment"]), body=st.binary(max_size=1024),
+       kind=st.sampled_from([b"tEXt", b"iTXt", b"zTXt"]))
+def test_any_text_chunk_gives_a_recipe_or_a_clean_error(tmp_path, key, body, kind):
+    path = tmp_path / "fuzz.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(kind, key + b"\0" + body) + _chunk(b"IEND", b""))
+    try:
+        read_recipe(path)
+    except PicoError as exc:
+        assert "\n" not in str(exc)
+
+
+@settings(max_examples=300, deadline=2000)
+@given(st.text(max_size=3000))
+def test_any_text_parses(text):
+    params = parse_parameters(text)
+    request, notes = request_from_parameters(params)
+    assert isinstance(request, GenerationRequest) and all(isinstance(n, str) for n in notes)
+
+
+@pytest.mark.parametrize("line", ["word " * 40_000, "a," * 50_000 + ":x", "k: v, " * 30_000, '"' * 100_000,
+                                  'k: "' + "\\" * 99_999])
+def test_pathological_lines_parse_quickly(line):
+    start = time.perf_counter()
+    parse_parameters("prompt\n" + line)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_with_a_library_missing_models_are_reported_and_hashes_find_renamed_files(tmp_path):
+    import hashlib
+
+    from test_library_sniff import CASES, sd1, write
+
+    from picotui.engine.library import Library
+
+    root = tmp_path / "models"
+    (root / "checkpoints").mkdir(parents=True)
+    (root / "loras").mkdir()
+    ckpt = write(root / "checkpoints" / "renamed_by_user.safetensors", sd1())
+    write(root / "loras" / "add_detail.safetensors", CASES["kohya.safetensors"][0])
+    library = Library(root, tmp_path / "cache")
+    text = A1111_SAMPLE.replace("6ce0161689", hashlib.sha256(ckpt.read_bytes()).hexdigest()[:10])
+    png = _a1111_png(tmp_path / "a.png", text)
+    recipe = read_recipe(png, library)
+    assert recipe.request.checkpoint == "v1-5-pruned-emaonly"  # hash unknown until hashed: reported
+    assert any(line.startswith("Model: v1-5-pruned-emaonly (No checkpoint named") for line in recipe.unmatched)
+    assert any(line.startswith("VAE: vae-ft-mse") for line in recipe.unmatched)
+    assert not any(line.startswith("LoRA") for line in recipe.unmatched)  # add_detail is there
+    library.autov2(library.resolve("renamed_by_user", "checkpoint"))
+    recipe = read_recipe(png, library)
+    assert recipe.request.checkpoint == "renamed_by_user.safetensors"
+    assert not any(line.startswith("Model:") for line in recipe.unmatched)
+
+
+def test_a_picotui_chunk_with_bad_values_falls_back_to_the_a1111_text(tmp_path):
+    import json
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a fox\nSteps: 9, Sampler: Euler, CFG scale: 5, Seed: 3, Size: 64x64, Model: m")
+    info.add_itxt("picotui", json.dumps({"version": "9.0", "request": {"steps": 999}}))
+    path = tmp_path / "future.png"
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    recipe = read_recipe(path)
+    assert recipe.source == "a1111" and recipe.request.steps == 9 and recipe.request.prompt == "a fox"
+    assert any("picotui settings ignored" in line for line in recipe.unmatched)
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("picotui", json.dumps({"version": "9.0", "request": {"steps": 10, "hires": True}}))
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    recipe = read_recipe(path)
+    assert recipe.request.steps == 10 and recipe.unmatched == ["hires: True (unknown setting)"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(prompt=st.text(max_size=300), negative=st.text(max_size=100), seed=st.integers(0, 2**32 - 1),
+       weight=st.floats(0, 2), sampler=st.sampled_from(list(SAMPLERS)))
+def test_any_request_round_trips_through_a_png(tmp_path, prompt, negative, seed, weight, sampler):
+    from picotui.engine.output import save_png
+
+    request = GenerationRequest(prompt=prompt, negative_prompt=negative, seed=seed, sampler=sampler,
+                                loras=(LoraSpec("x", weight),))
+    text = a1111_parameters(request, model_name="demo", model_hash=None)
+    path = save_png(Image.new("RGB", (8, 8)), tmp_path, request, text)
+    recipe = read_recipe(path)
+    assert recipe.request == request and recipe.parameters == text
+    path.unlink()
