@@ -1,4 +1,18 @@
-"""The user's config file (TOML, in the user config dir). A broken file never stops the app."""
+"""The user's config file (TOML, in the user config dir). A broken file never stops the app.
+
+Every setting is resolved the same way: command-line flag > environment variable > config file >
+built-in default. A config value of the wrong type, or a key we do not know, is dropped and reported
+in one line (`Config.problem`) so the app can show it as a notice; the rest of the file still counts.
+
+Example `config.toml`:
+
+    models = "~/sd/models"
+    outputs = "~/Pictures/picotui"
+    graphics = "halfcell"      # auto, kitty, sixel, halfcell, unicode, none
+    allow_pickle = false       # load .ckpt files (weights only, never code)
+    device = "auto"            # auto, cuda, cuda:1, cpu
+    memory_mode = "auto"       # how hard to save VRAM (see `picotui --help`)
+"""
 
 from __future__ import annotations
 
@@ -6,28 +20,113 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+GRAPHICS_CHOICES = ("auto", "kitty", "sixel", "halfcell", "unicode", "none")
+
+# key -> (type the TOML value must have, environment variable that overrides it, default)
+SETTINGS: dict[str, tuple[type, str, Any]] = {
+    "models": (str, "PICOTUI_MODELS", None),  # None: picked by picotui.paths (./models or the data dir)
+    "outputs": (str, "PICOTUI_OUTPUTS", None),
+    "graphics": (str, "PICOTUI_GRAPHICS", "auto"),
+    "allow_pickle": (bool, "PICOTUI_ALLOW_PICKLE", False),
+    "device": (str, "PICOTUI_DEVICE", "auto"),
+    "memory_mode": (str, "PICOTUI_MEMORY_MODE", "auto"),
+}
+# Values with a closed set of choices; the others (device, memory_mode) are checked by whoever uses them.
+CHOICES: dict[str, tuple[str, ...]] = {"graphics": GRAPHICS_CHOICES}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
 @dataclass
 class Config:
     values: dict = field(default_factory=dict)
     path: Path | None = None
-    problem: str | None = None  # one line, shown as a notice when the file could not be used
+    problem: str | None = None  # one line, shown as a notice when (part of) the file could not be used
+
+    def get(self, key: str, flag: Any = None) -> Any:
+        """The effective value of `key`: flag > environment > this file > default."""
+        return setting(key, flag, self.values)
+
+
+def default_config_path() -> Path:
+    from picotui.paths import resolve_paths
+
+    return resolve_paths(config={}).config_file
 
 
 def load_config(path: Path | None = None) -> Config:
-    from picotui.paths import resolve_paths
-
-    path = path or resolve_paths(config={}).config_file
-    if not path.is_file():
-        return Config(path=path)
+    path = Path(path) if path else default_config_path()
     try:
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        return Config(path=path, problem=f"Ignored {path}: {' '.join(str(exc).split())}")
-    return Config(values=values, path=path)
+        if not path.is_file():
+            return Config(path=path)
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as exc:
+        return Config(path=path, problem=f"Ignored {path}: {_one_line(exc)}. Fix or delete it.")
+    values, bad = {}, []
+    for key, value in raw.items():
+        if key not in SETTINGS:
+            bad.append(f"unknown key '{key}'")
+            continue
+        kind = SETTINGS[key][0]
+        if not isinstance(value, kind):
+            bad.append(f"'{key}' should be {'true or false' if kind is bool else 'a string'}")
+            continue
+        if key in CHOICES and value not in CHOICES[key]:
+            bad.append(f"'{key}' should be one of {', '.join(CHOICES[key])}")
+            continue
+        values[key] = value
+    problem = f"In {path}: ignored {'; '.join(bad)}." if bad else None
+    return Config(values=values, path=path, problem=problem)
+
+
+def setting(key: str, flag: Any = None, config: dict | None = None) -> Any:
+    """Resolve one setting. Empty flags/env values count as unset; a bad env value falls through."""
+    return resolve(key, flag, config)[0]
+
+
+def resolve(key: str, flag: Any = None, config: dict | None = None) -> tuple[Any, str]:
+    """(value, where it came from: "flag", the env variable's name, "config" or "default")."""
+    kind, env, default = SETTINGS[key]
+    if flag is not None and flag != "":
+        return flag, "flag"
+    env_value = env_flag(env)
+    if env_value is not None:
+        parsed = _parse_env(key, kind, env_value)
+        if parsed is not None:
+            return parsed, env
+    value = (config or {}).get(key)
+    if isinstance(value, kind) and value != "" and (key not in CHOICES or value in CHOICES[key]):
+        return value, "config"
+    return default, "default"
+
+
+def env_problems() -> list[str]:
+    """One line per PICOTUI_* variable whose value is ignored (so `picotui paths` can say so)."""
+    problems = []
+    for key, (kind, env, _default) in SETTINGS.items():
+        text = env_flag(env)
+        if text is not None and _parse_env(key, kind, text) is None:
+            wanted = "1/0, true/false, yes/no" if kind is bool else ", ".join(CHOICES[key])
+            problems.append(f"Ignored {env}={text!r}: use {wanted}.")
+    return problems
 
 
 def env_flag(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None
+
+
+def _parse_env(key: str, kind: type, text: str) -> Any:
+    if kind is bool:
+        low = text.lower()
+        return True if low in _TRUE else False if low in _FALSE else None
+    if key in CHOICES and text not in CHOICES[key]:
+        return None
+    return text
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -2,6 +2,8 @@
 from a folder that has them (a checkout), so a clone works without setup.
 
 Precedence for models/outputs: explicit argument (flag) > environment variable > config > default.
+State (logs), cache (hashes, demo model) and the config file itself move with PICOTUI_STATE,
+PICOTUI_CACHE and PICOTUI_CONFIG (or the XDG_* variables platformdirs reads).
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ class Paths:
 
     @property
     def settings_file(self) -> Path:
-        """The last used form settings (the TUI restores them on start)."""
-        return Path(_dirs.user_config_dir) / "last-settings.json"
+        """The last used form settings (the TUI restores them on start). Beside the config file, so
+        PICOTUI_CONFIG moves both (and a test that isolates one isolates the other)."""
+        return self.config_file.parent / "last-settings.json"
 
     def model_dir(self, kind: str) -> Path:
         return self.models / kind
@@ -52,23 +55,30 @@ class Paths:
 
 def resolve_paths(models: str | os.PathLike | None = None, outputs: str | os.PathLike | None = None,
                   config: dict | None = None, cwd: Path | None = None) -> Paths:
-    cwd = cwd or Path.cwd()
+    """models/outputs: flag (the arguments) > PICOTUI_MODELS/PICOTUI_OUTPUTS > config > default.
+
+    The default is ./models and ./outputs when `cwd` has a models/ folder (a checkout, or a folder the
+    user set up), else the user data dir. Relative paths are made absolute against `cwd`, so what
+    `picotui paths` prints is what a worker thread uses whatever the cwd is later.
+    """
+    from picotui.config import setting
+
+    cwd = Path(cwd or Path.cwd())
     config = config or {}
     data = Path(_dirs.user_data_dir)
-
-    # A folder with models/ in it (a checkout, or a folder the user set up) keeps everything local.
     local = (cwd / "models").is_dir()
 
-    def pick(explicit, env, key, name: str) -> Path:
-        for value in (explicit, os.environ.get(env), config.get(key)):
-            if value:
-                return Path(value).expanduser()
-        return cwd / name if local else data / name
+    def pick(explicit, key: str) -> Path:
+        value = setting(key, os.fspath(explicit) if explicit is not None else None, config)
+        if value is None:
+            return cwd / key if local else data / key
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else cwd / path
 
     return Paths(
-        models=pick(models, "PICOTUI_MODELS", "models", "models"),
-        outputs=pick(outputs, "PICOTUI_OUTPUTS", "outputs", "outputs"),
-        config_file=Path(os.environ.get("PICOTUI_CONFIG") or Path(_dirs.user_config_dir) / "config.toml"),
-        state=Path(os.environ.get("PICOTUI_STATE") or _dirs.user_state_dir),
-        cache=Path(os.environ.get("PICOTUI_CACHE") or _dirs.user_cache_dir),
+        models=pick(models, "models"),
+        outputs=pick(outputs, "outputs"),
+        config_file=Path(os.environ.get("PICOTUI_CONFIG") or Path(_dirs.user_config_dir) / "config.toml").expanduser(),
+        state=Path(os.environ.get("PICOTUI_STATE") or _dirs.user_state_dir).expanduser(),
+        cache=Path(os.environ.get("PICOTUI_CACHE") or _dirs.user_cache_dir).expanduser(),
     )

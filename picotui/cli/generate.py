@@ -1,19 +1,223 @@
-"""`picotui generate`: headless generation. OWNER: engine helper (fills this in)."""
+"""`picotui generate`: headless generation with the same Worker the TUI uses.
+
+stdout gets the saved PNG paths, one per line (so `picotui generate ... | xargs feh` works); stderr gets
+a rich progress bar and notices. Bad input: exit status 2 and one line on stderr, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import queue
+import sys
+import tempfile
+import time
+import types
+from dataclasses import replace
+from pathlib import Path
+
+from picotui.engine.errors import PicoError, RequestError
+
+FIELDS_HELP = "Every option maps to one field of the request; unset options take the TUI's defaults."
+
+
+def _one_line_error(parser: argparse.ArgumentParser, message: str):
+    """argparse prints usage + error; a person needs one line that says what to do."""
+    print(f"picotui generate: {message} (see picotui generate --help)", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="generate images without the TUI")
+    from picotui.engine.request import DEFAULT_NEGATIVE, DEFAULT_PROMPT
+    from picotui.engine.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
+
+    p = sub.add_parser("generate", help="generate images without the TUI", description=FIELDS_HELP)
+    p.error = types.MethodType(_one_line_error, p)  # one-line errors for this subcommand's own flags
+    # Numbers are taken as text and checked by GenerationRequest, whose messages say what to do.
+    p.add_argument("--checkpoint", default="demo", help="file name in models/checkpoints, a path, or 'demo'")
+    p.add_argument("--vae", default=None, help="file name in models/vae or a path (default: the checkpoint's own)")
+    p.add_argument("--lora", action="append", default=[], metavar="NAME:WEIGHT",
+                   help="a LoRA from models/loras with its weight (0-2, default 0.8); repeatable")
+    p.add_argument("text", nargs="?", default=None, metavar="PROMPT",
+                   help="the prompt (same as --prompt; quote it)")
+    p.add_argument("--prompt", default=None, help="the prompt (default: the TUI's default prompt)")
+    p.add_argument("--negative", default=DEFAULT_NEGATIVE, help="negative prompt")
+    p.add_argument("--sampler", default=DEFAULT_SAMPLER, help=f"one of: {', '.join(SAMPLER_NAMES)}")
+    p.add_argument("--steps", default="24", help="1-150 (default 24)")
+    p.add_argument("--cfg", default="7", help="CFG scale 1-30 (default 7)")
+    p.add_argument("--width", default="512", help="multiple of 8 (default 512)")
+    p.add_argument("--height", default="512", help="multiple of 8 (default 512)")
+    p.add_argument("--seed", default="random", help="0-4294967295 or 'random' (default)")
+    p.add_argument("--clip-skip", default="1", help="1-4 (default 1)")
+    p.add_argument("--batch-count", default="1", help="images to make, seeds seed, seed+1, ... (default 1)")
+    p.add_argument("--outdir", default=None, help="where PNGs go (default: the outputs folder)")
+    p.add_argument("--allow-pickle", action="store_true", default=None,
+                   help="allow .ckpt/.pt files (loaded with weights_only=True)")
+    p.add_argument("--device", default=None, help="auto (default), cuda, cuda:N or cpu")
+    p.add_argument("--memory-mode", default=None,
+                   help="auto (default), full-gpu, text-encoder-offload, vae-tiling, model-offload, "
+                        "sequential-offload, attention-slicing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
+def parse_lora(text: str):
+    from picotui.engine.request import DEFAULT_LORA_WEIGHT, LoraSpec
+
+    name, sep, weight = text.rpartition(":")
+    if not sep or not name:  # no weight given (a plain name, or a Windows-style "C:..." path)
+        return LoraSpec(text, DEFAULT_LORA_WEIGHT)
+    try:
+        return LoraSpec(name, float(weight))
+    except ValueError:
+        raise RequestError(f"--lora {text!r}: write NAME:WEIGHT, e.g. --lora myStyle:0.8.") from None
+
+
+def build_request(args: argparse.Namespace):
+    from picotui.engine.request import DEFAULT_PROMPT, GenerationRequest
+
+    seed = None if str(args.seed).strip().lower() in ("random", "-1", "") else args.seed
+    if args.text is not None and args.prompt is not None:
+        raise RequestError("Give the prompt once: either as the first argument or with --prompt.")
+    prompt = next((p for p in (args.text, args.prompt) if p is not None), DEFAULT_PROMPT)
+    return GenerationRequest(prompt=prompt, negative_prompt=args.negative, checkpoint=args.checkpoint,
+                             vae=args.vae, loras=tuple(parse_lora(x) for x in args.lora), sampler=args.sampler,
+                             steps=args.steps, cfg=args.cfg, width=args.width, height=args.height, seed=seed,
+                             clip_skip=args.clip_skip, batch_count=args.batch_count)
+
+
+def _settings(args: argparse.Namespace):
+    from picotui.cli.common import paths_from_args
+    from picotui.config import load_config
+    from picotui.logs import capture_warnings, setup_logging
+
+    config = load_config()
+    paths = paths_from_args(args)
+    setup_logging(paths)  # log lines go to the file, never over the progress bar
+    capture_warnings()
+    device = config.get("device", getattr(args, "device", None))
+    allow_pickle = bool(config.get("allow_pickle", getattr(args, "allow_pickle", None)))
+    memory_mode = config.get("memory_mode", getattr(args, "memory_mode", None))
+    return paths, device, allow_pickle, memory_mode
+
+
+def _check_models(paths, request) -> None:
+    """Resolve the model names before starting the engine, so a typo fails fast with one line."""
+    from picotui.engine.library import Library
+    from picotui.engine.prompts import extract_lora_tags
+
+    library = Library(paths.models, paths.cache)
+    library.scan()
+    library.resolve(request.checkpoint, "checkpoint")
+    if request.vae:
+        library.resolve(request.vae, "vae")
+    for spec in (*request.loras, *extract_lora_tags(request.prompt)[1]):
+        library.resolve(spec.name, "lora")
+
+
+def run_headless(paths, request, *, device="auto", allow_pickle=False, memory_mode=None, progress=True,
+                 on_path=None):
+    """Run one request through a Worker; returns (saved paths, last EngineStatus). Raises PicoError on failure."""
+    from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Notice, Step
+    from picotui.engine.worker import Worker
+
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    worker = Worker(paths, events.put, device=device or "auto", allow_pickle=allow_pickle,
+                    memory_mode=memory_mode).start()
+    saved: list[Path] = []
+    status = None
+    bar = _Progress(enabled=progress)
+    try:
+        job = worker.submit(request)
+        while True:
+            event = events.get()
+            if isinstance(event, EngineStatus):
+                status = event
+            elif isinstance(event, Notice):
+                bar.note(event.message)
+            elif isinstance(event, Failed) and event.job_id in (0, job):
+                raise PicoError(event.message, kind=event.kind)
+            elif isinstance(event, Cancelled) and event.job_id == job:
+                raise PicoError("Cancelled.", kind="cancelled")
+            elif isinstance(event, Step) and event.job_id == job:
+                bar.step(event)
+            elif isinstance(event, Finished) and event.job_id == job:
+                if event.path is None:
+                    raise PicoError(event.save_error or "The image could not be saved.", kind="save")
+                saved.append(event.path)
+                if on_path:
+                    on_path(event.path)
+                if event.image_index + 1 == event.batch_count:
+                    return saved, status
+    except KeyboardInterrupt:
+        worker.cancel_all()
+        raise
+    finally:
+        bar.close()
+        worker.shutdown(timeout=5)
+
+
+class _Progress:
+    """A rich progress bar on stderr, started at the first step (so errors before it stay one line)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.progress = self.task = None
+        self.image = -1
+
+    def _start(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[speed]}"), TimeRemainingColumn(),
+                                 console=Console(stderr=True), transient=True)
+        self.progress.start()
+
+    def step(self, event) -> None:
+        if not self.enabled:
+            return
+        if self.progress is None:
+            self._start()
+        if event.image_index != self.image:
+            self.image = event.image_index
+            self.task = self.progress.add_task(f"image {event.image_index + 1}/{event.batch_count}",
+                                               total=event.total, speed="")
+        self.progress.update(self.task, completed=event.index, speed=f"{event.it_per_s:.2f} it/s")
+
+    def note(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(f"note: {message}", markup=False, highlight=False)
+        else:
+            print(f"note: {message}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    request = build_request(args)  # RequestError -> one line, exit 2 (cli.main)
+    paths, device, allow_pickle, memory_mode = _settings(args)
+    if args.outdir:
+        paths = replace(paths, outputs=Path(args.outdir).expanduser().resolve())
+    _check_models(paths, request)
+    run_headless(paths, request, device=device, allow_pickle=allow_pickle, memory_mode=memory_mode,
+                 progress=not args.quiet and sys.stderr.isatty(), on_path=lambda p: print(p, flush=True))
+    return 0
 
 
 def run_check(args: argparse.Namespace) -> int:
     """`picotui --check`: load the demo model and make one tiny image, headless."""
-    raise NotImplementedError
+    from picotui.engine.request import GenerationRequest
+
+    paths, device, allow_pickle, memory_mode = _settings(args)
+    request = GenerationRequest(checkpoint="demo", steps=4, width=64, height=64, seed=1)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="picotui-check-") as tmp:
+        saved, status = run_headless(replace(paths, outputs=Path(tmp)), request, device=device,
+                                     allow_pickle=allow_pickle, memory_mode=memory_mode, progress=False)
+        if not saved or not saved[0].is_file():
+            raise PicoError("The check made no image: see the log for details.", kind="internal")
+    device_name = status.device if status and status.device else "unknown device"
+    print(f"picotui check ok: {device_name}, {time.perf_counter() - started:.1f} s")
+    return 0

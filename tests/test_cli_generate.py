@@ -1,0 +1,73 @@
+"""`picotui generate` and `picotui --check` as a user runs them: a real process, real files, real exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, cache_dir, demo_checkpoint):
+    """An isolated user: its own config, state and models; the session's cache (the demo model is built once)."""
+    home = tmp_path_factory.mktemp("cli-user")
+    (home / "models").mkdir()
+    env = dict(os.environ, PICOTUI_CONFIG=str(home / "config.toml"), PICOTUI_STATE=str(home / "state"),
+               PICOTUI_CACHE=str(cache_dir), PICOTUI_MODELS=str(home / "models"), PICOTUI_DEVICE="cpu",
+               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env.pop("PICOTUI_OUTPUTS", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return env
+
+
+def picotui(env, *args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "picotui", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd or ROOT, timeout=300)
+
+
+def test_generate_the_demo_prints_the_path_and_the_recipe_reads_back(env, tmp_path):
+    from picotui.engine.metadata import read_recipe
+
+    out = picotui(env, "generate", "--checkpoint", "demo", "--steps", "4", "--width", "64", "--height", "64",
+                  "--seed", "1", "--outdir", str(tmp_path), "--batch-count", "2", "--sampler", "Euler a")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 2 and "Traceback" not in out.stderr
+    paths = [Path(line) for line in lines]
+    assert all(p.is_file() and p.is_relative_to(tmp_path) for p in paths)
+    recipes = [read_recipe(p) for p in paths]
+    assert [r.request.seed for r in recipes] == [1, 2]
+    first = recipes[0].request
+    assert (first.steps, first.width, first.height, first.sampler, first.checkpoint) == (4, 64, 64, "Euler a", "demo")
+    assert "Steps: 4" in recipes[0].parameters and "Seed: 1" in recipes[0].parameters
+    assert "abstract noise" in out.stderr  # the demo says what it is
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["--steps", "0"], "Steps"),
+    (["--sampler", "Euler b"], "sampler"),
+    (["--width", "100"], "multiple of 8"),
+    (["--lora", "style:lots"], "NAME:WEIGHT"),
+    (["--checkpoint", "missingModel_v1.safetensors"], "missingModel"),
+    (["--steps"], "expected one argument"),
+])
+def test_bad_input_is_one_line_and_a_non_zero_exit(env, tmp_path, args, expect):
+    out = picotui(env, "generate", "--outdir", str(tmp_path), *args)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and expect in lines[0], out.stderr
+    assert out.stdout == ""
+    assert not list(tmp_path.rglob("*.png"))
+
+
+def test_check_makes_one_tiny_image_and_says_ok(env):
+    out = picotui(env, "--check")
+    assert out.returncode == 0, out.stderr
+    line = out.stdout.strip()
+    assert line.startswith("picotui check ok: cpu, ") and line.endswith(" s")

@@ -1,0 +1,135 @@
+"""The TOML config: precedence flag > env > config > default, and a broken file never crashes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from picotui.config import SETTINGS, env_problems, load_config, resolve, setting
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    for _kind, env, _default in SETTINGS.values():
+        monkeypatch.delenv(env, raising=False)
+    monkeypatch.setenv("PICOTUI_CONFIG", str(tmp_path / "config.toml"))
+
+
+def write(tmp_path: Path, text: str | bytes) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def test_missing_file_is_fine_and_defaults_apply(tmp_path):
+    config = load_config(tmp_path / "nope.toml")
+    assert config.values == {} and config.problem is None
+    assert config.get("graphics") == "auto"
+    assert config.get("allow_pickle") is False
+    assert config.get("device") == "auto" and config.get("memory_mode") == "auto"
+
+
+def test_default_location_follows_picotui_config(tmp_path):
+    write(tmp_path, 'graphics = "sixel"\n')
+    assert load_config().values == {"graphics": "sixel"}
+
+
+def test_all_keys_read(tmp_path):
+    path = write(tmp_path, 'models = "/m"\noutputs = "/o"\ngraphics = "halfcell"\n'
+                           'allow_pickle = true\ndevice = "cpu"\nmemory_mode = "low"\n')
+    config = load_config(path)
+    assert config.problem is None
+    assert config.values == {"models": "/m", "outputs": "/o", "graphics": "halfcell",
+                             "allow_pickle": True, "device": "cpu", "memory_mode": "low"}
+
+
+@pytest.mark.parametrize("key, env, env_value, config_value, flag, expected", [
+    ("graphics", "PICOTUI_GRAPHICS", "kitty", "sixel", "halfcell", ("halfcell", "flag")),
+    ("graphics", "PICOTUI_GRAPHICS", "kitty", "sixel", None, ("kitty", "PICOTUI_GRAPHICS")),
+    ("graphics", "PICOTUI_GRAPHICS", None, "sixel", None, ("sixel", "config")),
+    ("graphics", "PICOTUI_GRAPHICS", None, None, None, ("auto", "default")),
+    ("allow_pickle", "PICOTUI_ALLOW_PICKLE", "no", True, True, (True, "flag")),
+    ("allow_pickle", "PICOTUI_ALLOW_PICKLE", "no", True, None, (False, "PICOTUI_ALLOW_PICKLE")),
+    ("allow_pickle", "PICOTUI_ALLOW_PICKLE", "YES", False, None, (True, "PICOTUI_ALLOW_PICKLE")),
+    ("allow_pickle", "PICOTUI_ALLOW_PICKLE", None, True, None, (True, "config")),
+    ("device", "PICOTUI_DEVICE", "cuda:1", "cpu", None, ("cuda:1", "PICOTUI_DEVICE")),
+    ("memory_mode", "PICOTUI_MEMORY_MODE", None, "low", None, ("low", "config")),
+])
+def test_precedence(monkeypatch, key, env, env_value, config_value, flag, expected):
+    if env_value is not None:
+        monkeypatch.setenv(env, env_value)
+    config = {} if config_value is None else {key: config_value}
+    assert resolve(key, flag, config) == expected
+    assert setting(key, flag, config) == expected[0]
+
+
+def test_empty_or_bad_env_value_falls_through_and_is_reported(monkeypatch):
+    monkeypatch.setenv("PICOTUI_GRAPHICS", "  ")
+    assert resolve("graphics", None, {"graphics": "sixel"}) == ("sixel", "config")
+    monkeypatch.setenv("PICOTUI_GRAPHICS", "retina")
+    monkeypatch.setenv("PICOTUI_ALLOW_PICKLE", "maybe")
+    assert resolve("graphics", None, {"graphics": "sixel"}) == ("sixel", "config")
+    assert resolve("allow_pickle", None, {}) == (False, "default")
+    problems = env_problems()
+    assert len(problems) == 2
+    assert any("PICOTUI_GRAPHICS='retina'" in p and "halfcell" in p for p in problems)
+    assert any("PICOTUI_ALLOW_PICKLE='maybe'" in p for p in problems)
+
+
+@pytest.mark.parametrize("content", [
+    'models = "unterminated\n',                   # TOML syntax error
+    "models = [1, 2\n",
+    b"\xff\xfe\x00garbage\x00\x81",               # not UTF-8 at all
+    "[[[\n",
+    'a = 1\na = 2\n',                              # duplicate key
+])
+def test_corrupt_file_is_ignored_with_one_line(tmp_path, content):
+    config = load_config(write(tmp_path, content))
+    assert config.values == {}
+    assert config.problem and "\n" not in config.problem
+    assert str(tmp_path / "config.toml") in config.problem
+    assert config.get("graphics") == "auto"  # the app goes on with defaults
+
+
+def test_wrong_types_and_unknown_keys_are_dropped_rest_kept(tmp_path):
+    path = write(tmp_path, 'models = 5\nallow_pickle = "yes"\ngraphics = "retina"\n'
+                           'colour = "blue"\noutputs = "/o"\ndevice = "cpu"\n')
+    config = load_config(path)
+    assert config.values == {"outputs": "/o", "device": "cpu"}
+    assert "\n" not in config.problem
+    for word in ("'models' should be a string", "'allow_pickle' should be true or false",
+                 "'graphics' should be one of", "unknown key 'colour'"):
+        assert word in config.problem
+
+
+def test_config_that_is_a_directory_or_unreadable(tmp_path):
+    (tmp_path / "dir.toml").mkdir()
+    assert load_config(tmp_path / "dir.toml").problem is None  # not a file: as if missing
+    path = write(tmp_path, 'device = "cpu"\n')
+    path.chmod(0)
+    try:
+        config = load_config(path)
+        if config.values:  # root can read anything; the chmod does not bite there
+            assert config.values == {"device": "cpu"}
+        else:
+            assert config.problem and "\n" not in config.problem
+    finally:
+        path.chmod(0o600)
+
+
+def test_cli_never_crashes_on_corrupt_config(tmp_path):
+    write(tmp_path, b"models = \xff\n[[[")
+    env = {"PICOTUI_CONFIG": str(tmp_path / "config.toml"), "PATH": "/usr/bin:/bin",
+           "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "picotui", "paths"], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    problem_lines = [line for line in result.stderr.splitlines() if line.startswith("picotui: Ignored")]
+    assert len(problem_lines) == 1 and "config.toml" in problem_lines[0]
+    assert "models" in result.stdout

@@ -1,0 +1,135 @@
+"""Where things go: flag > env > config > default for models/outputs, checkout vs user data dir,
+and `picotui paths` printing what the app will really use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from picotui.paths import Paths, assets_dir, resolve_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path):
+    """Point every per-user place into tmp so nothing here reads or writes the real home."""
+    for name in ("PICOTUI_MODELS", "PICOTUI_OUTPUTS", "PICOTUI_CONFIG", "PICOTUI_STATE", "PICOTUI_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    for xdg in ("DATA", "CONFIG", "STATE", "CACHE"):
+        monkeypatch.setenv(f"XDG_{xdg}_HOME", str(tmp_path / "xdg" / xdg.lower()))
+    return tmp_path
+
+
+def test_checkout_defaults_to_local_folders(tmp_path):
+    (tmp_path / "models").mkdir()
+    paths = resolve_paths(cwd=tmp_path)
+    assert paths.models == tmp_path / "models"
+    assert paths.outputs == tmp_path / "outputs"
+
+
+def test_elsewhere_defaults_to_user_data_dir(tmp_path):
+    paths = resolve_paths(cwd=tmp_path)
+    data = tmp_path / "xdg" / "data" / "picotui"
+    assert paths.models == data / "models"
+    assert paths.outputs == data / "outputs"
+    assert paths.config_file == tmp_path / "xdg" / "config" / "picotui" / "config.toml"
+    assert paths.log_file == tmp_path / "xdg" / "state" / "picotui" / "picotui.log"
+    assert paths.hash_cache == tmp_path / "xdg" / "cache" / "picotui" / "hashes.json"
+
+
+@pytest.mark.parametrize("flag, env, config, expected", [
+    ("flag", "env", "config", "flag"),
+    (None, "env", "config", "env"),
+    (None, None, "config", "config"),
+    (None, None, None, "default"),
+    ("", "", "config", "config"),  # empty values count as unset
+])
+@pytest.mark.parametrize("key", ["models", "outputs"])
+def test_precedence(monkeypatch, tmp_path, key, flag, env, config, expected):
+    (tmp_path / "models").mkdir()
+    if env is not None:
+        monkeypatch.setenv(f"PICOTUI_{key.upper()}", str(tmp_path / env) if env else "")
+    kwargs = {key: (str(tmp_path / flag) if flag else flag)}
+    cfg = {key: str(tmp_path / config)} if config else {}
+    paths = resolve_paths(config=cfg, cwd=tmp_path, **kwargs)
+    want = tmp_path / key if expected == "default" else tmp_path / expected
+    assert getattr(paths, key) == want
+
+
+def test_relative_and_home_paths_become_absolute(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    paths = resolve_paths(models="sd/models", config={"outputs": "~/pics"}, cwd=tmp_path)
+    assert paths.models == tmp_path / "sd" / "models"
+    assert paths.outputs == tmp_path / "home" / "pics"
+
+
+def test_bad_config_values_never_crash(tmp_path):
+    paths = resolve_paths(config={"models": 5, "outputs": ["x"]}, cwd=tmp_path)
+    assert isinstance(paths, Paths)
+    assert paths.models.name == "models" and paths.outputs.name == "outputs"
+
+
+def test_state_cache_config_env_overrides(monkeypatch, tmp_path):
+    monkeypatch.setenv("PICOTUI_STATE", str(tmp_path / "st"))
+    monkeypatch.setenv("PICOTUI_CACHE", str(tmp_path / "ca"))
+    monkeypatch.setenv("PICOTUI_CONFIG", str(tmp_path / "c.toml"))
+    paths = resolve_paths(cwd=tmp_path)
+    assert paths.log_file == tmp_path / "st" / "picotui.log"
+    assert paths.hash_cache == tmp_path / "ca" / "hashes.json"
+    assert paths.config_file == tmp_path / "c.toml"
+    assert paths.model_dir("loras") == paths.models / "loras"
+
+
+def test_assets_dir_has_the_bundled_configs():
+    assert (assets_dir() / "sd15" / "model_index.json").is_file()
+
+
+def run_cli(args, tmp_path, **env):
+    base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path / "home")}
+    for xdg in ("DATA", "CONFIG", "STATE", "CACHE"):
+        base[f"XDG_{xdg}_HOME"] = str(tmp_path / "xdg" / xdg.lower())
+    return subprocess.run([sys.executable, "-m", "picotui", *args], capture_output=True, text=True,
+                          env={**base, **env}, cwd=tmp_path, timeout=60)
+
+
+def rows(stdout: str) -> dict[str, str]:
+    return {line.split()[0]: line.split()[1] for line in stdout.splitlines() if line.strip()}
+
+
+def test_paths_command_prints_every_place_and_its_source(tmp_path):
+    config = tmp_path / "xdg" / "config" / "picotui" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'outputs = "{tmp_path / "from-config"}"\n')
+    result = run_cli(["--models", str(tmp_path / "from-flag"), "paths"], tmp_path,
+                     PICOTUI_OUTPUTS=str(tmp_path / "from-env"))
+    assert result.returncode == 0, result.stderr
+    got = rows(result.stdout)
+    assert set(got) == {"models", "outputs", "config", "settings", "log", "cache"}
+    assert got["models"] == str(tmp_path / "from-flag")
+    assert got["outputs"] == str(tmp_path / "from-env")  # env beats config
+    assert got["config"] == str(config)
+    assert got["log"] == str(tmp_path / "xdg" / "state" / "picotui" / "picotui.log")
+    assert "from flag" in result.stdout and "from PICOTUI_OUTPUTS" in result.stdout
+    assert result.stderr == ""
+
+    # Without the env var the config value wins over the default.
+    result = run_cli(["paths"], tmp_path)
+    assert rows(result.stdout)["outputs"] == str(tmp_path / "from-config")
+    assert "from config" in result.stdout
+
+
+def test_paths_command_in_a_checkout_uses_local_folders(tmp_path):
+    (tmp_path / "models").mkdir()
+    got = rows(run_cli(["paths"], tmp_path).stdout)
+    assert got["models"] == str(tmp_path / "models")
+    assert got["outputs"] == str(tmp_path / "outputs")
+
+
+def test_settings_file_sits_beside_the_config_file(monkeypatch, tmp_path):
+    assert resolve_paths(cwd=tmp_path).settings_file == tmp_path / "xdg" / "config" / "picotui" / "last-settings.json"
+    monkeypatch.setenv("PICOTUI_CONFIG", str(tmp_path / "elsewhere" / "my.toml"))
+    assert resolve_paths(cwd=tmp_path).settings_file == tmp_path / "elsewhere" / "last-settings.json"
