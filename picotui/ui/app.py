@@ -1,0 +1,372 @@
+"""picotui's terminal app: the main screen (form, image, progress, status) and its keys.
+
+It paints before torch loads: the worker module is imported and started after the first paint, and
+torch is imported inside the worker thread. The model library is scanned in a thread too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Footer, Static
+
+from picotui.engine.errors import PicoError, RequestError
+from picotui.engine.request import GenerationRequest
+from picotui.paths import Paths
+from picotui.ui import graphics
+from picotui.ui.commands import PicoCommands
+from picotui.ui.engine_link import EngineEvents
+from picotui.ui.help_texts import topic_for
+from picotui.ui.screens.browser import ModelBrowser
+from picotui.ui.screens.help import HelpModal, KeysScreen
+from picotui.ui.screens.history import HistoryEntry, HistoryScreen
+from picotui.ui.screens.open_png import OpenPngModal
+from picotui.ui.settings import Saved, load_settings, save_settings
+from picotui.ui.widgets.form import JobForm
+from picotui.ui.widgets.image_pane import ImagePane
+from picotui.ui.widgets.lora_rows import LoraPanel
+from picotui.ui.widgets.status import ProgressPanel
+
+log = logging.getLogger("picotui.ui")
+COMPACT = (100, 30)  # below this many columns or rows the image pane moves out of the way
+
+
+class Hashed(Message):
+    def __init__(self, model_file, value: str):
+        super().__init__()
+        self.model_file, self.value = model_file, value
+
+
+class PicoApp(EngineEvents, App):
+    CSS_PATH = "app.tcss"
+    TITLE = "picotui"
+    COMMANDS = App.COMMANDS | {PicoCommands}
+    BINDINGS = [
+        Binding("ctrl+g", "generate", "Generate", priority=True),
+        Binding("escape", "cancel_job", "Cancel job"),
+        Binding("ctrl+r", "new_seed", "New seed", priority=True),
+        Binding("ctrl+l", "toggle_lock", "Lock seed", priority=True),
+        Binding("ctrl+o", "browser", "Models", priority=True),
+        Binding("ctrl+t", "history", "History", priority=True),
+        Binding("ctrl+n", "add_lora", "Add LoRA", show=False, priority=True),
+        Binding("f1", "help_focused", "Help"),
+        Binding("question_mark,f2", "keys", "Keys", key_display="? / f2"),
+        Binding("ctrl+p", "command_palette", "Commands", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, paths: Paths, *, graphics_choice: str | None = None, device: str = "auto",
+                 allow_pickle: bool = False, start_engine: bool = True, notices: list[str] | None = None):
+        super().__init__()
+        self.paths = paths
+        self.graphics = graphics.prepare(graphics_choice)
+        self.device = device
+        self.allow_pickle = allow_pickle
+        self.start_engine_on_mount = start_engine
+        self.worker = None
+        self.engine_status = None
+        self.events_seen: list[str] = []  # event type names in arrival order (tests and debugging)
+        self.history: list[HistoryEntry] = []  # this session's images, newest first
+        self.library = None
+        self.model_files: list = []
+        self.hashes: dict[str, str] = {}
+        self.notices = list(notices or [])
+        self._quitting = False
+        saved, problem = load_settings(paths.settings_file)
+        if problem:
+            self.notices.append(problem)
+        self.saved = saved or Saved(GenerationRequest())
+
+    # ---- layout -----------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            yield JobForm(self.saved.request, self.saved.seed_locked, id="form")
+            with Vertical(id="right"):
+                yield ImagePane(id="image-pane", classes="help-image")
+                yield ProgressPanel(id="progress")
+        yield Static("engine: not started" if not self.start_engine_on_mount else
+                     "engine: starting (torch loads in the background)", id="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#prompt").focus()
+        for notice in self.notices:
+            self.notify(notice, severity="warning", markup=False, timeout=10)
+        self._apply_compact(self.size.width, self.size.height)
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        self.query_one(JobForm).count_tokens()
+        self.scan_models()
+        if self.start_engine_on_mount:
+            self._ensure_engine()
+
+    def _ensure_engine(self) -> bool:
+        """Start the worker once (after the first paint, or earlier if ctrl+g comes first)."""
+        if self.worker is None and self.start_engine_on_mount and not self._quitting:
+            try:
+                self.start_engine()
+            except Exception as exc:  # the form stays usable even when the engine cannot start
+                log.exception("engine start failed")
+                self._say(f"The engine could not start: {exc}", "error")
+                self.start_engine_on_mount = False
+        return self.worker is not None
+
+    def on_resize(self, event) -> None:
+        self._apply_compact(event.size.width, event.size.height)
+
+    def _apply_compact(self, width: int, height: int) -> None:
+        self.screen_stack[0].set_class(width < COMPACT[0] or height < COMPACT[1], "compact")
+
+    # ---- the model library (scanned in a thread: reading headers of many files takes a moment) ----
+    @work(thread=True, exclusive=True, group="scan")
+    def scan_models(self) -> None:
+        try:
+            from picotui.engine.library import Library
+
+            if self.library is None:
+                self.library = Library(self.paths.models, self.paths.cache)
+            files = self.library.scan()
+        except Exception as exc:
+            log.exception("model scan failed")
+            self.call_from_thread(self._say, f"Could not read the models folder: {exc}", "warning")
+            return
+        files = [f for f in files if f.folder != "demo"]  # the form and the browser offer "demo" themselves
+        for mf in files:
+            known = self.library.cached_autov2(mf) if mf.size else None
+            if known:
+                self.hashes[str(mf.path)] = known
+        self.call_from_thread(self._models_scanned, files)
+        try:  # post_message, not call_from_thread: it never blocks the hashing thread, even while quitting
+            self.library.start_hashing(lambda mf, value: self.post_message(Hashed(mf, value)))
+        except Exception:
+            log.exception("hashing could not start")
+
+    def _models_scanned(self, files: list) -> None:
+        self.model_files = files
+        for problem in getattr(self.library, "problems", [])[:3]:
+            self._say(problem, "warning")
+        names = lambda kind: [f.name for f in files if f.kind == kind and f.usable]  # noqa: E731
+        self.query_one(JobForm).set_models(names("checkpoint"), names("vae"), names("lora"))
+        if isinstance(self.screen, ModelBrowser):
+            self.screen.refill(files)
+
+    def on_hashed(self, message: Hashed) -> None:
+        model_file, value = message.model_file, message.value
+        self.hashes[str(model_file.path)] = value
+        if isinstance(self.screen, ModelBrowser):
+            self.screen.set_hash(str(model_file.path), value)
+
+    # ---- actions ----------------------------------------------------------------------------------
+    def action_generate(self) -> None:
+        form = self.query_one(JobForm)
+        try:
+            request = form.next_request()
+        except RequestError as exc:
+            self._say(str(exc), "error")
+            return
+        self._save_settings(request)
+        if not self._ensure_engine():
+            self._say("The engine is not running (see the log).", "error")
+            return
+        try:
+            job_id = self.worker.submit(request)
+        except PicoError as exc:
+            self._say(str(exc), "error")
+            return
+        busy = self.worker.running_job is not None or self.worker.pending > 1
+        if busy:
+            self._say(f"Queued job {job_id} (seed {request.seed}).", timeout=3)
+        else:
+            self.query_one(ProgressPanel).done(f"starting job {job_id} · seed {request.seed}")
+
+    def action_cancel_job(self) -> None:
+        if self.worker is None or not self.worker.cancel():
+            self._say("Nothing is running.", timeout=2)
+            return
+        self.query_one(ProgressPanel).done("cancelling…")
+
+    def action_cancel_all(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel_all()
+
+    def action_new_seed(self) -> None:
+        seed = self.query_one(JobForm).new_random_seed()
+        self._say(f"New seed {seed}.", timeout=2)
+
+    def action_toggle_lock(self) -> None:
+        locked = self.query_one(JobForm).toggle_lock()
+        self._say("Seed locked: every job uses the seed in the field." if locked
+                  else "Seed unlocked: every job draws a new random seed.", timeout=3)
+
+    def action_add_lora(self) -> None:
+        if self.screen is self.screen_stack[0]:
+            self.query_one(LoraPanel).add()
+
+    def action_size(self, width: int, height: int) -> None:
+        form = self.query_one(JobForm)
+        form.query_one("#width").value = str(width)
+        form.query_one("#height").value = str(height)
+
+    def action_use_demo(self) -> None:
+        self._use_model("checkpoint", "demo")
+
+    def action_rescan_models(self) -> None:
+        self.scan_models()
+        self._say("Rescanning the models folder…", timeout=2)
+
+    def action_reset_form(self) -> None:
+        self.query_one(JobForm).load(GenerationRequest(), lock_seed=False)
+
+    def action_browser(self) -> None:
+        if not isinstance(self.screen, ModelBrowser):
+            self._back_to_main()
+            self.push_screen(ModelBrowser(self.paths.models, self.model_files, self.hashes))
+
+    def action_history(self) -> None:
+        if isinstance(self.screen, HistoryScreen):
+            return
+        self._back_to_main()
+        try:
+            current = self.query_one(JobForm).request()
+        except RequestError:
+            current = None
+        self.push_screen(HistoryScreen(self._history_entries(), current,
+                                       lambda entry: read_entry(entry, self.library)))
+
+    def action_open_png(self) -> None:
+        self._back_to_main()
+        self.push_screen(OpenPngModal(), self._open_png)
+
+    def action_help_focused(self) -> None:
+        focused = self.focused
+        topic = topic_for(focused) if focused is not None else None
+        if isinstance(self.screen, HelpModal):
+            return
+        if topic is None:
+            self.push_screen(KeysScreen())
+            return
+        self.push_screen(HelpModal(topic))
+
+    def action_keys(self) -> None:
+        if not isinstance(self.screen, KeysScreen):
+            self.push_screen(KeysScreen())
+
+    async def action_quit(self) -> None:
+        self._quitting = True
+        try:
+            self._save_settings(self.query_one(JobForm).request())
+        except Exception:
+            pass  # an invalid form is not saved; quitting still works
+        if self.worker is not None:
+            running = self.worker.running_job is not None
+            if running:
+                self.query_one(ProgressPanel).done("cancelling the running job before quitting…")
+            worker, self.worker = self.worker, None
+            if self.library is not None:
+                self.library.stop_hashing()
+            await asyncio.to_thread(worker.shutdown, 10)
+        self.exit(0)
+
+    # ---- helpers ----------------------------------------------------------------------------------
+    def _back_to_main(self) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def _save_settings(self, request: GenerationRequest) -> None:
+        locked = self.query_one(JobForm).seed_locked
+        problem = save_settings(self.paths.settings_file, Saved(request, locked))
+        if problem:
+            self._say(problem, "warning")
+
+    def _use_model(self, kind: str, name: str) -> None:
+        form = self.query_one(JobForm)
+        if kind in ("checkpoint", "vae"):
+            form.set_model(kind, name)
+        elif kind == "lora":
+            self.query_one(LoraPanel).add(name, focus=False)
+        elif kind == "embedding":
+            form.insert_in_prompt(Path(name).stem)
+        self._say(f"Using {kind} {name}.", timeout=3)
+
+    def on_model_browser_picked(self, message: ModelBrowser.Picked) -> None:
+        self._back_to_main()
+        self._use_model(message.kind, message.name)
+
+    def on_history_screen_restore(self, message: HistoryScreen.Restore) -> None:
+        self._back_to_main()
+        self._restore(message.entry.request, message.entry.unmatched, str(message.entry.path or "history"))
+        if message.entry.image is not None:
+            self.query_one(ImagePane).show(message.entry.image, f"restored · seed {message.entry.request.seed}")
+
+    def _restore(self, request: GenerationRequest, unmatched: list[str], where: str) -> None:
+        notes = self.query_one(JobForm).load(replace(request, batch_count=1), lock_seed=request.seed is not None)
+        self._say(f"Settings restored from {where} (seed {request.seed}, locked).", timeout=4)
+        for note in notes:
+            self._say(note, "warning")
+        if unmatched:
+            self._say(f"Not used from {Path(where).name}: {', '.join(unmatched)}", "warning", timeout=10)
+
+    def _open_png(self, path: Path | None) -> None:
+        if path is None:
+            return
+        entry = HistoryEntry(path)
+        read_entry(entry, self.library)
+        if entry.request is None:
+            self._say(entry.problem or f"No settings found in {path}.", "error")
+            return
+        self._restore(entry.request, entry.unmatched, str(path))
+
+    def _history_entries(self) -> list[HistoryEntry]:
+        entries = list(self.history)
+        seen = {str(e.path) for e in entries if e.path}
+        try:
+            from picotui.engine.output import list_outputs
+
+            older = [p for p in list_outputs(self.paths.outputs) if str(p) not in seen]
+        except Exception as exc:
+            log.warning("could not list outputs: %s", exc)
+            older = []
+        return entries + [HistoryEntry(Path(p)) for p in older[:500]]
+
+
+def read_entry(entry: HistoryEntry, library=None) -> None:
+    """Fill a history entry from its PNG's recipe (picotui's JSON or A1111's parameters)."""
+    try:
+        from picotui.engine.metadata import read_recipe
+
+        recipe = read_recipe(entry.path, library)
+    except PicoError as exc:
+        entry.problem = str(exc)
+        return
+    except Exception as exc:
+        entry.problem = f"Could not read {entry.path.name}: {' '.join(str(exc).split())[:120]}"
+        return
+    entry.request, entry.unmatched, entry.source = recipe.request, list(recipe.unmatched), recipe.source
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    from picotui.config import load_config
+    from picotui.logs import capture_warnings, setup_logging
+    from picotui.paths import resolve_paths
+
+    config = load_config()
+    paths = resolve_paths(models=getattr(args, "models", None), outputs=getattr(args, "outputs", None),
+                          config=config.values)
+    setup_logging(paths)  # never to the terminal: a stray line would tear the screen
+    capture_warnings()
+    notices = [config.problem] if config.problem else []
+    choice = config.get("graphics", getattr(args, "graphics", None))
+    app = PicoApp(paths, graphics_choice=choice, device=config.get("device"),
+                  allow_pickle=bool(config.get("allow_pickle")), notices=notices)
+    app.run()
+    return int(app.return_code or 0)

@@ -1,0 +1,164 @@
+"""F1 help for every control: what it does and how to choose a value, written for someone learning
+Stable Diffusion 1.5. Keys are the control ids (or the `help-*` class of repeated controls)."""
+
+from __future__ import annotations
+
+HELP: dict[str, tuple[str, str]] = {
+    "prompt": ("Prompt", """\
+Describe the picture you want, as a list of things the model should see: the subject first, then
+details, setting, lighting and style. Example: "corgi, sitting on a wooden floor, warm lighting".
+
+The model reads at most 75 tokens at a time (a token is a word or part of a word). The counter shows
+tokens used out of the current chunk; past 75 the prompt is split into chunks that are encoded
+separately and joined, so later words still count but tend to matter a little less.
+
+Weights in A1111's style work: (word:1.3) makes a word stronger, (word:0.7) weaker, ((word)) is 1.21.
+"BREAK" starts a new chunk on purpose. <lora:name:0.8> applies a LoRA from models/loras.
+Change one thing at a time and compare: that is how you learn what your checkpoint responds to."""),
+    "negative": ("Negative prompt", """\
+Things you do NOT want in the image. The model steers away from them at every step.
+
+Common starters: "low quality, blurry, watermark, text, deformed hands". A few well-chosen words work
+better than a huge list. If you see gibberish letters, add "text, letters, watermark"; bad hands are a
+known SD1.5 weakness that a negative prompt eases but never fully fixes.
+
+Same syntax as the prompt: weights like (blurry:1.2) and embeddings (a file name from
+models/embeddings, e.g. a "bad hands" embedding) both work here."""),
+    "checkpoint": ("Checkpoint", """\
+The main model: it decides what the model knows and the overall style (photo, anime, painting...).
+Different checkpoints give very different results from the same prompt.
+
+Download SD1.5 checkpoints (.safetensors) from civitai or Hugging Face and put them in
+models/checkpoints, then press ctrl+o (model browser) or pick one here. SDXL and SD2 files do not work
+and are greyed out in the browser with the reason.
+
+"demo" is a tiny built-in model with random weights: it only paints noise, but it lets you try every
+control without a download. Switching checkpoints takes a few seconds the first time; the loaded one
+is reused."""),
+    "vae": ("VAE", """\
+The VAE turns the model's small internal picture (the latent) into real pixels at the end.
+
+"checkpoint's own" uses the VAE baked into the checkpoint, which is right most of the time. If colours
+look washed out or grey, or the image comes out black, try a separate VAE such as vae-ft-mse-840000
+(put it in models/vae). A checkpoint's download page usually says which VAE it expects.
+Swapping the VAE does not reload the checkpoint."""),
+    "lora-name": ("LoRA", """\
+A LoRA is a small add-on file that nudges the checkpoint toward a style or teaches it a new thing
+(a character, an outfit, a film look). Completely optional.
+
+Pick a file from models/loras. Many LoRAs need a trigger word in the prompt: check its download page.
+LoRAs are trained for a particular checkpoint family; on another checkpoint the effect may be weak or
+odd. ctrl+n adds another row; the row's "remove" button (or the Delete key here) removes it."""),
+    "lora-weight": ("LoRA weight", """\
+How strongly the LoRA is applied, from 0 (off) to 2.
+
+Start at 0.8. If nothing changes, check the trigger word, then go up to 1.0–1.2. If the image turns
+strange, over-sharpened or melted, go down. With several LoRAs, lower each a little: their effects
+add up."""),
+    "lora-remove": ("Remove LoRA", "Removes this LoRA row from the job. ctrl+n adds a new row."),
+    "lora-add": ("Add LoRA", "Adds a LoRA row (also ctrl+n, or pick a LoRA in the model browser with ctrl+o)."),
+    "sampler": ("Sampler", """\
+The method that removes noise step by step. Different samplers reach slightly different pictures
+from the same seed and need different step counts.
+
+Good starting points:
+  DPM++ 2M Karras – clean and quick, great at 20–30 steps.
+  DPM++ 2M SDE Karras – a little more detail and texture, 20–30 steps.
+  Euler a – soft and varied; the image keeps changing as steps grow.
+  Euler – simple and predictable.
+Samplers ending in "a" or "SDE" add fresh noise each step, so more steps change the picture rather
+than just refining it. Heun and DPM2 call the model twice per step: twice as slow."""),
+    "steps": ("Steps", """\
+How many denoising steps to run (1–150). More steps take proportionally longer.
+
+20–30 is the sweet spot for most samplers; 24 is a good default. Below about 12 images look unfinished;
+above about 40 you rarely see a difference. For quick experiments use fewer steps, then raise them
+for the keeper. Keep the same seed when comparing."""),
+    "cfg": ("CFG scale", """\
+How strictly the model follows your prompt (1–30). Start at 7.
+
+Lower (4–6): freer, softer, more natural, may ignore parts of the prompt. Higher (8–12): follows the
+prompt harder, more contrast, but colours and details can get harsh or "burnt". Above 15 images
+usually break down. Some checkpoints say on their page what they like."""),
+    "width": ("Width", """\
+Image width in pixels: 256–1024, a multiple of 8.
+
+SD1.5 was trained at 512×512, so stay near 512 on at least one side. Much larger sizes tend to repeat
+the subject (two heads, twin corgis) and need more memory: 768×768 may not fit a 4 GB card. Use the
+presets for common shapes; 512×768 for portraits, 768×512 for landscapes."""),
+    "height": ("Height", """\
+Image height in pixels: 256–1024, a multiple of 8.
+
+512 is what SD1.5 knows best. Tall images (512×768) suit people and portraits, wide ones (768×512)
+landscapes. If you get an out-of-memory error, make the image smaller."""),
+    "size-preset": ("Size presets", """\
+Sets width and height together to a shape SD1.5 handles well: 512×512 square, 512×768 portrait,
+768×512 landscape, 768×768 large square (needs more memory)."""),
+    "seed": ("Seed", """\
+The number that decides the starting noise. The same seed with the same settings gives (almost) the
+same image, so the seed is how you reproduce a picture or compare settings fairly.
+
+When the seed is unlocked, every generation picks a new random seed and shows it here. Lock it
+(ctrl+l) to keep the seed while you change the prompt, steps or CFG, and see only the effect of your
+change. With a batch, image 2 uses seed+1, image 3 seed+2, and so on."""),
+    "seed-lock": ("Lock seed", """\
+Locked: every generation uses the seed in the field, so you can change one other setting and compare.
+Unlocked: each generation draws a new random seed. ctrl+l toggles it from anywhere."""),
+    "seed-random": ("New random seed", "Puts a fresh random seed in the field (ctrl+r from anywhere)."),
+    "clip-skip": ("Clip skip", """\
+Which layer of the text encoder the prompt is read from (1–4). 1 uses the last layer (standard SD1.5).
+
+Many anime-style checkpoints were trained with clip skip 2 and look better with it; their download
+page usually says so. For photographic checkpoints leave it at 1. Values above 2 are rarely useful."""),
+    "batch": ("Batch count", """\
+How many images to make in a row from one press of ctrl+g (1–100). Each one uses the next seed
+(seed, seed+1, ...), so any of them can be reproduced later. Good for exploring a prompt: make 4,
+keep the best seed, lock it, then refine."""),
+    "generate": ("Generate", """\
+Starts a job with the current settings (ctrl+g from anywhere). Pressing it again while an image is
+being made queues another job with the settings at that moment. escape cancels the running job.
+Every image is saved as a PNG under outputs/ with its full recipe inside."""),
+    "image": ("Image", """\
+The current image: the live preview while the model works (a quick, blurry approximation of each
+step), then the final picture. Over SSH or in tmux the picture may be drawn with coloured block
+characters; see `--graphics` and README (tmux needs `set -g allow-passthrough on`)."""),
+    "history-list": ("History", """\
+Every image of this session and earlier ones found in outputs/, newest first. Move with the arrow
+keys; the panel shows its settings and what differs from your current form. Enter restores the
+settings (including the seed, which gets locked) into the form."""),
+    "browser-table": ("Model browser", """\
+Your model files, by kind. Enter uses the highlighted file: a checkpoint or VAE is set in the form, a
+LoRA is added as a row, an embedding's name is added to the prompt. Greyed rows cannot be used; the
+reason is shown. r rescans the folders after you add files."""),
+    "open-path": ("Open a PNG", """\
+Type or paste the path of a PNG made by picotui or AUTOMATIC1111 and press Enter: its prompt, seed and
+settings are loaded into the form. Settings picotui does not know are listed in a notification."""),
+}
+
+def reflow(body: str) -> str:
+    """Join each paragraph's lines (the source wraps at ~100 columns; the dialog wraps to its width).
+    Lines indented by two spaces are list items and stay on their own line."""
+    out = []
+    for paragraph in body.split("\n\n"):
+        lines = []
+        for line in paragraph.splitlines():
+            if lines and not line.startswith("  ") and not lines[-1].startswith("  "):
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line)
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+# Help for a widget without its own id: the first class that names a topic.
+def topic_for(widget) -> str | None:
+    """The help topic of `widget` or its nearest ancestor that has one."""
+    node = widget
+    while node is not None:
+        for cls in getattr(node, "classes", ()):
+            if cls.startswith("help-") and cls[5:] in HELP:
+                return cls[5:]
+        if getattr(node, "id", None) in HELP:
+            return node.id
+        node = node.parent
+    return None

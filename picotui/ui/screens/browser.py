@@ -1,0 +1,145 @@
+"""The model browser: checkpoints, VAEs, LoRAs and embeddings from the library, one tab each.
+
+Rows show name, family, size, hash (filled in as background hashing finishes) and, for files that
+cannot be used, the reason, greyed. Enter picks the highlighted file (the app decides what picking
+means per kind); r rescans; 1–4 switch tabs. The "demo" row is always offered in the checkpoints tab.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+
+from picotui.ui.text import escape_controls, shorten
+
+KINDS = [("checkpoint", "Checkpoints", "checkpoints"), ("vae", "VAEs", "vae"), ("lora", "LoRAs", "loras"),
+         ("embedding", "Embeddings", "embeddings")]
+DEMO_KEY = "demo"
+
+
+def human_size(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+class ModelBrowser(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("r", "rescan", "Rescan"),
+        Binding("d", "pick_demo", "Use demo model"),
+        Binding("1", "tab('checkpoint')", "Checkpoints", show=False),
+        Binding("2", "tab('vae')", "VAEs", show=False),
+        Binding("3", "tab('lora')", "LoRAs", show=False),
+        Binding("4", "tab('embedding')", "Embeddings", show=False),
+    ]
+
+    class Picked(Message):
+        def __init__(self, kind: str, name: str):
+            super().__init__()
+            self.kind, self.name = kind, name
+
+    def __init__(self, models_dir: Path, files: list, hashes: dict):
+        super().__init__()
+        self.models_dir = models_dir
+        self.files = list(files)
+        self.hashes = dict(hashes)  # path -> 10-hex AutoV2
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="browser"):
+            yield Static("", id="browser-intro")
+            with TabbedContent(id="browser-tabs"):
+                for kind, title, _folder in KINDS:
+                    with TabPane(title, id=f"tab-{kind}"):
+                        table = DataTable(id=f"table-{kind}", cursor_type="row", zebra_stripes=True,
+                                          classes="help-browser-table")
+                        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for kind, _title, _folder in KINDS:
+            table = self.query_one(f"#table-{kind}", DataTable)
+            table.add_column("name", key="name")
+            table.add_column("family", key="family")
+            table.add_column("size", key="size")
+            table.add_column("hash", key="hash")
+            table.add_column("notes", key="notes")
+        self.refill(self.files)
+        self.query_one("#table-checkpoint", DataTable).focus()
+
+    # ---- data -------------------------------------------------------------------------------------
+    def refill(self, files: list) -> None:
+        self.files = list(files)
+        counts = {kind: 0 for kind, *_ in KINDS}
+        for kind, _title, folder in KINDS:
+            table = self.query_one(f"#table-{kind}", DataTable)
+            table.clear()
+            if kind == "checkpoint":
+                table.add_row("demo", "SD1.x", "tiny", "", Text("built in: random weights, paints noise", "dim"),
+                              key=DEMO_KEY)
+            mine = [f for f in self.files if f.kind == kind or (f.kind == "unknown" and f.folder == folder)]
+            for mf in sorted(mine, key=lambda f: f.name.lower()):
+                counts[kind] += 1
+                style = "" if mf.usable else "dim"
+                note = "" if mf.usable else f"can't use: {mf.reason or 'unknown reason'}"
+                cells = [shorten(mf.name, 48), mf.family, human_size(mf.size), self.hashes.get(str(mf.path), "…"),
+                         escape_controls(note, keep_newlines=False)]
+                table.add_row(*(Text(c, style=style) for c in cells), key=str(mf.path))
+        unknown = len(self.files) - sum(counts.values())
+        intro = self.query_one("#browser-intro", Static)
+        if not any(counts.values()):
+            folders = "\n".join(f"  {title:<12} {self.models_dir / folder}" for _k, title, folder in KINDS)
+            intro.update(Text(
+                f"No model files found yet. Put SD1.5 .safetensors files here, then press r:\n{folders}\n"
+                "Until then, press d (or enter on the demo row) to use the tiny demo model.", no_wrap=False))
+        else:
+            summary = ", ".join(f"{counts[k]} {t.lower()}" for k, t, _ in KINDS)
+            extra = f", {unknown} other files" if unknown else ""
+            intro.update(Text(f"{self.models_dir}: {summary}{extra}. enter uses a file · r rescans · 1–4 tabs"))
+
+    def set_hash(self, path: str, value: str) -> None:
+        self.hashes[path] = value
+        for kind, *_ in KINDS:
+            table = self.query_one(f"#table-{kind}", DataTable)
+            if path in [str(k.value) for k in table.rows]:
+                mf = next((f for f in self.files if str(f.path) == path), None)
+                table.update_cell(path, "hash", Text(value, style="" if mf is None or mf.usable else "dim"))
+
+    # ---- actions ----------------------------------------------------------------------------------
+    def action_tab(self, kind: str) -> None:
+        self.query_one(TabbedContent).active = f"tab-{kind}"
+        self.query_one(f"#table-{kind}", DataTable).focus()
+
+    def action_rescan(self) -> None:
+        self.app.action_rescan_models()
+
+    def action_pick_demo(self) -> None:
+        self.post_message(self.Picked("checkpoint", "demo"))
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        kind = event.pane.id.removeprefix("tab-")
+        self.query_one(f"#table-{kind}", DataTable).focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        kind = event.data_table.id.removeprefix("table-")
+        key = str(event.row_key.value)
+        if key == DEMO_KEY:
+            self.post_message(self.Picked("checkpoint", "demo"))
+            return
+        mf = next((f for f in self.files if str(f.path) == key), None)
+        if mf is None:
+            return
+        if not mf.usable:
+            self.notify(escape_controls(f"{mf.name} can't be used: {mf.reason}", keep_newlines=False),
+                        severity="warning", markup=False)
+            return
+        self.post_message(self.Picked(kind, mf.name))

@@ -1,0 +1,53 @@
+"""The form's last used settings, saved as JSON beside the config file and restored on start.
+
+A file that cannot be read or does not hold valid settings is ignored with a one-line notice: the
+app always starts. Writes are atomic (temp file + rename) so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from picotui.engine.errors import RequestError
+from picotui.engine.request import GenerationRequest
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Saved:
+    request: GenerationRequest
+    seed_locked: bool = False
+
+
+def load_settings(path: Path) -> tuple[Saved | None, str | None]:
+    """(settings or None, problem line or None). A missing file is not a problem."""
+    try:
+        if not path.is_file():
+            return None, None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or "request" not in data:
+            raise RequestError("it is not a picotui settings file")
+        request = GenerationRequest.from_dict(data["request"])
+        return Saved(request, bool(data.get("seed_locked", False))), None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RequestError, TypeError) as exc:
+        reason = " ".join(str(exc).split())[:120] or type(exc).__name__
+        return None, f"Ignored the saved settings in {path} ({reason}); starting with defaults."
+
+
+def save_settings(path: Path, saved: Saved) -> str | None:
+    """Write atomically; returns a problem line instead of raising (saving settings must not break the app)."""
+    data = {"version": VERSION, "seed_locked": saved.seed_locked, "request": saved.request.to_dict()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=1)
+        os.replace(tmp, path)
+        return None
+    except OSError as exc:
+        return f"Could not save settings to {path}: {exc.strerror or exc}."

@@ -1,0 +1,53 @@
+"""Input validators for the form: each failure says what is accepted, in words a learner understands."""
+
+from __future__ import annotations
+
+from textual.validation import ValidationResult, Validator
+
+from picotui.engine.request import MAX_SEED
+
+UI_SIZE = (256, 1024)  # the UI's bounds for width/height (the engine accepts more)
+
+
+class WholeNumber(Validator):
+    def __init__(self, label: str, lo: int, hi: int, multiple: int = 1, allow_empty: bool = False):
+        super().__init__()
+        self.label, self.lo, self.hi, self.multiple, self.allow_empty = label, lo, hi, multiple, allow_empty
+
+    def validate(self, value: str) -> ValidationResult:
+        text = value.strip()
+        if not text:
+            return self.success() if self.allow_empty else self.failure(f"{self.label}: type a number.")
+        try:
+            number = int(text)
+        except ValueError:
+            return self.failure(f"{self.label}: whole numbers only ({self.lo}–{self.hi}).")
+        if not self.lo <= number <= self.hi:
+            return self.failure(f"{self.label}: use {self.lo}–{self.hi}.")
+        if number % self.multiple:
+            near = min(max(round(number / self.multiple) * self.multiple, self.lo), self.hi)
+            return self.failure(f"{self.label}: must be a multiple of {self.multiple} (try {near}).")
+        return self.success()
+
+
+class Decimal(Validator):
+    def __init__(self, label: str, lo: float, hi: float):
+        super().__init__()
+        self.label, self.lo, self.hi = label, lo, hi
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return self.failure(f"{self.label}: type a number like {self.lo + (self.hi - self.lo) / 4:g}.")
+        if number != number or not self.lo <= number <= self.hi:
+            return self.failure(f"{self.label}: use {self.lo:g}–{self.hi:g}.")
+        return self.success()
+
+
+def size_validator(label: str) -> WholeNumber:
+    return WholeNumber(label, *UI_SIZE, multiple=8)
+
+
+def seed_validator() -> WholeNumber:
+    return WholeNumber("Seed", 0, MAX_SEED, allow_empty=True)

@@ -1,0 +1,308 @@
+"""The job form: every control of a GenerationRequest, validated as you type.
+
+`request()` builds a GenerationRequest (raising RequestError with the first problem, also shown in
+the form), `load(request)` fills the form from one (history, a PNG, the saved settings).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
+
+from picotui.engine.errors import RequestError
+from picotui.engine.request import BATCH_COUNT, CFG, CLIP_SKIP, MAX_SEED, STEPS, GenerationRequest
+from picotui.engine.samplers import SAMPLER_NAMES
+from picotui.ui.text import escape_controls, has_controls
+from picotui.ui.validators import Decimal, WholeNumber, seed_validator, size_validator
+from picotui.ui.widgets.lora_rows import LoraPanel
+
+OWN_VAE = "__own__"
+DEMO = "demo"
+PRESETS = [("512×512", "512x512"), ("512×768 portrait", "512x768"), ("768×512 landscape", "768x512"),
+           ("768×768", "768x768")]
+_INPUTS = {  # id -> (label, validator factory, max length)
+    "steps": ("Steps", lambda: WholeNumber("Steps", *STEPS), 3),
+    "cfg": ("CFG scale", lambda: Decimal("CFG scale", *CFG), 5),
+    "width": ("Width", lambda: size_validator("Width"), 4),
+    "height": ("Height", lambda: size_validator("Height"), 4),
+    "seed": ("Seed", seed_validator, 10),
+    "clip-skip": ("Clip skip", lambda: WholeNumber("Clip skip", *CLIP_SKIP), 1),
+    "batch": ("Batch count", lambda: WholeNumber("Batch count", *BATCH_COUNT), 3),
+}
+
+
+def _field(field_id: str, value: str) -> Vertical:
+    label, validator, max_length = _INPUTS[field_id]
+    return Vertical(Label(label, classes="field-label"),
+                    Input(value, id=field_id, validators=[validator()], max_length=max_length,
+                          placeholder="random" if field_id == "seed" else "",
+                          valid_empty=field_id == "seed", compact=True, select_on_focus=True),
+                    Static("", id=f"{field_id}-error", classes="field-error"),
+                    classes="field", id=f"{field_id}-field")
+
+
+def _model_options(names: list[str], current: str | None, first: tuple[str, str]) -> list[tuple[str, str]]:
+    options = [first] + [(n, n) for n in names if n != first[1]]
+    if current and current not in [v for _label, v in options]:
+        options.append((f"{escape_controls(current, keep_newlines=False)} (not installed)", current))
+    return options
+
+
+class JobForm(VerticalScroll, can_focus=False):
+    def __init__(self, request: GenerationRequest, seed_locked: bool, **kwargs):
+        super().__init__(**kwargs)
+        self._initial = request
+        self._initial_locked = seed_locked
+        self.checkpoints: list[str] = []
+        self.vaes: list[str] = []
+        self._quiet = False  # set while the form fills itself, so presets/size don't chase each other
+
+    # ---- layout ---------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        r = self._initial
+        with Horizontal(classes="prompt-head"):
+            yield Label("Prompt", classes="field-label")
+            yield Static("", id="prompt-tokens", classes="tokens")
+        yield TextArea(r.prompt, id="prompt", soft_wrap=True, show_line_numbers=False, compact=True)
+        with Horizontal(classes="prompt-head"):
+            yield Label("Negative prompt", classes="field-label")
+            yield Static("", id="negative-tokens", classes="tokens")
+        yield TextArea(r.negative_prompt, id="negative", soft_wrap=True, compact=True)
+        with Horizontal(classes="row"):
+            with Vertical(classes="field wide"):
+                yield Label("Checkpoint", classes="field-label")
+                yield Select(_model_options([], r.checkpoint, (DEMO, DEMO)), id="checkpoint", allow_blank=False,
+                             value=r.checkpoint, compact=True)
+            with Vertical(classes="field wide"):
+                yield Label("VAE", classes="field-label")
+                yield Select(_model_options([], r.vae, ("checkpoint's own", OWN_VAE)), id="vae",
+                             allow_blank=False, value=r.vae or OWN_VAE, compact=True)
+        with Horizontal(classes="row"):
+            yield Label("LoRAs", classes="field-label")
+            yield Button("add (ctrl+n)", id="lora-add", classes="help-lora-add", compact=True)
+        yield LoraPanel(id="loras")
+        with Horizontal(classes="row"):
+            with Vertical(classes="field wide"):
+                yield Label("Sampler", classes="field-label")
+                yield Select([(n, n) for n in SAMPLER_NAMES], id="sampler", allow_blank=False, value=r.sampler,
+                             compact=True)
+            yield _field("steps", str(r.steps))
+            yield _field("cfg", f"{r.cfg:g}")
+        with Horizontal(classes="row"):
+            yield _field("width", str(r.width))
+            yield _field("height", str(r.height))
+            with Vertical(classes="field wide"):
+                yield Label("Size presets", classes="field-label")
+                yield Select(PRESETS, id="size-preset", prompt="presets", compact=True)
+        with Horizontal(classes="row"):
+            yield _field("seed", "" if r.seed is None else str(r.seed))
+            with Vertical(classes="field"):
+                yield Label(" ", classes="field-label")
+                yield Checkbox("lock", self._initial_locked, id="seed-lock", compact=True)
+            with Vertical(classes="field"):
+                yield Label(" ", classes="field-label")
+                yield Button("new random", id="seed-random", compact=True)
+        with Horizontal(classes="row"):
+            yield _field("clip-skip", str(r.clip_skip))
+            yield _field("batch", str(r.batch_count))
+            with Vertical(classes="field wide"):
+                yield Label(" ", classes="field-label")
+                yield Button("Generate (ctrl+g)", id="generate", variant="primary", compact=True)
+        yield Static("", id="form-error")
+
+    def on_mount(self) -> None:
+        for spec in self._initial.loras:
+            self.query_one(LoraPanel).add(spec.name, spec.weight, focus=False)
+        self._sync_preset()
+
+    # ---- models from the library -----------------------------------------------------------------
+    def set_models(self, checkpoints: list[str], vaes: list[str], loras: list[str]) -> None:
+        self.checkpoints, self.vaes = checkpoints, vaes
+        self._quiet = True
+        try:
+            for sel_id, names, first in (("checkpoint", checkpoints, (DEMO, DEMO)),
+                                         ("vae", vaes, ("checkpoint's own", OWN_VAE))):
+                select = self.query_one(f"#{sel_id}", Select)
+                current = str(select.value)
+                select.set_options(_model_options(names, current, first))
+                select.value = current
+            self.query_one(LoraPanel).set_names(loras)
+        finally:
+            self._quiet = False
+
+    # ---- reading the form -------------------------------------------------------------------------
+    @property
+    def seed_locked(self) -> bool:
+        return self.query_one("#seed-lock", Checkbox).value
+
+    def request(self) -> GenerationRequest:
+        """The form as a request (seed None when the field is empty). Raises RequestError, shown in the form."""
+        try:
+            request = self._build()
+        except RequestError as exc:
+            self.show_error(str(exc))
+            raise
+        self.show_error("")
+        return request
+
+    def _build(self) -> GenerationRequest:
+        for field_id in _INPUTS:
+            widget = self.query_one(f"#{field_id}", Input)
+            result = widget.validate(widget.value)
+            if result is not None and not result.is_valid:
+                raise RequestError(result.failure_descriptions[0])
+        loras, problem = self.query_one(LoraPanel).specs()
+        if problem:
+            raise RequestError(problem)
+        value = lambda field_id: self.query_one(f"#{field_id}", Input).value.strip()  # noqa: E731
+        vae = str(self.query_one("#vae", Select).value)
+        return GenerationRequest(
+            prompt=self.query_one("#prompt", TextArea).text,
+            negative_prompt=self.query_one("#negative", TextArea).text,
+            checkpoint=str(self.query_one("#checkpoint", Select).value),
+            vae=None if vae == OWN_VAE else vae, loras=tuple(loras),
+            sampler=str(self.query_one("#sampler", Select).value),
+            steps=int(value("steps")), cfg=float(value("cfg")), width=int(value("width")),
+            height=int(value("height")), seed=int(value("seed")) if value("seed") else None,
+            clip_skip=int(value("clip-skip")), batch_count=int(value("batch")))
+
+    def next_request(self) -> GenerationRequest:
+        """The request for a new job: unlocked -> a fresh random seed (shown in the field); locked -> the field's."""
+        request = self.request()
+        if not self.seed_locked or request.seed is None:
+            request = replace(request, seed=self.new_random_seed())
+        return request
+
+    def show_error(self, message: str) -> None:
+        self.query_one("#form-error", Static).update(escape_controls(message, keep_newlines=False))
+
+    # ---- writing the form -------------------------------------------------------------------------
+    def load(self, request: GenerationRequest, *, lock_seed: bool | None = None) -> list[str]:
+        """Fill the form from `request`. Returns notes (e.g. control characters that were escaped)."""
+        notes = []
+        self._quiet = True
+        try:
+            for area_id, text in (("prompt", request.prompt), ("negative", request.negative_prompt)):
+                if has_controls(text):
+                    notes.append(f"The {area_id} prompt held control characters; they are shown escaped.")
+                self.query_one(f"#{area_id}", TextArea).load_text(escape_controls(text))
+            self.set_model("checkpoint", request.checkpoint)
+            self.set_model("vae", request.vae)
+            self.query_one("#sampler", Select).value = request.sampler
+            for field_id, text in (("steps", str(request.steps)), ("cfg", f"{request.cfg:g}"),
+                                   ("width", str(request.width)), ("height", str(request.height)),
+                                   ("seed", "" if request.seed is None else str(request.seed)),
+                                   ("clip-skip", str(request.clip_skip)), ("batch", str(request.batch_count))):
+                self.query_one(f"#{field_id}", Input).value = text
+            panel = self.query_one(LoraPanel)
+            panel.clear()
+            for spec in request.loras:
+                panel.add(spec.name, spec.weight, focus=False)
+            if lock_seed is not None:
+                self.query_one("#seed-lock", Checkbox).value = lock_seed
+        finally:
+            self._quiet = False
+        self._sync_preset()
+        self.show_error("")
+        return notes
+
+    def set_model(self, sel_id: str, value: str | None) -> None:
+        """Select `value` in the checkpoint or VAE list (added as "not installed" when unknown)."""
+        names, first = (self.checkpoints, (DEMO, DEMO)) if sel_id == "checkpoint" else \
+            (self.vaes, ("checkpoint's own", OWN_VAE))
+        value = value or OWN_VAE
+        select = self.query_one(f"#{sel_id}", Select)
+        select.set_options(_model_options(names, value, first))
+        select.value = value
+
+    def new_random_seed(self) -> int:
+        seed = random.SystemRandom().randint(0, MAX_SEED)
+        self.query_one("#seed", Input).value = str(seed)
+        return seed
+
+    def toggle_lock(self) -> bool:
+        box = self.query_one("#seed-lock", Checkbox)
+        box.value = not box.value
+        return box.value
+
+    def insert_in_prompt(self, text: str) -> None:
+        area = self.query_one("#prompt", TextArea)
+        current = area.text.rstrip()
+        area.load_text(f"{current}, {text}" if current else text)
+
+    # ---- live behaviour ---------------------------------------------------------------------------
+    @on(Input.Changed)
+    def _validate_live(self, event: Input.Changed) -> None:
+        if event.input.id not in _INPUTS:
+            return
+        result = event.validation_result
+        error = "" if result is None or result.is_valid else result.failure_descriptions[0]
+        label = self.query_one(f"#{event.input.id}-error", Static)
+        label.update(error)
+        label.display = bool(error)
+        if event.input.id in ("width", "height") and not self._quiet:
+            self._sync_preset()
+
+    @on(Select.Changed, "#size-preset")
+    def _preset_chosen(self, event: Select.Changed) -> None:
+        if self._quiet or event.select.is_blank():
+            return
+        width, height = str(event.value).split("x")
+        self._quiet = True
+        try:
+            self.query_one("#width", Input).value = width
+            self.query_one("#height", Input).value = height
+        finally:
+            self._quiet = False
+
+    def _sync_preset(self) -> None:
+        """Show the preset that matches width×height, or none."""
+        size = f"{self.query_one('#width', Input).value.strip()}x{self.query_one('#height', Input).value.strip()}"
+        select = self.query_one("#size-preset", Select)
+        self._quiet = True
+        try:
+            if size in [v for _l, v in PRESETS]:
+                select.value = size
+            elif not select.is_blank():
+                select.clear()
+        finally:
+            self._quiet = False
+
+    @on(Button.Pressed, "#seed-random")
+    def _random_pressed(self) -> None:
+        self.app.action_new_seed()
+
+    @on(Button.Pressed, "#lora-add")
+    def _add_pressed(self) -> None:
+        self.query_one(LoraPanel).add()
+
+    @on(Button.Pressed, "#generate")
+    def _generate_pressed(self) -> None:
+        self.app.action_generate()
+
+    # ---- token counters (debounced: counting on every keystroke of a fast typist is wasted work) ----
+    @on(TextArea.Changed)
+    def _prompt_changed(self, event: TextArea.Changed) -> None:
+        timer = getattr(self, "_count_timer", None)
+        if timer is not None:
+            timer.stop()
+        self._count_timer = self.set_timer(0.15, self.count_tokens)
+
+    def count_tokens(self) -> None:
+        from picotui.engine.tokens import count_tokens
+
+        for area_id in ("prompt", "negative"):
+            text = self.query_one(f"#{area_id}", TextArea).text
+            try:
+                counted = count_tokens(text)
+            except Exception as exc:  # a counter must never break typing; say why instead
+                self.query_one(f"#{area_id}-tokens", Static).update(f"tokens: ? ({type(exc).__name__})")
+                continue
+            chunks = max(1, counted.chunks)
+            label = f"{counted.tokens}/{chunks * 75} · {chunks} chunk{'s' if chunks != 1 else ''}"
+            self.query_one(f"#{area_id}-tokens", Static).update(label)

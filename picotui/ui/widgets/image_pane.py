@@ -1,0 +1,64 @@
+"""The image pane: the live preview while a job runs, then the final image, drawn with textual-image.
+
+Which textual-image widget draws it is decided before the app starts (see picotui.ui.graphics);
+"none" shows a one-line description instead. The picture keeps its aspect ratio: it is fitted into
+the pane (in terminal cells, using the cell's pixel size) and refitted when the pane resizes.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Container
+from textual.widgets import Static
+
+from picotui.ui import graphics
+
+
+class ImagePane(Container):
+    """Holds an Image widget (or a text placeholder) and a caption line."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.image = None  # the PIL image shown (preview or final)
+        self.caption = ""
+        self.version = 0  # bumps on every new picture (tests and the app can tell it changed)
+
+    def compose(self) -> ComposeResult:
+        image_cls = graphics.image_widget()
+        if image_cls is None:
+            yield Static("Images are not drawn (graphics: none). Finished images are saved in outputs/.",
+                         id="image-none", classes="dim")
+        else:
+            yield image_cls(None, id="picture")
+        yield Static("No image yet: ctrl+g generates one.", id="image-caption", classes="dim")
+
+    def show(self, image, caption: str) -> None:
+        self.image = image
+        self.caption = caption
+        self.version += 1
+        self.query_one("#image-caption", Static).update(caption)
+        if image is None:
+            return
+        pictures = self.query("#picture")
+        if pictures:
+            pictures.first().image = image
+            self._fit()
+        else:
+            self.query_one("#image-none", Static).update(f"image {image.width}×{image.height} (graphics: none)")
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Size the picture widget to the largest box with the image's aspect ratio that fits the pane."""
+        pictures = self.query("#picture")
+        if not pictures or self.image is None:
+            return
+        picture = pictures.first()
+        cell_w, cell_h = graphics.cell_size()
+        avail_w = max(1, self.content_size.width)
+        avail_h = max(1, self.content_size.height - 1)  # the caption line
+        img_w, img_h = self.image.size
+        scale = min(avail_w * cell_w / img_w, avail_h * cell_h / img_h)
+        picture.styles.width = max(1, min(avail_w, round(img_w * scale / cell_w)))
+        picture.styles.height = max(1, min(avail_h, round(img_h * scale / cell_h)))

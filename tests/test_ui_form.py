@@ -1,0 +1,200 @@
+"""The main screen's form without the engine: validation, help on every control, seed, LoRA rows,
+settings saved and restored, small terminals, escaped control characters. Real key presses."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from textual.widgets import Checkbox, Input, Select, Static, TextArea
+
+from picotui.engine.request import GenerationRequest
+from picotui.ui.app import PicoApp
+from picotui.ui.help_texts import HELP, topic_for
+from picotui.ui.screens.help import HelpModal, KeysScreen
+from picotui.ui.widgets.lora_rows import LoraRow
+from ui_support import make_paths, write_settings
+
+
+@pytest.fixture
+def paths(tmp_path):
+    return make_paths(tmp_path)
+
+
+def app_for(paths, **kw) -> PicoApp:
+    return PicoApp(paths, graphics_choice="halfcell", start_engine=False, **kw)
+
+
+def text_of(app, selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+async def test_token_counter_follows_typing(paths):
+    write_settings(paths, prompt="a cat")
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.pause(0.3)
+        assert text_of(app, "#prompt-tokens") == "2/75 · 1 chunk"
+        await pilot.click("#prompt")
+        await pilot.press("end", *" sitting on a red mat")
+        await pilot.pause(0.4)
+        assert app.query_one("#prompt", TextArea).text == "a cat sitting on a red mat"
+        assert text_of(app, "#prompt-tokens") == "7/75 · 1 chunk"
+        app.query_one("#prompt", TextArea).load_text("word, " * 60)
+        await pilot.pause(0.4)
+        assert text_of(app, "#prompt-tokens").endswith("/150 · 2 chunks")
+
+
+async def test_inputs_validate_as_you_type_and_generate_refuses(paths):
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        app.query_one("#steps", Input).focus()
+        await pilot.press("ctrl+a", "ctrl+k", "a", "b")
+        await pilot.pause()
+        error = app.query_one("#steps-error", Static)
+        assert error.display and "whole numbers only" in str(error.render())
+        app.query_one("#width", Input).focus()
+        await pilot.press("ctrl+a", "ctrl+k", *"503")
+        await pilot.pause()
+        assert "multiple of 8 (try 504)" in text_of(app, "#width-error")
+        app.query_one("#cfg", Input).focus()
+        await pilot.press("ctrl+a", "ctrl+k", *"45")
+        await pilot.pause()
+        assert "CFG scale: use 1–30" in text_of(app, "#cfg-error")
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert "Steps" in text_of(app, "#form-error")  # the first problem, and the app still runs
+        app.query_one("#steps", Input).focus()
+        await pilot.press("ctrl+a", "ctrl+k", "2", "0")
+        app.query_one("#width", Input).focus()
+        await pilot.press("ctrl+a", "ctrl+k", *"768")
+        app.query_one("#cfg", Input).focus()
+        await pilot.press("ctrl+a", "ctrl+k", *"6.5")
+        await pilot.pause()
+        assert not app.query_one("#steps-error", Static).display
+        request = app.query_one("#form").request()
+        assert (request.steps, request.width, request.cfg) == (20, 768, 6.5)
+        assert str(app.query_one("#size-preset", Select).value) == "768x512"
+
+
+async def test_f1_explains_every_focusable_control(paths):
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press("ctrl+n")  # a LoRA row, so its controls are in the tab order too
+        await pilot.pause()
+        app.query_one("#prompt").focus()
+        await pilot.pause()
+        seen = []
+        for _ in range(40):
+            focused = app.focused
+            if seen and focused is seen[0]:
+                break
+            seen.append(focused)
+            topic = topic_for(focused)
+            assert topic in HELP, f"no help for {focused!r}"
+            await pilot.press("f1")
+            assert isinstance(app.screen, HelpModal) and app.screen.topic == topic
+            body = str(app.screen.query_one("#help-body", Static).render())
+            assert len(body) > 40
+            await pilot.press("escape")
+            assert app.focused is focused
+            await pilot.press("tab")
+        topics = {topic_for(w) for w in seen}
+        assert {"prompt", "negative", "checkpoint", "vae", "lora-add", "lora-name", "lora-weight", "lora-remove",
+                "sampler", "steps", "cfg", "width", "height", "size-preset", "seed", "seed-lock", "seed-random",
+                "clip-skip", "batch", "generate"} <= topics
+
+
+async def test_keys_screen_lists_every_binding(paths):
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        app.query_one("#steps").focus()
+        await pilot.pause()
+        await pilot.press("f2")
+        await pilot.pause()
+        assert isinstance(app.screen, KeysScreen)
+        text = str(app.screen.query_one("#keys-body", Static).render())
+        for key in ("ctrl+g", "escape", "ctrl+r", "ctrl+l", "ctrl+o", "ctrl+t", "f1", "ctrl+p", "ctrl+q", "ctrl+n"):
+            assert key in text
+        await pilot.press("escape")
+        app.query_one("#seed-lock").focus()
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, KeysScreen)
+
+
+async def test_seed_keys_and_lora_rows(paths):
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        form = app.query_one("#form")
+        await pilot.press("ctrl+r")
+        seed = app.query_one("#seed", Input).value
+        assert seed.isdigit()
+        await pilot.press("ctrl+l")
+        assert app.query_one("#seed-lock", Checkbox).value is True
+        assert form.next_request().seed == int(seed)  # locked: the field's seed
+        await pilot.press("ctrl+l")
+        assert form.next_request().seed != int(seed) or True  # unlocked: drawn anew (may collide, 1 in 2^32)
+        assert app.query_one("#seed", Input).value != seed
+        await pilot.press("ctrl+n", "ctrl+n")
+        await pilot.pause()
+        assert len(app.query(LoraRow)) == 2
+        assert isinstance(app.focused, Select)  # the new row's file list has the focus
+        await pilot.press("delete")
+        await pilot.pause()
+        assert len(app.query(LoraRow)) == 1
+        await pilot.press("ctrl+g")  # a row without a file is refused with a reason
+        await pilot.pause()
+        assert "LoRA row 1 has no file" in text_of(app, "#form-error")
+
+
+async def test_settings_are_saved_and_restored(paths):
+    write_settings(paths, seed_locked=True, prompt="a lighthouse", steps=12, cfg=5.5, width=640, height=384,
+                   seed=1234, clip_skip=2, batch_count=3, sampler="Euler a")
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        request = app.query_one("#form").request()
+        assert (request.prompt, request.steps, request.cfg, request.width, request.height, request.seed,
+                request.clip_skip, request.batch_count, request.sampler) == \
+               ("a lighthouse", 12, 5.5, 640, 384, 1234, 2, 3, "Euler a")
+        app.query_one("#steps", Input).value = "30"
+        await pilot.press("ctrl+q")
+    saved = json.loads(paths.settings_file.read_text())
+    assert saved["request"]["steps"] == 30 and saved["seed_locked"] is True
+
+
+async def test_corrupt_settings_are_ignored_with_a_notice(paths):
+    paths.settings_file.parent.mkdir(parents=True)
+    paths.settings_file.write_text("{not json")
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.pause()
+        assert app.query_one("#form").request().steps == GenerationRequest().steps
+        assert any("Ignored the saved settings" in n.message for n in app._notifications)
+
+
+async def test_tiny_terminal_gets_a_compact_layout(paths):
+    app = app_for(paths)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        assert app.screen.has_class("compact")
+        assert not app.query_one("#image-pane").display or app.query_one("#image-pane").size.height == 0
+        await pilot.resize_terminal(140, 45)
+        await pilot.pause()
+        assert not app.screen.has_class("compact")
+        await pilot.resize_terminal(20, 8)
+        await pilot.pause()
+        await pilot.press("tab", "ctrl+o")
+        await pilot.pause()
+        await pilot.press("escape")
+
+
+async def test_control_characters_are_shown_escaped(paths):
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        notes = app.query_one("#form").load(GenerationRequest(prompt="red \x1b[31mcat\x07", seed=5))
+        await pilot.pause()
+        text = app.query_one("#prompt", TextArea).text
+        assert "\x1b" not in text and "\\x1b[31mcat\\x07" in text
+        assert notes and "escaped" in notes[0]

@@ -1,0 +1,82 @@
+"""History of earlier sessions (PNGs in outputs/) and opening a PNG by path from the command palette:
+ours and AUTOMATIC1111's, with unmatched fields reported. Real PNG files, real key presses."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from PIL import Image, PngImagePlugin
+from textual.widgets import Checkbox, Input, Select, Static, TextArea
+
+from picotui.engine.metadata import a1111_parameters
+from picotui.engine.output import save_png
+from picotui.engine.request import GenerationRequest
+from picotui.ui.app import PicoApp
+from picotui.ui.screens.history import HistoryScreen
+from ui_support import make_paths, wait_for
+
+A1111 = ("masterpiece, a castle on a hill\nNegative prompt: blurry, lowres\n"
+         "Steps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 987654, Size: 512x768, "
+         "Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Hires upscale: 2, Version: v1.10.1")
+
+
+def our_png(paths, seed: int, prompt: str):
+    request = GenerationRequest(prompt=prompt, seed=seed, steps=11, width=256, height=256)
+    text = a1111_parameters(request, model_name="picotui-demo-sd15-tiny", model_hash="0123456789")
+    return save_png(Image.new("RGB", (256, 256), (200, 40, 40)), paths.outputs, request, text,
+                    today=dt.date(2024, 5, 1))
+
+
+async def test_earlier_images_are_browsable_and_restorable(tmp_path):
+    paths = make_paths(tmp_path)
+    our_png(paths, 111, "first \x1b[31mred")
+    our_png(paths, 222, "second")
+    app = PicoApp(paths, graphics_choice="none", start_engine=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert isinstance(app.screen, HistoryScreen)
+        detail = app.screen.query_one("#history-detail", Static)
+        await wait_for(pilot, lambda: "seed        222" in str(detail.render()), 10, "the newest recipe")
+        await pilot.press("down")
+        await wait_for(pilot, lambda: "seed        111" in str(detail.render()), 10, "the older recipe")
+        shown = str(detail.render())
+        assert "\x1b" not in shown and "\\x1b[31mred" in shown  # escapes shown, never sent raw
+        assert "steps: 11 → yours 24" in shown
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one("#seed", Input).value == "111"
+        assert app.query_one("#seed-lock", Checkbox).value is True
+        assert app.query_one("#steps", Input).value == "11"
+
+
+async def test_open_a1111_png_from_the_command_palette(tmp_path):
+    paths = make_paths(tmp_path)
+    png = tmp_path / "from-a1111.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", A1111)
+    Image.new("RGB", (64, 96)).save(png, pnginfo=info)
+    app = PicoApp(paths, graphics_choice="none", start_engine=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Open PNG")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press(*str(tmp_path / "nope.png"), "enter")
+        await pilot.pause()
+        assert "No such file" in str(app.screen.query_one("#open-error", Static).render())
+        app.screen.query_one("#open-path", Input).value = str(png)
+        await pilot.press("enter")
+        await pilot.pause()
+        form = app.query_one("#form")
+        request = form.request()
+        assert request.prompt == "masterpiece, a castle on a hill" and request.negative_prompt == "blurry, lowres"
+        assert (request.steps, request.cfg, request.seed, request.width, request.height) == (28, 6.5, 987654, 512, 768)
+        assert request.sampler == "DPM++ 2M Karras"
+        assert "not installed" in str(app.query_one("#checkpoint", Select)._options[-1][0]) or \
+            request.checkpoint == "v1-5-pruned-emaonly"
+        messages = " ".join(n.message for n in app._notifications)
+        assert "Hires" in messages  # what picotui cannot reproduce is reported
+        assert app.query_one("#prompt", TextArea).text.startswith("masterpiece")

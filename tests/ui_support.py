@@ -1,0 +1,36 @@
+"""Helpers for the UI tests: an app wired to temporary folders, and waiting on real engine events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from picotui.paths import Paths
+
+
+def make_paths(root: Path, models: Path | None = None, cache: Path | None = None) -> Paths:
+    models = models or root / "models"
+    for sub in ("checkpoints", "vae", "loras", "embeddings"):
+        (models / sub).mkdir(parents=True, exist_ok=True)
+    return Paths(models=models, outputs=root / "outputs", config_file=root / "config" / "config.toml",
+                 state=root / "state", cache=cache or root / "cache")
+
+
+def write_settings(paths: Paths, seed_locked: bool = False, **request) -> None:
+    """What the app restores on start (how tests set a small, fast job without fighting the UI's bounds)."""
+    from picotui.engine.request import GenerationRequest
+
+    data = {"version": 1, "seed_locked": seed_locked, "request": GenerationRequest(**request).to_dict()}
+    paths.settings_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.settings_file.write_text(json.dumps(data))
+
+
+async def wait_for(pilot, predicate, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; events: {pilot.app.events_seen[-20:]}")
+        await asyncio.sleep(0.05)
+        await pilot.pause()
