@@ -12,6 +12,7 @@ Example `config.toml`:
     allow_pickle = false       # load .ckpt files (weights only, never code)
     device = "auto"            # auto, cuda, cuda:1, cpu
     memory_mode = "auto"       # how hard to save VRAM (see `picotui --help`)
+    speed = "auto"             # auto, eager, cuda-graphs
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ SETTINGS: dict[str, tuple[type, str, Any]] = {
     "allow_pickle": (bool, "PICOTUI_ALLOW_PICKLE", False),
     "device": (str, "PICOTUI_DEVICE", "auto"),
     "memory_mode": (str, "PICOTUI_MEMORY_MODE", "auto"),
+    "speed": (str, "PICOTUI_SPEED", "auto"),
 }
 # Values with a closed set of choices; the others (device, memory_mode) are checked by whoever uses them.
-CHOICES: dict[str, tuple[str, ...]] = {"graphics": GRAPHICS_CHOICES}
+CHOICES: dict[str, tuple[str, ...]] = {"graphics": GRAPHICS_CHOICES, "speed": ("auto", "eager", "cuda-graphs")}
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

@@ -27,6 +27,7 @@ def _one_line_error(parser: argparse.ArgumentParser, message: str):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from picotui.cli.common import add_engine_arguments
     from picotui.engine.request import DEFAULT_NEGATIVE, DEFAULT_PROMPT
     from picotui.engine.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
 
@@ -50,12 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clip-skip", default="1", help="1-4 (default 1)")
     p.add_argument("--batch-count", default="1", help="images to make, seeds seed, seed+1, ... (default 1)")
     p.add_argument("--outdir", default=None, help="where PNGs go (default: the outputs folder)")
-    p.add_argument("--allow-pickle", action="store_true", default=None,
-                   help="allow .ckpt/.pt files (loaded with weights_only=True)")
-    p.add_argument("--device", default=None, help="auto (default), cuda, cuda:N or cpu")
-    p.add_argument("--memory-mode", default=None,
-                   help="auto (default), full-gpu, text-encoder-offload, vae-tiling, model-offload, "
-                        "sequential-offload, attention-slicing")
+    add_engine_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -86,18 +82,15 @@ def build_request(args: argparse.Namespace):
 
 
 def _settings(args: argparse.Namespace):
-    from picotui.cli.common import paths_from_args
+    """(paths, Worker keyword arguments) for this command line."""
+    from picotui.cli.common import engine_options, paths_from_args
     from picotui.config import load_config
     from picotui.logs import capture_warnings, setup_logging
 
-    config = load_config()
     paths = paths_from_args(args)
     setup_logging(paths)  # log lines go to the file, never over the progress bar
     capture_warnings()
-    device = config.get("device", getattr(args, "device", None))
-    allow_pickle = bool(config.get("allow_pickle", getattr(args, "allow_pickle", None)))
-    memory_mode = config.get("memory_mode", getattr(args, "memory_mode", None))
-    return paths, device, allow_pickle, memory_mode
+    return paths, engine_options(args, load_config())
 
 
 def _check_models(paths, request) -> None:
@@ -114,15 +107,13 @@ def _check_models(paths, request) -> None:
         library.resolve(spec.name, "lora")
 
 
-def run_headless(paths, request, *, device="auto", allow_pickle=False, memory_mode=None, progress=True,
-                 on_path=None):
+def run_headless(paths, request, *, engine: dict | None = None, progress=True, on_path=None):
     """Run one request through a Worker; returns (saved paths, last EngineStatus). Raises PicoError on failure."""
     from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Notice, Step
     from picotui.engine.worker import Worker
 
     events: queue.SimpleQueue = queue.SimpleQueue()
-    worker = Worker(paths, events.put, device=device or "auto", allow_pickle=allow_pickle,
-                    memory_mode=memory_mode).start()
+    worker = Worker(paths, events.put, **(engine or {})).start()
     saved: list[Path] = []
     status = None
     bar = _Progress(enabled=progress)
@@ -197,12 +188,11 @@ class _Progress:
 
 def run(args: argparse.Namespace) -> int:
     request = build_request(args)  # RequestError -> one line, exit 2 (cli.main)
-    paths, device, allow_pickle, memory_mode = _settings(args)
+    paths, engine = _settings(args)
     if args.outdir:
         paths = replace(paths, outputs=Path(args.outdir).expanduser().resolve())
     _check_models(paths, request)
-    run_headless(paths, request, device=device, allow_pickle=allow_pickle, memory_mode=memory_mode,
-                 progress=not args.quiet and sys.stderr.isatty(), on_path=lambda p: print(p, flush=True))
+    run_headless(paths, request, engine=engine, progress=not args.quiet and sys.stderr.isatty(), on_path=lambda p: print(p, flush=True))
     return 0
 
 
@@ -210,12 +200,11 @@ def run_check(args: argparse.Namespace) -> int:
     """`picotui --check`: load the demo model and make one tiny image, headless."""
     from picotui.engine.request import GenerationRequest
 
-    paths, device, allow_pickle, memory_mode = _settings(args)
+    paths, engine = _settings(args)
     request = GenerationRequest(checkpoint="demo", steps=4, width=64, height=64, seed=1)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="picotui-check-") as tmp:
-        saved, status = run_headless(replace(paths, outputs=Path(tmp)), request, device=device,
-                                     allow_pickle=allow_pickle, memory_mode=memory_mode, progress=False)
+        saved, status = run_headless(replace(paths, outputs=Path(tmp)), request, engine=engine, progress=False)
         if not saved or not saved[0].is_file():
             raise PicoError("The check made no image: see the log for details.", kind="internal")
     device_name = status.device if status and status.device else "unknown device"

@@ -126,12 +126,16 @@ def _oom(width: int, height: int) -> OutOfMemory:
 
 def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: int, height: int, seed: int,
             on_step: StepFn | None = None, is_cancelled: Callable[[], bool] = lambda: False,
-            preview: bool = True):
+            preview: bool = True, graphs=None, graph_state=None,
+            on_notice: Callable[[str], None] = lambda message: None):
     """Latents for one image: diffusers' loop with our scheduler and a CPU generator seeded with `seed`.
 
     Noise comes from a CPU generator, so a seed gives the same picture on any GPU (A1111's "RNG: CPU").
-    Cancellation is checked after every model evaluation and raises JobCancelled.
+    Cancellation is checked after every model evaluation and raises JobCancelled. With `graphs` (a
+    speed.UNetGraphs), UNet calls replay captured CUDA graphs; `graph_state` names the weights' state.
     """
+    from contextlib import nullcontext
+
     import torch
 
     pipe.scheduler = make_scheduler(sampler, base_scheduler_config(pipe))
@@ -155,8 +159,9 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
 
     if is_cancelled():
         raise JobCancelled()
+    fast = graphs.active(pipe.unet, graph_state, on_notice) if graphs is not None else nullcontext()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), fast:
             out = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, num_inference_steps=steps,
                        guidance_scale=cfg, width=width, height=height, generator=generator,
                        output_type="latent", callback_on_step_end=callback,
@@ -231,12 +236,14 @@ class JobRunner:
     Built in the worker thread (it imports torch). `emit` sends events to the worker's event queue.
     """
 
-    def __init__(self, paths, device_request: str, allow_pickle: bool, memory_mode: str | None, emit):
+    def __init__(self, paths, device_request: str, allow_pickle: bool, memory_mode: str | None, emit,
+                 speed: str | None = None):
         import torch  # noqa: F401  (the expensive import happens here, in the worker thread)
 
         from picotui.engine.library import Library
         from picotui.engine.loading import ModelManager
         from picotui.engine.memory import choose_device, memory_mode_setting
+        from picotui.engine.speed import UNetGraphs, check_speed_setting
 
         self.paths = paths
         self.emit = emit
@@ -250,6 +257,9 @@ class JobRunner:
                                     on_stage=lambda stage, fraction: emit(Loading(self.job_id, stage, fraction)))
         self.prompts = PromptCache()
         self.plan = None
+        self.speed_setting = check_speed_setting(speed)
+        self.speed = None  # speed.SpeedPath chosen for the current job
+        self.graphs = UNetGraphs()
         self.min_mode: str | None = None  # after an out-of-memory error: never go back below this
         self._encoder = None
         self._encoder_for = None
@@ -263,17 +273,16 @@ class JobRunner:
         info = vram_info(self.choice.device)
         gib = 1024**3
         cuda = info is not None
-        plan = self.plan
+        plan, speed = self.plan, self.speed
         detail = {"memory_reason": plan.reason if plan else "", "capability": self.choice.capability,
-                  "speed_reason": ("diffusers eager fp16 with PyTorch SDPA attention" if cuda
-                                   else "CPU in fp32: no GPU in use")}
+                  "speed_reason": speed.reason if speed else ("" if cuda else "CPU in fp32: no GPU in use")}
         return EngineStatus(
             job_id, state, device=self.choice.name, dtype=str(self.choice.dtype).removeprefix("torch."),
             vram_used_gib=round(info[2] / gib, 2) if cuda else None,
             vram_total_gib=round(info[1] / gib, 2) if cuda else None,
             checkpoint=self.manager.checkpoint.name if self.manager.checkpoint else None,
             memory_mode=plan.label if plan else ("cpu" if not cuda else ""),
-            speed_path="eager + SDPA" if cuda else "eager (CPU)", detail=detail)
+            speed_path=(speed.label if speed else "") if cuda else "eager (CPU)", detail=detail)
 
     # ---- one job --------------------------------------------------------------------------------
     def run_job(self, job_id: int, request, is_cancelled: Callable[[], bool]) -> None:
@@ -294,9 +303,10 @@ class JobRunner:
         # The panel's LoRAs and the prompt's <lora:...> tags together; the same file twice adds up (A1111).
         loras = [(self.library.resolve(spec.name, "lora"), spec.weight) for spec in (*request.loras, *tag_loras)]
         if self.manager.checkpoint is None or Path(self.manager.checkpoint.path) != Path(checkpoint.path):
+            self.graphs.clear()  # the old UNet's graphs hold VRAM the new checkpoint needs
             self.emit(self.status(job_id, "loading"))
         pipe = self.manager.pipeline_for(checkpoint, vae, loras)
-        self._apply_memory_plan(pipe, request.width, request.height)
+        self._apply_plans(pipe, request.width, request.height)
         t_load = time.perf_counter() - t0
         self._maybe_demo_notice(job_id, checkpoint)
         if is_cancelled():
@@ -315,6 +325,8 @@ class JobRunner:
             latents = denoise(
                 pipe, cond, uncond, sampler=request.sampler, steps=request.steps, cfg=request.cfg,
                 width=request.width, height=request.height, seed=seed, is_cancelled=is_cancelled,
+                graphs=self.graphs if self.speed.name == "cuda-graphs" else None, graph_state=self._graph_state(),
+                on_notice=lambda m: self.emit(Notice(job_id, m, "warning")),
                 on_step=lambda r, i=index: self.emit(Step(job_id, r.index, r.total, r.it_per_s, r.eta_s, r.preview,
                                                           i, len(seeds))))
             t3 = time.perf_counter()
@@ -342,8 +354,10 @@ class JobRunner:
                                save_error))
 
     # ---- pieces ---------------------------------------------------------------------------------
-    def _apply_memory_plan(self, pipe, width: int, height: int) -> None:
+    def _apply_plans(self, pipe, width: int, height: int) -> None:
+        """The memory plan for this size, then the speed path that plan allows."""
         from picotui.engine.memory import apply_plan, choose_memory_plan, vram_info
+        from picotui.engine.speed import choose_speed_path
 
         info = vram_info(self.choice.device)
         free, total = (info[0], info[1]) if info else (None, None)
@@ -352,11 +366,24 @@ class JobRunner:
         if plan.mode != "cpu":
             apply_plan(pipe, plan, self.choice.device)
         self.plan = plan
+        speed = choose_speed_path(self.choice.capability, plan, width, height, free_vram_bytes=free,
+                                  total_vram_bytes=total, setting=self.speed_setting, broken=self.graphs.broken)
+        if speed.name != "cuda-graphs":
+            self.graphs.clear()
+        if speed != self.speed:
+            log.info("speed path: %s (%s)", speed.label, speed.reason)
+        self.speed = speed
+
+    def _graph_state(self):
+        """What a captured UNet graph depends on besides input shapes: the loaded weights and LoRA scales."""
+        plan = self.plan
+        return (self.manager.load_count, self.manager.lora_state, plan.attention_slicing if plan else False)
 
     def on_out_of_memory(self) -> str | None:
         """Step the memory policy up after an out-of-memory error; returns the new mode's label."""
         from picotui.engine.memory import next_mode
 
+        self.graphs.clear()  # their memory pools are the first thing to give back
         if self.plan is None:
             return None
         nxt = next_mode(self.plan)

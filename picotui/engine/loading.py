@@ -105,6 +105,7 @@ class ModelManager:
         self.vae_file = None
         self._adapters: dict[tuple, str] = {}  # LoRA file identity -> peft adapter name
         self.load_count = 0  # how many times a checkpoint was read (tests: "did not reload")
+        self.lora_state: tuple = ()  # (adapter, weight) pairs applied now: what a captured UNet graph bakes in
         _quiet_libraries()
 
     # ---- public --------------------------------------------------------------------------------
@@ -128,6 +129,7 @@ class ModelManager:
         """Drop everything (a checkpoint switch, or freeing memory after an out-of-memory error)."""
         self.pipe = self.checkpoint = self._ckpt_key = self._own_vae = self._vae_key = self.vae_file = None
         self._adapters.clear()
+        self.lora_state = ()
         import gc
 
         gc.collect()
@@ -237,6 +239,7 @@ class ModelManager:
                 self._adapters[k] = name
         if wanted:
             self.pipe.set_adapters([self._adapters[k] for k in wanted], list(wanted.values()))
+        self.lora_state = tuple(sorted((self._adapters[k], w) for k, w in wanted.items()))
 
     def _load_lora(self, mf, name: str) -> None:
         path = Path(mf.path)

@@ -38,12 +38,13 @@ def one_line(exc: BaseException, limit: int = 200) -> str:
 
 class Worker:
     def __init__(self, paths, on_event: Callable[[Event], None], *, device: str = "auto",
-                 allow_pickle: bool = False, memory_mode: str | None = None):
+                 allow_pickle: bool = False, memory_mode: str | None = None, speed: str | None = None):
         self.paths = paths
         self.on_event = on_event
-        self.device_request = device
+        self.device_request = device or "auto"
         self.allow_pickle = allow_pickle
         self.memory_mode = memory_mode  # None/"auto": the policy decides (or PICOTUI_MEMORY_MODE)
+        self.speed = speed  # None/"auto": CUDA graphs where they pay (speed.choose_speed_path)
         self._ids = itertools.count(1)
         self._jobs: deque[tuple[int, GenerationRequest]] = deque()
         self._cond = threading.Condition()
@@ -157,7 +158,7 @@ class Worker:
             from picotui.engine.generate import JobRunner
 
             self._engine = JobRunner(self.paths, self.device_request, self.allow_pickle, self.memory_mode,
-                                   emit=self._emit)
+                                     emit=self._emit, speed=self.speed)
             self._emit(self._engine.status(0, "idle"))
         except PicoError as exc:
             setup_error = str(exc)

@@ -64,13 +64,12 @@ class PicoApp(EngineEvents, App):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, paths: Paths, *, graphics_choice: str | None = None, device: str = "auto",
-                 allow_pickle: bool = False, start_engine: bool = True, notices: list[str] | None = None):
+    def __init__(self, paths: Paths, *, graphics_choice: str | None = None, engine_options: dict | None = None,
+                 start_engine: bool = True, notices: list[str] | None = None):
         super().__init__()
         self.paths = paths
         self.graphics = graphics.prepare(graphics_choice)
-        self.device = device
-        self.allow_pickle = allow_pickle
+        self.engine_options = engine_options or {}  # Worker keyword arguments (device, allow_pickle, ...)
         self.start_engine_on_mount = start_engine
         self.worker = None
         self.engine_status = None
@@ -355,6 +354,7 @@ def read_entry(entry: HistoryEntry, library=None) -> None:
 
 
 def run_tui(args: argparse.Namespace) -> int:
+    from picotui.cli.common import engine_options
     from picotui.config import load_config
     from picotui.logs import capture_warnings, setup_logging
     from picotui.paths import resolve_paths
@@ -366,7 +366,6 @@ def run_tui(args: argparse.Namespace) -> int:
     capture_warnings()
     notices = [config.problem] if config.problem else []
     choice = config.get("graphics", getattr(args, "graphics", None))
-    app = PicoApp(paths, graphics_choice=choice, device=config.get("device"),
-                  allow_pickle=bool(config.get("allow_pickle")), notices=notices)
+    app = PicoApp(paths, graphics_choice=choice, engine_options=engine_options(args, config), notices=notices)
     app.run()
     return int(app.return_code or 0)

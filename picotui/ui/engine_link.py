@@ -27,8 +27,7 @@ class EngineEvents:
     def start_engine(self) -> None:
         from picotui.engine.worker import Worker  # lazily: its siblings import torch in the worker thread
 
-        self.worker = Worker(self.paths, lambda event: self.post_message(EngineMessage(event)),
-                             device=self.device, allow_pickle=self.allow_pickle)
+        self.worker = Worker(self.paths, lambda event: self.post_message(EngineMessage(event)), **self.engine_options)
         self.worker.start()
 
     def on_engine_message(self, message: EngineMessage) -> None:
