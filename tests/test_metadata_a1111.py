@@ -224,10 +224,13 @@ def test_any_text_parses(text):
 
 @pytest.mark.parametrize("line", ["word " * 40_000, "a," * 50_000 + ":x", "k: v, " * 30_000, '"' * 100_000,
                                   'k: "' + "\\" * 99_999])
-def test_pathological_lines_parse_quickly(line):
+def test_pathological_lines_do_not_hang_the_parser(line):
+    # A hang guard, not a speed check: backtracking regexes take minutes on these, a linear parse well
+    # under a second, so the bound is far from both.
     start = time.perf_counter()
-    parse_parameters("prompt\n" + line)
-    assert time.perf_counter() - start < 2.0
+    params = parse_parameters("prompt\n" + line)
+    assert isinstance(params, dict)
+    assert time.perf_counter() - start < 20.0
 
 
 def test_with_a_library_missing_models_are_reported_and_hashes_find_renamed_files(tmp_path):

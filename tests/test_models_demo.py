@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import torch
@@ -25,12 +24,9 @@ def test_demo_is_an_sd1_checkpoint_that_generates(demo_checkpoint, cache_dir):
     assert (mf.kind, mf.family, mf.usable) == ("checkpoint", "SD1.x", True)
     pipe = ModelManager(None, "cpu", torch.float32).pipeline_for(mf)
     _generate(pipe, 0)  # warm-up: first call pays for lazy imports
-    start = time.perf_counter()
     a = _generate(pipe, 1)
-    elapsed = time.perf_counter() - start
     b = _generate(pipe, 1)
     assert a.shape == (64, 64, 3) and np.isfinite(a).all()
     assert np.array_equal(a, b)  # same seed, same picture
     assert not np.array_equal(a, _generate(pipe, 2))
     assert a.std() > 0.01  # abstract noise, not a flat image
-    assert elapsed < 3.0, f"tiny 64x64 4-step generation took {elapsed:.2f}s"
