@@ -1,0 +1,375 @@
+"""picotui's engine against plain diffusers, in one run, on one GPU: load time, s/image, it/s, peak VRAM.
+
+    python benchmarks/bench.py                       # 512², 768², 1024², then again under a 4 GiB cap
+    python benchmarks/bench.py --sizes 512 --no-cap  # the GPU smoke run: one size, both engines
+    python benchmarks/bench.py --save                # also write benchmarks/results/<date>-<gpu>.txt
+    python benchmarks/bench.py --tiny --device cpu --sizes 64 --steps 2 --images 1 --no-cap   # CPU smoke
+
+The model is a full-size SD1.5-architecture checkpoint with random weights, written once in the LDM
+single-file layout civitai ships (fp16, ~2 GB) and cached in benchmarks/cache/, with a kohya LoRA and a
+VAE beside it. Random weights give noise images, but every kernel runs at its real size.
+
+"Plain diffusers" is `StableDiffusionPipeline.from_single_file` on the same file (offline, with the
+bundled configs), fp16 on the GPU, PyTorch SDPA attention, the same sampler, steps, CFG, size and CPU
+seed: what a diffusers user would write. Both engines make the same picture; the report says how close.
+
+Each measurement runs in a fresh process, so peak-memory counters start clean and the 4 GiB cap
+(`torch.cuda.set_per_process_memory_fraction`, standing in for a 4 GB card) applies to that run alone.
+s/image counts from prompt to decoded image (PNG writing is reported apart); it/s = steps / s/image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+GIB = 1024**3
+PROMPT = ("welsh pembroke corgi, sitting on wooden floor, small laptop, warm lighting, soft shadows, cute, "
+          "stylized")
+NEGATIVE = ("bad anatomy, low quality, blurry, watermark, deformed, extra limbs, disfigured, poorly drawn face, "
+            "poorly drawn hands, duplicate, signature")
+CHECKPOINT, LORA, VAE = "sd15-random.safetensors", "random-style-lora.safetensors", "random-vae.safetensors"
+FORMAT_VERSION = "1"  # bump when what prepare() writes changes, so old caches are rebuilt
+
+
+# ---- the model files (once, cached) ------------------------------------------------------------
+
+def prepare(cache: Path, tiny: bool) -> Path:
+    """models/ root holding the checkpoint, LoRA and VAE, plus plain diffusers' config folder beside it."""
+    root = cache / ("tiny" if tiny else "full")
+    stamp = root / "ready.json"
+    if stamp.is_file() and json.loads(stamp.read_text()).get("version") == FORMAT_VERSION:
+        return root
+    import torch
+
+    from picotui.engine.demo import (TINY_TEXT, TINY_UNET, TINY_VAE, build_full_size_components,
+                                     build_tiny_components)
+    from picotui.engine.ldm_layout import clip_heads, write_ldm_checkpoint, write_ldm_vae
+    from picotui.engine.synthetic import write_kohya_lora
+    from picotui.paths import assets_dir
+
+    print(f"building the {'tiny' if tiny else 'full-size'} SD1.5 files in {root} (once)...", file=sys.stderr)
+    shutil.rmtree(root, ignore_errors=True)
+    for sub in ("checkpoints", "loras", "vae", "embeddings"):
+        (root / "models" / sub).mkdir(parents=True)
+    build = build_tiny_components if tiny else build_full_size_components
+    unet, vae, text_encoder = build(seed=0)
+    dtype = None if tiny else torch.float16  # civitai ships fp16 checkpoints
+    write_ldm_checkpoint(root / "models" / "checkpoints" / CHECKPOINT, unet, vae, text_encoder, dtype)
+    write_kohya_lora(root / "models" / "loras" / LORA, unet, text_encoder, seed=1, rank=4 if tiny else 16)
+    write_ldm_vae(root / "models" / "vae" / VAE, build(seed=1)[1], dtype)
+    # diffusers' from_single_file reads the architecture from a local diffusers-format folder
+    config = root / "diffusers-config"
+    shutil.copytree(assets_dir() / "sd15", config)
+    if tiny:
+        text = dict(TINY_TEXT, num_attention_heads=clip_heads(TINY_TEXT["hidden_size"]))
+        for component, sizes in (("unet", TINY_UNET), ("vae", TINY_VAE), ("text_encoder", text)):
+            data = json.loads((config / component / "config.json").read_text())
+            (config / component / "config.json").write_text(json.dumps({**data, **sizes}, indent=1))
+    stamp.write_text(json.dumps({"version": FORMAT_VERSION}))
+    return root
+
+
+# ---- one measurement (in its own process) ------------------------------------------------------
+
+def _cuda(device: str) -> bool:
+    return device.startswith("cuda")
+
+
+def _reset_peaks(device: str) -> None:
+    import torch
+
+    if _cuda(device):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if _cuda(device):
+        torch.cuda.synchronize()
+
+
+def _peaks(device: str) -> dict:
+    import torch
+
+    if not _cuda(device):
+        return {}
+    return {"peak_allocated_gib": torch.cuda.max_memory_allocated() / GIB,
+            "peak_reserved_gib": torch.cuda.max_memory_reserved() / GIB}
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return "out of memory" in str(exc).lower() or type(exc).__name__ in ("OutOfMemoryError", "OutOfMemory")
+
+
+def measure_diffusers(root: Path, a: dict) -> dict:
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    from picotui.engine.samplers import make_scheduler
+
+    dtype = torch.float16 if _cuda(a["device"]) else torch.float32
+    start = time.perf_counter()
+    pipe = StableDiffusionPipeline.from_single_file(
+        str(root / "models" / "checkpoints" / CHECKPOINT), config=str(root / "diffusers-config"),
+        local_files_only=True, torch_dtype=dtype, safety_checker=None, requires_safety_checker=False)
+    pipe.to(a["device"])
+    pipe.set_progress_bar_config(disable=True)
+    pipe.scheduler = make_scheduler(a["sampler"], dict(pipe.scheduler.config))
+    _sync(a["device"])
+    result = {"load_s": time.perf_counter() - start, "mode": f"eager, everything on {a['device']}"}
+    _reset_peaks(a["device"])
+    times, image = [], None
+    for _ in range(1 + a["images"]):
+        started = time.perf_counter()
+        image = pipe(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=a["steps"], guidance_scale=a["cfg"],
+                     width=a["size"], height=a["size"],
+                     generator=torch.Generator("cpu").manual_seed(a["seed"])).images[0]
+        _sync(a["device"])
+        times.append(time.perf_counter() - started)
+    return {**result, **_summary(times, a), **_peaks(a["device"]), "image": _keep(image, a, "diffusers")}
+
+
+def measure_picotui(root: Path, a: dict) -> dict:
+    from picotui.engine.events import Finished, Notice
+    from picotui.engine.generate import JobRunner
+    from picotui.engine.request import GenerationRequest
+    from picotui.paths import Paths
+
+    work = Path(tempfile.mkdtemp(prefix="picotui-bench-"))
+    paths = Paths(models=root / "models", outputs=work / "outputs", config_file=work / "config.toml",
+                  state=work / "state", cache=root / "picotui-cache")  # shared cache: hashes are computed once
+    events: list = []
+    runner = JobRunner(paths, a["device"], False, a.get("memory_mode"), events.append, speed=a.get("speed"))
+    request = GenerationRequest(prompt=PROMPT, negative_prompt=NEGATIVE, checkpoint=CHECKPOINT, sampler=a["sampler"],
+                                steps=a["steps"], cfg=a["cfg"], width=a["size"], height=a["size"], seed=a["seed"])
+    _reset_peaks(a["device"])  # JobRunner() imported diffusers: load times below exclude imports, as plain's do
+    finished: list[Finished] = []
+    for job in range(1 + a["images"]):
+        before = len(events)
+        runner.run_job(job + 1, request, lambda: False)
+        finished += [e for e in events[before:] if isinstance(e, Finished)]
+    first = finished[0].timings
+    times = [f.timings["encode"] + f.timings["denoise"] + f.timings["decode"] for f in finished]
+    times[0] = first["total"] - first["save"]  # the first image carries the checkpoint load
+    result = {"load_s": first["load"], **_summary(times, a), **_peaks(a["device"]),
+              "save_s": sum(f.timings["save"] for f in finished) / len(finished),
+              "mode": f"{runner.plan.label} / {runner.speed.label}" if runner.speed else runner.plan.label,
+              "why": f"{runner.plan.reason}; {runner.speed.reason if runner.speed else ''}",
+              "notices": [e.message for e in events if isinstance(e, Notice)],
+              "image": _keep(finished[-1].image, a, "picotui")}
+    if a.get("iteration"):
+        result["iteration"] = _iteration_costs(runner, request, finished, a)
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _iteration_costs(runner, request, finished, a) -> dict:
+    """What changing one thing costs once the checkpoint is loaded: nothing should reload it."""
+    from dataclasses import replace
+
+    from picotui.engine.request import LoraSpec
+
+    manager, library = runner.manager, runner.library
+    loads = manager.load_count
+    checkpoint = library.resolve(CHECKPOINT, "checkpoint")
+    lora = library.resolve(LORA, "lora")
+    vae = library.resolve(VAE, "vae")
+
+    def timed(fn) -> float:
+        _sync(a["device"])
+        started = time.perf_counter()
+        fn()
+        _sync(a["device"])
+        return time.perf_counter() - started
+
+    costs = {"second_image_load_s": finished[1].timings["load"] if len(finished) > 1 else None,
+             "unchanged_prompt_encode_s": finished[1].timings["encode"] if len(finished) > 1 else None}
+    costs["lora_first_load_s"] = timed(lambda: manager.pipeline_for(checkpoint, None, [(lora, 0.8)]))
+    costs["lora_weight_change_s"] = timed(lambda: manager.pipeline_for(checkpoint, None, [(lora, 0.5)]))
+    costs["vae_switch_s"] = timed(lambda: manager.pipeline_for(checkpoint, vae, [(lora, 0.5)]))
+    costs["vae_back_s"] = timed(lambda: manager.pipeline_for(checkpoint, None, []))
+    with_lora = replace(request, loras=(LoraSpec(LORA, 0.5),))
+    runner.run_job(99, with_lora, lambda: False)  # an image with the LoRA: a graph must be captured anew
+    costs["checkpoint_reloads"] = manager.load_count - loads
+    return costs
+
+
+def _summary(times: list[float], a: dict) -> dict:
+    steady = times[1:] or times
+    per_image = sum(steady) / len(steady)
+    return {"first_image_s": times[0], "s_per_image": per_image, "it_per_s": a["steps"] / per_image}
+
+
+def _keep(image, a: dict, engine: str) -> str:
+    path = Path(a["out"]) / f"{engine}-{a['size']}-{'cap' if a.get('cap_gib') else 'free'}.png"
+    image.save(path)
+    return str(path)
+
+
+def child(a: dict) -> dict:
+    """One measurement; returns a JSON-able dict (an "error" key when it failed, e.g. out of memory)."""
+    os.environ["HF_HUB_OFFLINE"] = os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    import torch
+
+    root = Path(a["root"])
+    if _cuda(a["device"]) and a.get("cap_gib"):
+        total = torch.cuda.get_device_properties(torch.device(a["device"])).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, a["cap_gib"] * GIB / total))
+    try:
+        return (measure_diffusers if a["engine"] == "diffusers" else measure_picotui)(root, a)
+    except Exception as exc:  # an out-of-memory run is a result, not a crash of the benchmark
+        text = " ".join(str(exc).split())
+        return {"error": "out of memory" if _is_oom(exc) else f"{type(exc).__name__}: {text[:200]}"}
+
+
+# ---- the report --------------------------------------------------------------------------------
+
+def device_line(device: str) -> str:
+    import diffusers
+    import torch
+
+    if _cuda(device):
+        index = torch.device(device).index or 0
+        cap = torch.cuda.get_device_capability(index)
+        name = f"{torch.cuda.get_device_name(index)} (sm_{cap[0]}{cap[1]}, " \
+               f"{torch.cuda.get_device_properties(index).total_memory / GIB:.0f} GiB)"
+    else:
+        name = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} threads)"
+    return f"{name} · torch {torch.__version__} · diffusers {diffusers.__version__}"
+
+
+def _fmt(value, spec: str = ".2f", unit: str = "") -> str:
+    return "-" if value is None else f"{value:{spec}}{unit}"
+
+
+def report(runs: list[dict], args, header: str) -> str:
+    from PIL import Image, ImageChops
+
+    lines = [header, f"{'tiny' if args.tiny else 'full-size'} SD1.5 (random weights, LDM single file"
+                     f"{'' if args.tiny else ', fp16'}) · {args.sampler} · {args.steps} steps · CFG {args.cfg:g} · "
+                     f"seed {args.seed} · {args.images} timed image(s) after a first one", ""]
+    head = f"{'size':<10}{'engine':<11}{'cap':<8}{'load s':>8}{'1st img s':>11}{'s/image':>9}{'it/s':>8}" \
+           f"{'alloc GiB':>11}{'resv GiB':>10}  mode"
+    lines += [head, "-" * len(head)]
+    for r in runs:
+        res = r["result"]
+        cap = f"{r['cap_gib']:g} GiB" if r.get("cap_gib") else "-"
+        prefix = f"{str(r['size']) + 'x' + str(r['size']):<10}{r['engine']:<11}{cap:<8}"
+        if "error" in res:
+            lines.append(prefix + f"  {res['error']}")
+            continue
+        lines.append(prefix + f"{_fmt(res['load_s']):>8}{_fmt(res['first_image_s']):>11}{_fmt(res['s_per_image'], '.3f'):>9}"
+                     f"{_fmt(res['it_per_s'], '.1f'):>8}{_fmt(res.get('peak_allocated_gib')):>11}"
+                     f"{_fmt(res.get('peak_reserved_gib')):>10}  {res['mode']}")
+    lines += ["", "ratios, plain diffusers ÷ picotui (above 1: picotui is faster / leaner):"]
+    by_key = {(r["size"], r["engine"], r.get("cap_gib")): r["result"] for r in runs}
+    for (size, engine, cap), ours in by_key.items():
+        theirs = by_key.get((size, "diffusers", cap))
+        if engine != "picotui" or theirs is None:
+            continue
+        label = f"  {size}x{size}{' under ' + format(cap, 'g') + ' GiB' if cap else ''}: "
+        if "error" in ours or "error" in theirs:
+            lines.append(label + f"diffusers: {theirs.get('error', 'ok')}; picotui: {ours.get('error', 'ok')}")
+            continue
+        parts = [f"s/image {theirs['s_per_image'] / ours['s_per_image']:.2f}x",
+                 f"first image {theirs['first_image_s'] / ours['first_image_s']:.2f}x",
+                 f"load {theirs['load_s'] / max(ours['load_s'], 1e-9):.2f}x"]
+        if ours.get("peak_reserved_gib"):
+            parts.append(f"peak reserved {theirs['peak_reserved_gib'] / ours['peak_reserved_gib']:.2f}x")
+        diff = ImageChops.difference(Image.open(theirs["image"]).convert("RGB"), Image.open(ours["image"]).convert("RGB"))
+        parts.append(f"image max pixel diff {max(high for _low, high in diff.getextrema())}/255")
+        lines.append(label + ", ".join(parts))
+    for r in runs:
+        res = r["result"]
+        if r["engine"] == "picotui" and "error" not in res:
+            cap = f" (cap {r['cap_gib']:g} GiB)" if r.get("cap_gib") else ""
+            lines.append(f"  picotui {r['size']}x{r['size']}{cap}: {res['why']}; PNG writing {res['save_s']:.3f} s")
+            lines += [f"    notice: {n}" for n in res.get("notices", []) if "demo" not in n]
+        if "iteration" in res:
+            it = res["iteration"]
+            lines += ["", f"iteration costs (picotui, {r['size']}x{r['size']}, checkpoint loaded):",
+                      f"  second image: load {_fmt(it['second_image_load_s'], '.3f')} s, "
+                      f"unchanged prompt encode {_fmt(it['unchanged_prompt_encode_s'], '.4f')} s",
+                      f"  LoRA: first load {it['lora_first_load_s']:.3f} s, weight change "
+                      f"{it['lora_weight_change_s']:.4f} s; VAE switch {it['vae_switch_s']:.3f} s, back to the "
+                      f"checkpoint's own {it['vae_back_s']:.3f} s; checkpoint reloads: {it['checkpoint_reloads']}"]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="512,768,1024", help="comma-separated square sizes (default 512,768,1024)")
+    p.add_argument("--steps", type=int, default=24)
+    p.add_argument("--cfg", type=float, default=7.0)
+    p.add_argument("--sampler", default="DPM++ 2M SDE Karras")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--images", type=int, default=3, help="timed images after the first (default 3)")
+    p.add_argument("--cap-gib", type=float, default=4.0, help="the small-card cap (default 4)")
+    p.add_argument("--no-cap", action="store_true", help="skip the runs under the cap")
+    p.add_argument("--engines", default="diffusers,picotui")
+    p.add_argument("--speed", default=None, help="picotui's speed setting (auto, eager, cuda-graphs)")
+    p.add_argument("--memory-mode", default=None, help="picotui's memory mode (default auto)")
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--tiny", action="store_true", help="the tiny demo-sized model (CPU smoke runs)")
+    p.add_argument("--cache", default=str(HERE / "cache"), help="where the model files are kept")
+    p.add_argument("--save", action="store_true", help="write the report to benchmarks/results/")
+    p.add_argument("--results", default=str(HERE / "results"))
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print("RESULT " + json.dumps(child(json.loads(args.child))), flush=True)
+        return 0
+
+    root = prepare(Path(args.cache), args.tiny)
+    out = Path(tempfile.mkdtemp(prefix="picotui-bench-images-"))
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    caps = [None] if args.no_cap or not _cuda(args.device) else [None, args.cap_gib]
+    runs = []
+    for cap in caps:
+        for size in sizes:
+            for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
+                spec = {"engine": engine, "size": size, "cap_gib": cap, "root": str(root), "out": str(out),
+                        "device": args.device, "steps": args.steps, "cfg": args.cfg, "sampler": args.sampler,
+                        "seed": args.seed, "images": args.images, "speed": args.speed,
+                        "memory_mode": args.memory_mode,
+                        "iteration": engine == "picotui" and cap is None and size == sizes[0]}
+                print(f"running {engine} at {size}x{size}{f' under {cap:g} GiB' if cap else ''}...", file=sys.stderr)
+                runs.append({**spec, "result": _run_child(spec)})
+    text = report(runs, args, f"picotui benchmark · {dt.date.today().isoformat()} · {device_line(args.device)}")
+    print(text)
+    if args.save:
+        results = Path(args.results)
+        results.mkdir(parents=True, exist_ok=True)
+        slug = "".join(c if c.isalnum() else "-" for c in device_line(args.device).split(" · ")[0].split(" (")[0])
+        target = results / f"{dt.date.today().isoformat()}-{slug.strip('-').lower()}{'-tiny' if args.tiny else ''}.txt"
+        target.write_text(text + "\n")
+        print(f"saved {target}", file=sys.stderr)
+    shutil.rmtree(out, ignore_errors=True)
+    return 0
+
+
+def _run_child(spec: dict) -> dict:
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+                          capture_output=True, text=True)
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    tail = " ".join((done.stderr or "").strip().splitlines()[-1:])
+    return {"error": f"the run crashed (exit {done.returncode}): {tail[:200]}"}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

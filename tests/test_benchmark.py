@@ -1,0 +1,36 @@
+"""The benchmark script runs end to end (on CPU, tiny model), so it is ready for a GPU run and cannot rot.
+
+Speed itself is never asserted here: the numbers come from device runs (benchmarks/results/).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_benchmark_compares_both_engines_and_saves_a_report(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--tiny", "--device", "cpu", "--sizes", "64",
+         "--steps", "2", "--images", "1", "--cache", str(tmp_path / "cache"), "--save",
+         "--results", str(tmp_path / "results")],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^64x64\s+(diffusers|picotui)\s.*$", out, re.M)}
+    assert set(rows) == {"diffusers", "picotui"}, out
+    assert "error" not in out.lower() and "crashed" not in out
+    # same weights, sampler, seed: the two engines must make the same picture
+    assert re.search(r"64x64: s/image [\d.]+x, first image [\d.]+x, load [\d.]+x, image max pixel diff [01]/255", out), out
+    # iterating never reloads the checkpoint
+    assert re.search(r"LoRA: first load [\d.]+ s, weight change [\d.]+ s; VAE switch [\d.]+ s", out)
+    assert "checkpoint reloads: 0" in out
+    saved = list((tmp_path / "results").glob("*-tiny.txt"))
+    assert len(saved) == 1 and saved[0].read_text().strip() == out.strip()
