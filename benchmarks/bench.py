@@ -168,6 +168,7 @@ def measure_picotui(root: Path, a: dict) -> dict:
               "save_s": sum(f.timings["save"] for f in finished) / len(finished),
               "mode": f"{runner.plan.label} / {runner.speed.label}" if runner.speed else runner.plan.label,
               "why": f"{runner.plan.reason}; {runner.speed.reason if runner.speed else ''}",
+              "estimate_gib": runner.plan.estimate_bytes / GIB,  # the memory policy's guess, to check it
               "notices": [e.message for e in events if isinstance(e, Notice)],
               "image": _keep(finished[-1].image, a, "picotui")}
     if a.get("iteration"):
@@ -296,7 +297,10 @@ def report(runs: list[dict], args, header: str) -> str:
         res = r["result"]
         if r["engine"] == "picotui" and "error" not in res:
             cap = f" (cap {r['cap_gib']:g} GiB)" if r.get("cap_gib") else ""
-            lines.append(f"  picotui {r['size']}x{r['size']}{cap}: {res['why']}; PNG writing {res['save_s']:.3f} s")
+            measured = res.get("peak_reserved_gib")
+            check = f"; policy estimated {res['estimate_gib']:.2f} GiB, measured {measured:.2f}" if measured else ""
+            lines.append(f"  picotui {r['size']}x{r['size']}{cap}: {res['why']}{check}; "
+                         f"PNG writing {res['save_s']:.3f} s")
             lines += [f"    notice: {n}" for n in res.get("notices", []) if "demo" not in n]
         if "iteration" in res:
             it = res["iteration"]
