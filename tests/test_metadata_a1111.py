@@ -370,7 +370,8 @@ def _request_bodies():
                           st.lists(st.fixed_dictionaries({"name": st.text(max_size=12), "weight": _json_values()}),
                                    max_size=3))
     request = st.dictionaries(st.sampled_from(names), plausible, max_size=10)
-    return st.one_of(_json_values(), request, st.fixed_dictionaries({"version": st.text(max_size=8), "request": request}))
+    wrapped = st.fixed_dictionaries({"version": st.text(max_size=8), "request": request})
+    return st.one_of(_json_values(), request, wrapped)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -407,8 +408,8 @@ def _a1111_values():
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(prompt=st.text(max_size=200), negative=st.one_of(st.none(), st.text(max_size=100)),
-       pairs=st.lists(st.tuples(st.one_of(st.sampled_from(_KEYS), st.from_regex(r"[A-Za-z][\w \-/]{0,12}", fullmatch=True)),
-                                _a1111_values()), min_size=0, max_size=16),
+       pairs=st.lists(st.tuples(st.sampled_from(_KEYS) | st.from_regex(r"[A-Za-z][\w \-/]{0,12}", fullmatch=True),
+                                _a1111_values()), max_size=16),
        tags=st.lists(st.tuples(st.text("abc_-XYZ019", min_size=1, max_size=8), st.floats(-3, 3)), max_size=3))
 def test_any_valid_looking_a1111_text_gives_a_recipe_or_a_clean_error(tmp_path, prompt, negative, pairs, tags):
     from picotui.engine.library import Library

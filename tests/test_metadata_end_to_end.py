@@ -92,7 +92,8 @@ def test_a_job_writes_a1111s_parameters_with_recomputable_hashes_and_reads_back(
         f"Steps: 3, Sampler: DPM++ SDE, Schedule type: Karras, CFG scale: 6.5, Seed: 5, Size: 64x64, "
         f"Model hash: {sha256(ckpt)[:10]}, Model: {TINY_CHECKPOINT.removesuffix('.safetensors')}, "
         f"VAE hash: {sha256(vae)[:10]}, VAE: {TINY_VAE}, Clip skip: 2, RNG: CPU, "
-        f"Lora hashes: \"{LORA_STEM}: {addnet(lora)[:12]}\", TI hashes: \"{EMBEDDING_STEM}: {sha256(embedding)[:12]}\", "
+        f"Lora hashes: \"{LORA_STEM}: {addnet(lora)[:12]}\", "
+        f"TI hashes: \"{EMBEDDING_STEM}: {sha256(embedding)[:12]}\", "
         f"Version: picotui {__version__}")
     assert finished.parameters.startswith(f"{REQUEST.prompt} <lora:{LORA_STEM}:0.7>\nNegative prompt: blurry\n")
     # the checkpoint was hashed in the background while the job loaded and denoised, not at save time

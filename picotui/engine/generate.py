@@ -337,8 +337,7 @@ class JobRunner:
             parameters = ""
             try:
                 if hashes is None:
-                    names = [spec.name for spec in (*request.loras, *tag_loras)]
-                    hashes = self._hashes(job_id, checkpoint, vae, list(zip(names, (mf for mf, _w in loras))),
+                    hashes = self._hashes(job_id, checkpoint, vae, zip((*request.loras, *tag_loras), loras),
                                           prompt, negative)
                 parameters = self._parameters(image_request, checkpoint, vae, hashes)
                 from picotui.engine.output import save_png
@@ -414,8 +413,8 @@ class JobRunner:
         """The hashes A1111 writes, best effort: one that cannot be computed (the file was deleted mid-job)
         is left out with a notice, as A1111 leaves out unknown hashes; the image is saved either way.
 
-        `loras` pairs the name as written (A1111 keys "Lora hashes" by it) with the file. Embeddings are
-        the ones the encoder found in the prompt or the negative prompt (its own token matching)."""
+        `loras` pairs each LoraSpec (A1111 keys "Lora hashes" by the name as written) with its (file, weight).
+        Embeddings are the ones the encoder found in the prompt or the negative prompt (its own matching)."""
         from picotui.engine.errors import ModelError
         from picotui.engine.metadata import model_stem
 
@@ -432,7 +431,8 @@ class JobRunner:
         embeddings = {mf.stem: mf for mf in self.library.files("embedding") if mf.usable}
         return {"model": best_effort(self.library.autov2, checkpoint),
                 "vae": best_effort(self.library.autov2, vae) if vae else None,
-                "loras": {model_stem(name): best_effort(self.library.lora_hash, mf) for name, mf in loras},
+                "loras": {model_stem(spec.name): best_effort(self.library.lora_hash, mf)
+                          for spec, (mf, _w) in loras},
                 "tis": {name: best_effort(self.library.ti_hash, embeddings[name]) for name in used
                         if name in embeddings}}
 

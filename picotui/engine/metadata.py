@@ -205,7 +205,8 @@ def sampler_from_a1111(sampler: str, schedule: str | None) -> tuple[str | None, 
 def read_recipe(path, library=None) -> Recipe:
     """The request that reproduces the PNG at `path` (ours or A1111's), plus what could not be matched.
 
-    With a `library`, the named checkpoint, VAE and LoRAs are looked up and missing ones reported.
+    With a `library`, the named checkpoint, VAE, LoRAs and embeddings are looked up (by name, then by the
+    recorded hashes, which also find renamed files) and missing ones reported.
     Raises PicoError (one line) for a missing, unreadable or metadata-less file.
     """
     path = Path(path)
