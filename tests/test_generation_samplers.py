@@ -86,3 +86,104 @@ def test_each_sampler_denoises_the_tiny_model_in_two_steps(tiny_pipe, encode, na
     assert [s.index for s in steps] == [1, 2] and all(s.total == 2 for s in steps)
     image = np.asarray(decode(tiny_pipe, latents))
     assert image.shape == (64, 64, 3) and image.std() > 1
+
+
+# ---- the mapping, pinned -----------------------------------------------------------------------------------
+
+# Written out by hand from the diffusers scheduler overview and A1111 1.9+ (modules/sd_samplers_kdiffusion.py),
+# not derived from picotui.engine.samplers: a change to the mapping must change this table too.
+# name -> (diffusers class, key config after make_scheduler on SD1.5's config, A1111 "Sampler", "Schedule type")
+EXPECTED = {
+    "Euler": ("EulerDiscreteScheduler", dict(timestep_spacing="linspace", use_karras_sigmas=False),
+              "Euler", "Automatic"),
+    "Euler a": ("EulerAncestralDiscreteScheduler", dict(timestep_spacing="linspace"), "Euler a", "Automatic"),
+    "LMS": ("LMSDiscreteScheduler", dict(timestep_spacing="linspace", use_karras_sigmas=False), "LMS", "Automatic"),
+    "Heun": ("HeunDiscreteScheduler", dict(timestep_spacing="linspace", use_karras_sigmas=False), "Heun", "Automatic"),
+    # A1111's automatic schedule for DPM2 / DPM2 a is Karras: ours is uniform, so it says so
+    "DPM2": ("KDPM2DiscreteScheduler", dict(timestep_spacing="linspace", use_karras_sigmas=False), "DPM2", "Uniform"),
+    "DPM2 a": ("KDPM2AncestralDiscreteScheduler", dict(timestep_spacing="linspace", use_karras_sigmas=False),
+               "DPM2 a", "Uniform"),
+    "DPM++ 2M": ("DPMSolverMultistepScheduler", dict(algorithm_type="dpmsolver++", solver_order=2,
+                                                     use_karras_sigmas=False, timestep_spacing="linspace"),
+                 "DPM++ 2M", "Uniform"),
+    "DPM++ 2M Karras": ("DPMSolverMultistepScheduler", dict(algorithm_type="dpmsolver++", solver_order=2,
+                                                            use_karras_sigmas=True), "DPM++ 2M", "Karras"),
+    "DPM++ 2M SDE": ("DPMSolverMultistepScheduler", dict(algorithm_type="sde-dpmsolver++", solver_order=2,
+                                                         use_karras_sigmas=False, timestep_spacing="linspace"),
+                     "DPM++ 2M SDE", "Uniform"),
+    "DPM++ 2M SDE Karras": ("DPMSolverMultistepScheduler", dict(algorithm_type="sde-dpmsolver++", solver_order=2,
+                                                                use_karras_sigmas=True), "DPM++ 2M SDE", "Karras"),
+    "DPM++ SDE Karras": ("DPMSolverSDEScheduler", dict(use_karras_sigmas=True, timestep_spacing="linspace",
+                                                       noise_sampler_seed=1234), "DPM++ SDE", "Karras"),
+    "DDIM": ("DDIMScheduler", dict(timestep_spacing="leading", steps_offset=1, clip_sample=False,
+                                   set_alpha_to_one=False), "DDIM", "Automatic"),
+    "UniPC": ("UniPCMultistepScheduler", dict(timestep_spacing="linspace", use_karras_sigmas=False),
+              "UniPC", "Automatic"),
+    "PLMS": ("PNDMScheduler", dict(timestep_spacing="leading", steps_offset=1, skip_prk_steps=True),
+             "PLMS", "Automatic"),
+}
+
+
+def test_the_pinned_table_covers_every_sampler():
+    assert set(EXPECTED) == set(SAMPLER_NAMES)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_sampler_is_the_pinned_scheduler_and_writes_the_pinned_a1111_names(name):
+    cls, config, a1111_sampler, schedule_type = EXPECTED[name]
+    scheduler = make_scheduler(name, BASE, seed=1234)
+    assert type(scheduler).__name__ == cls
+    assert {k: scheduler.config[k] for k in config} == config
+    assert (SAMPLERS[name].a1111_name, SAMPLERS[name].schedule_type) == (a1111_sampler, schedule_type)
+
+
+def test_karras_schedules_span_a1111s_sigma_range():
+    # A1111: get_sigmas_karras(n, sigma_min=model's smallest sigma, sigma_max=its largest), then a 0.
+    for name in ("DPM++ 2M Karras", "DPM++ 2M SDE Karras", "DPM++ SDE Karras"):
+        scheduler = make_scheduler(name, BASE, seed=1)
+        scheduler.set_timesteps(10)
+        sigmas = scheduler.sigmas
+        assert float(sigmas[0]) == pytest.approx(14.6146, abs=1e-3), name
+        assert float(sigmas[sigmas > 0].min()) == pytest.approx(0.0292, abs=1e-3), name
+        assert float(sigmas[-1]) == 0.0
+
+
+# ---- DPM++ SDE Karras: stochastic, and still reproducible ---------------------------------------------------
+
+def test_dpmpp_sde_karras_same_seed_same_image_and_its_noise_follows_the_seed(tiny_pipe, encode):
+    from picotui.engine.generate import decode, denoise
+
+    cond, uncond = encode("a corgi on a wooden floor", "blurry")
+
+    def image(seed):
+        latents = denoise(tiny_pipe, cond, uncond, sampler="DPM++ SDE Karras", steps=4, cfg=7.0, width=64,
+                          height=64, seed=seed)
+        return np.asarray(decode(tiny_pipe, latents)).astype(int)
+
+    first, again, other = image(21), image(21), image(22)
+    assert np.array_equal(first, again)
+    assert np.abs(first - other).mean() > 1
+    assert make_scheduler("DPM++ SDE Karras", BASE, seed=21).config.noise_sampler_seed == 21
+
+
+def test_dpmpp_sde_karras_equals_plain_diffusers_with_the_same_scheduler(tiny_pipe, encode):
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    from picotui.engine.generate import decode, denoise
+
+    prompt, negative = "a corgi on a wooden floor", "blurry"
+    cond, uncond = encode(prompt, negative)
+    latents = denoise(tiny_pipe, cond, uncond, sampler="DPM++ SDE Karras", steps=5, cfg=6.0, width=64, height=80,
+                      seed=42)
+    ours = np.asarray(decode(tiny_pipe, latents)).astype(np.int16)
+
+    plain = StableDiffusionPipeline(**tiny_pipe.components)
+    plain.set_progress_bar_config(disable=True)
+    plain.scheduler = make_scheduler("DPM++ SDE Karras", dict(tiny_pipe._picotui_base_scheduler), seed=42)
+    ref = plain(prompt, negative_prompt=negative, num_inference_steps=5, guidance_scale=6.0, width=64, height=80,
+                generator=torch.Generator("cpu").manual_seed(42)).images[0]
+    ref = np.asarray(ref).astype(np.int16)
+    assert ours.shape == ref.shape == (80, 64, 3)
+    assert np.abs(ours - ref).max() <= 1
+    assert ours.std() > 5

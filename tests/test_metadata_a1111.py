@@ -28,16 +28,26 @@ FULL = GenerationRequest(prompt="a corgi, sitting", negative_prompt="blurry", ch
 
 
 def test_golden_full_parameters_text():
+    # Model/VAE hashes: 10 hex of the file's sha256; Lora hashes: 12 hex of the addnet hash; TI: 12 of sha256
     text = a1111_parameters(FULL, model_name="dreamshaper_8", model_hash="879db523c3",
                             vae_name="vae-ft-mse-840000-ema-pruned.safetensors", vae_hash="735e4c3a44",
-                            lora_hashes={"addDetail": "7c6bad76eb", "style": "0123456789"})
+                            lora_hashes={"addDetail": "7c6bad76eb5b", "style": "0123456789ab", "gone": None},
+                            ti_hashes={"easynegative": "c74b4e810b03"})
     assert text == (
         "a corgi, sitting <lora:addDetail:0.6> <lora:style:1>\n"
         "Negative prompt: blurry\n"
         "Steps: 24, Sampler: DPM++ 2M SDE, Schedule type: Karras, CFG scale: 7, Seed: 1234567890, Size: 512x768, "
         "Model hash: 879db523c3, Model: dreamshaper_8, VAE hash: 735e4c3a44, "
         "VAE: vae-ft-mse-840000-ema-pruned.safetensors, Clip skip: 2, RNG: CPU, "
-        "Lora hashes: \"addDetail: 7c6bad76eb, style: 0123456789\", Version: picotui 0.1.0")
+        "Lora hashes: \"addDetail: 7c6bad76eb5b, style: 0123456789ab\", TI hashes: \"easynegative: c74b4e810b03\", "
+        "Version: picotui 0.1.0")
+
+
+def test_hashes_that_could_not_be_computed_are_left_out():
+    text = a1111_parameters(FULL, model_name="dreamshaper_8", model_hash=None, vae_name="vae.safetensors",
+                            vae_hash=None, lora_hashes={"addDetail": None}, ti_hashes={})
+    assert "hash" not in text.split("\n")[-1].lower()
+    assert "Model: dreamshaper_8, VAE: vae.safetensors" in text
 
 
 def test_golden_minimal_parameters_text():
@@ -113,17 +123,45 @@ def test_old_style_sampler_names_and_out_of_range_values(tmp_path):
     ("DPM++ 2M SDE", "Karras", "DPM++ 2M SDE Karras"),
     ("DPM++ SDE", "Karras", "DPM++ SDE Karras"),
     ("Euler a", "Automatic", "Euler a"),
+    ("Euler", "Uniform", "Euler"),  # what A1111 runs for Euler's "Automatic"
     ("DDIM", None, "DDIM"),
+    ("DDIM", "Karras", "DDIM"),  # A1111's timestep samplers ignore the schedule type
+    ("DPM++ SDE", "Automatic", "DPM++ SDE Karras"),
+    ("DPM++ 2M", "Uniform", "DPM++ 2M"),
+    ("DPM++ 2M SDE", "uniform", "DPM++ 2M SDE"),
+    ("DPM2", "Uniform", "DPM2"),
+    ("DPM2 a", None, "DPM2 a"),  # before 1.9: DPM2 a meant the uniform schedule
 ])
 def test_sampler_and_schedule_type_map_to_our_names(sampler, schedule, expected):
     assert sampler_from_a1111(sampler, schedule) == (expected, None)
 
 
+@pytest.mark.parametrize("sampler, schedule, means", [
+    ("DPM++ 2M SDE", "Automatic", "Exponential"),  # A1111 1.9+: DPM++ 2M SDE's automatic schedule
+    ("DPM2", "Automatic", "Karras"),
+    ("DPM2 a", "Automatic", "Karras"),
+])
+def test_an_automatic_schedule_we_lack_is_reported_not_swapped(sampler, schedule, means):
+    name, note = sampler_from_a1111(sampler, schedule)
+    assert note.startswith("Schedule type: Automatic (A1111 runs") and means in note and "\n" not in note
+    assert name == sampler  # the same sampler on our (uniform) schedule, and the note says so
+    assert name in note
+
+
 def test_unknown_samplers_and_schedules_are_reported():
     name, note = sampler_from_a1111("Euler", "Exponential")
     assert name == "Euler" and "Schedule type: Exponential" in note
+    name, note = sampler_from_a1111("DPM++ SDE", "Uniform")
+    assert name == "DPM++ SDE Karras" and "Schedule type: Uniform" in note
     name, note = sampler_from_a1111("Restart", "Automatic")
     assert name is None and "Restart" in note
+
+
+def test_reading_an_a1111_text_reports_an_unmatched_schedule(tmp_path):
+    text = "a fox\nSteps: 20, Sampler: DPM++ 2M SDE, Schedule type: Automatic, CFG scale: 7, Seed: 1, Size: 512x512"
+    recipe = read_recipe(_a1111_png(tmp_path / "sde.png", text))
+    assert recipe.request.sampler == "DPM++ 2M SDE"
+    assert [line for line in recipe.unmatched if "Exponential" in line]
 
 
 @pytest.mark.parametrize("name", list(SAMPLERS))
@@ -290,3 +328,138 @@ def test_any_request_round_trips_through_a_png(tmp_path, prompt, negative, seed,
     recipe = read_recipe(path)
     assert recipe.request == request and recipe.parameters == text
     path.unlink()
+
+
+# ---- hostile and well-formed-but-odd metadata -------------------------------------------------------------
+
+def _picotui_png(path, body: str, parameters: str | None = None):
+    info = PngImagePlugin.PngInfo()
+    if parameters is not None:
+        info.add_text("parameters", parameters)
+    info.add_itxt("picotui", body)
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    return path
+
+
+@pytest.mark.parametrize("body", ["[" * 100_000 + "]" * 100_000,
+                                  '{"request": ' + '{"a": ' * 50_000 + "1" + "}" * 50_001,
+                                  '{"request": {"steps": 9, "hires": ' + "[" * 950 + "]" * 950 + "}}"])
+def test_deeply_nested_picotui_json_is_a_clean_error_or_a_note(tmp_path, body):
+    try:
+        recipe = read_recipe(_picotui_png(tmp_path / "deep.png", body))
+    except PicoError as exc:
+        assert "\n" not in str(exc) and "nested too deeply" in str(exc)
+    else:  # parsed: the odd value is an unknown setting, shown short
+        assert recipe.request.steps == 9 and all(len(line) < 200 for line in recipe.unmatched)
+    fallback = "a fox\nSteps: 9, Sampler: Euler, CFG scale: 5, Seed: 3, Size: 64x64, Model: m"
+    recipe = read_recipe(_picotui_png(tmp_path / "deep2.png", body, fallback))
+    assert recipe.request.steps == 9 and recipe.request.prompt in ("a fox", GenerationRequest().prompt)
+
+
+def _json_values():
+    scalars = st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=30)
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
+                        | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=25)
+
+
+def _request_bodies():
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(GenerationRequest)] + ["hires", "version", ""]
+    plausible = st.one_of(_json_values(), st.integers(0, 2**33), st.sampled_from(list(SAMPLERS)),
+                          st.lists(st.fixed_dictionaries({"name": st.text(max_size=12), "weight": _json_values()}),
+                                   max_size=3))
+    request = st.dictionaries(st.sampled_from(names), plausible, max_size=10)
+    wrapped = st.fixed_dictionaries({"version": st.text(max_size=8), "request": request})
+    return st.one_of(_json_values(), request, wrapped)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=_request_bodies(), with_text=st.booleans())
+def test_any_valid_json_in_the_picotui_chunk_gives_a_recipe_or_a_clean_error(tmp_path, body, with_text):
+    import json
+
+    path = _picotui_png(tmp_path / "json.png", json.dumps(body),
+                        "a fox\nSteps: 9, Sampler: Euler, CFG scale: 5, Seed: 3, Size: 64x64" if with_text else None)
+    try:
+        recipe = read_recipe(path)
+    except PicoError as exc:
+        assert "\n" not in str(exc) and not with_text
+    else:
+        assert isinstance(recipe.request, GenerationRequest)
+        assert all(isinstance(n, str) and "\n" not in n for n in recipe.unmatched)
+
+
+_KEYS = ["Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size", "Model hash", "Model", "VAE hash", "VAE",
+         "Clip skip", "RNG", "Lora hashes", "TI hashes", "Version", "Denoising strength", "Hires upscale", "ENSD"]
+
+
+def _a1111_values():
+    hexes = st.text("0123456789abcdef", min_size=0, max_size=14)
+    names = st.text(st.characters(blacklist_categories=("Cs",)), max_size=15)
+    return st.one_of(
+        st.integers(-5, 2**40).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        st.sampled_from(["DPM++ 2M", "DPM++ 2M SDE", "Euler a", "DDIM", "Restart", "Automatic", "Karras",
+                         "Exponential", "CPU", "GPU", "NV", "None"]),
+        st.tuples(st.integers(0, 5000), st.integers(0, 5000)).map(lambda wh: f"{wh[0]}x{wh[1]}"),
+        hexes, st.lists(st.tuples(names, hexes), max_size=3).map(lambda p: ", ".join(f"{n}: {h}" for n, h in p)),
+        names)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(prompt=st.text(max_size=200), negative=st.one_of(st.none(), st.text(max_size=100)),
+       pairs=st.lists(st.tuples(st.sampled_from(_KEYS) | st.from_regex(r"[A-Za-z][\w \-/]{0,12}", fullmatch=True),
+                                _a1111_values()), max_size=16),
+       tags=st.lists(st.tuples(st.text("abc_-XYZ019", min_size=1, max_size=8), st.floats(-3, 3)), max_size=3))
+def test_any_valid_looking_a1111_text_gives_a_recipe_or_a_clean_error(tmp_path, prompt, negative, pairs, tags):
+    from picotui.engine.library import Library
+    from picotui.engine.metadata import quote
+
+    prompt = " ".join([prompt, *(f"<lora:{n}:{w:.2f}>" for n, w in tags)])
+    settings_line = ", ".join(f"{k}: {quote(v)}" for k, v in pairs)
+    text = prompt + (f"\nNegative prompt: {negative}" if negative is not None else "") + "\n" + settings_line
+    params = parse_parameters(text)
+    request, notes = request_from_parameters(params)
+    assert isinstance(request, GenerationRequest) and all(isinstance(n, str) for n in notes)
+    path = _a1111_png(tmp_path / "a1111.png", text) if text.strip() else None
+    if path is None:
+        return
+    library = Library(tmp_path / "models", tmp_path / "cache")  # empty: every named file is "missing"
+    try:
+        recipe = read_recipe(path, library)
+    except PicoError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert isinstance(recipe.request, GenerationRequest)
+        assert all(isinstance(n, str) and "\n" not in n for n in recipe.unmatched)
+
+
+def test_with_a_library_renamed_loras_and_vaes_are_found_by_their_a1111_hashes(tmp_path):
+    import hashlib
+
+    from test_library_sniff import CASES, sd1, write
+
+    from picotui.engine.library import Library
+
+    root = tmp_path / "models"
+    for sub in ("checkpoints", "vae", "loras", "embeddings"):
+        (root / sub).mkdir(parents=True)
+    write(root / "checkpoints" / "v1-5-pruned-emaonly.safetensors", sd1())
+    vae = write(root / "vae" / "my_vae.safetensors", CASES["vae-ldm.safetensors"][0])
+    write(root / "loras" / "detail_tweaker.safetensors", CASES["kohya.safetensors"][0])
+    write(root / "embeddings" / "easyneg_v2.safetensors", CASES["emb.safetensors"][0])
+    library = Library(root, tmp_path / "cache")
+    lora_hash = library.lora_hash(library.resolve("detail_tweaker", "lora"))
+    ti_hash = library.ti_hash(library.resolve("easyneg_v2", "embedding"))
+    library.autov2(library.resolve("my_vae", "vae"))
+    text = (A1111_SAMPLE.replace("7c6bad76eb", lora_hash).replace("c74b4e810b", ti_hash)
+            .replace("735e4c3a44", hashlib.sha256(vae.read_bytes()).hexdigest()[:10])
+            .replace('TI hashes: "easynegative', 'TI hashes: "missingTI: 0123456789ab, easynegative'))
+    recipe = read_recipe(_a1111_png(tmp_path / "a.png", text), library)
+    request = recipe.request
+    assert request.prompt.endswith("city street at night <lora:detail_tweaker:0.6>")  # the tag names our file
+    assert request.vae == "my_vae.safetensors"
+    assert not [line for line in recipe.unmatched if line.startswith(("LoRA", "VAE", "Model"))]
+    embedding_notes = sorted(line for line in recipe.unmatched if line.startswith("Embedding"))
+    assert embedding_notes[0].startswith("Embedding: easynegative (it is easyneg_v2.safetensors here")
+    assert embedding_notes[1].startswith("Embedding: missingTI (not in models/embeddings")

@@ -138,7 +138,7 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
 
     import torch
 
-    pipe.scheduler = make_scheduler(sampler, base_scheduler_config(pipe))
+    pipe.scheduler = make_scheduler(sampler, base_scheduler_config(pipe), seed=seed)
     generator = torch.Generator("cpu").manual_seed(int(seed))
     start = time.perf_counter()
     last = [0]
@@ -307,6 +307,7 @@ class JobRunner:
         vae = self.library.resolve(request.vae, "vae") if request.vae else None
         # The panel's LoRAs and the prompt's <lora:...> tags together; the same file twice adds up (A1111).
         loras = [(self.library.resolve(spec.name, "lora"), spec.weight) for spec in (*request.loras, *tag_loras)]
+        self.library.start_hashing(files=[checkpoint, vae, *(mf for mf, _w in loras)])  # ready by the first save
         if self.manager.checkpoint is None or Path(self.manager.checkpoint.path) != Path(checkpoint.path):
             self.graphs.clear()  # the old UNet's graphs hold VRAM the new checkpoint needs
             self.emit(self.status(job_id, "loading"))
@@ -341,7 +342,8 @@ class JobRunner:
             parameters = ""
             try:
                 if hashes is None:
-                    hashes = self._hashes(checkpoint, vae, loras)
+                    hashes = self._hashes(job_id, checkpoint, vae, zip((*request.loras, *tag_loras), loras),
+                                          prompt, negative)
                 parameters = self._parameters(image_request, checkpoint, vae, hashes)
                 from picotui.engine.output import save_png
 
@@ -412,16 +414,39 @@ class JobRunner:
             pipe, self._encoder, prompt, negative, clip_skip,
             text_encoder_offload=bool(plan and plan.text_encoder_offload), device=self.choice.device))
 
-    def _hashes(self, checkpoint, vae, loras) -> dict:
-        return {"model": self.library.autov2(checkpoint), "vae": self.library.autov2(vae) if vae else None,
-                "loras": {Path(mf.name).stem: self.library.autov2(mf) for mf, _w in loras}}
+    def _hashes(self, job_id: int, checkpoint, vae, loras, prompt: str, negative: str) -> dict:
+        """The hashes A1111 writes, best effort: one that cannot be computed (the file was deleted mid-job)
+        is left out with a notice, as A1111 leaves out unknown hashes; the image is saved either way.
+
+        `loras` pairs each LoraSpec (A1111 keys "Lora hashes" by the name as written) with its (file, weight).
+        Embeddings are the ones the encoder found in the prompt or the negative prompt (its own matching)."""
+        from picotui.engine.errors import ModelError
+        from picotui.engine.metadata import model_stem
+
+        def best_effort(compute, mf):
+            try:
+                return compute(mf)
+            except ModelError as exc:
+                log.warning("job %d: %s", job_id, exc)
+                self.emit(Notice(job_id, f"{exc} The image is saved without this hash.", "warning"))
+                return None
+
+        used = dict.fromkeys(name for text in (prompt, negative) if self._encoder is not None
+                             for chunk in self._encoder.chunks(text) for _offset, name in chunk.fixes)
+        embeddings = {mf.stem: mf for mf in self.library.files("embedding") if mf.usable}
+        return {"model": best_effort(self.library.autov2, checkpoint),
+                "vae": best_effort(self.library.autov2, vae) if vae else None,
+                "loras": {model_stem(spec.name): best_effort(self.library.lora_hash, mf)
+                          for spec, (mf, _w) in loras},
+                "tis": {name: best_effort(self.library.ti_hash, embeddings[name]) for name in used
+                        if name in embeddings}}
 
     def _parameters(self, request, checkpoint, vae, hashes) -> str:
         from picotui.engine.metadata import a1111_parameters
 
         return a1111_parameters(request, model_name=Path(checkpoint.name).stem, model_hash=hashes["model"],
                                 vae_name=vae.name if vae else None, vae_hash=hashes["vae"],
-                                lora_hashes=hashes["loras"] or None)
+                                lora_hashes=hashes["loras"], ti_hashes=hashes["tis"])
 
     def _maybe_demo_notice(self, job_id: int, checkpoint) -> None:
         from picotui.engine.demo import DEMO_FILE, DEMO_NOTE

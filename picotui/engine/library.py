@@ -215,48 +215,74 @@ class Library:
             return mf.name
 
     def find_by_hash(self, short_hash: str, kind: str | None = None) -> ModelFile | None:
-        """A library file whose cached AutoV2 (or full SHA-256 prefix) matches; never hashes anything."""
+        """A library file whose cached hash matches: the file's SHA-256 (AutoV2 is its first 10 hex digits)
+        or, for LoRAs, the addnet hash A1111 writes in "Lora hashes". Never hashes anything."""
         short_hash = short_hash.strip().lower()
         if len(short_hash) < 8:
             return None
         for mf in self.files(kind):
-            full = self.hashes.lookup(mf.path) if mf.size else None
-            if full and full.startswith(short_hash):
+            if mf.size and any(full.startswith(short_hash) for full in self._known_hashes(mf)):
                 return mf
         return None
 
+    def _known_hashes(self, mf: ModelFile) -> list[str]:
+        known = [self.hashes.lookup(mf.path)]
+        if mf.kind == "lora":
+            known += [self.hashes.lookup(mf.path, "addnet"), _sshs_hash(mf)]
+        return [h for h in known if h]
+
     # ---- hashes ----------------------------------------------------------------------------------
-    def autov2(self, model_file: ModelFile) -> str:
-        """First 10 hex of the file's SHA-256; computed once and cached on disk (keyed by path+size+mtime)."""
+    def _digest(self, model_file: ModelFile, kind: str = "sha256") -> str:
         try:
-            return hashing.autov2(self.hashes.sha256(model_file.path))
+            return self.hashes.digest(model_file.path, kind)
         except OSError as exc:
             raise ModelError(f"Could not hash {model_file.name} ({exc.strerror or exc}): check that it is "
                              f"still there and readable.") from None
+
+    def autov2(self, model_file: ModelFile) -> str:
+        """First 10 hex of the file's SHA-256; computed once and cached on disk (keyed by path+size+mtime)."""
+        return hashing.autov2(self._digest(model_file))
+
+    def lora_hash(self, model_file: ModelFile) -> str:
+        """What A1111 writes for this LoRA in "Lora hashes": 12 hex digits of the trainer's recorded
+        `sshs_model_hash` if the header has one, else of the addnet hash (.safetensors) or the file's
+        SHA-256 (other formats). Cached like autov2(); ModelError when the file cannot be read."""
+        return hashing.short_hash(_sshs_hash(model_file) or self._digest(model_file, _lora_hash_kind(model_file)))
+
+    def ti_hash(self, model_file: ModelFile) -> str:
+        """What A1111 writes for an embedding in "TI hashes": 12 hex digits of the file's SHA-256."""
+        return hashing.short_hash(self._digest(model_file))
 
     def cached_autov2(self, model_file: ModelFile) -> str | None:
         """The hash if it is already known, without reading the file (for lists that fill in later)."""
         full = self.hashes.lookup(model_file.path)
         return hashing.autov2(full) if full else None
 
-    def start_hashing(self, callback: Callable[[ModelFile, str], None]) -> threading.Thread:
-        """Hash every readable file in a daemon thread; callback(model_file, autov2) as each finishes.
+    def start_hashing(self, callback: Callable[[ModelFile, str], None] | None = None,
+                      files: list[ModelFile] | None = None) -> threading.Thread:
+        """Hash `files` (default: every readable file) in a daemon thread; callback(model_file, autov2) as
+        each finishes. LoRAs get their "Lora hashes" hash too, so a later lora_hash() is a cache hit.
 
         The callback runs in that thread. stop_hashing() ends it between chunks."""
         self._hash_stop.clear()
-        todo = [mf for mf in self.files() if mf.size > 0 and Path(mf.path).is_file()]
+        todo = [mf for mf in (self.files() if files is None else files)
+                if mf is not None and mf.size > 0 and Path(mf.path).is_file()]
 
         def run():
             for mf in todo:
                 if self._hash_stop.is_set():
                     return
                 try:
-                    full = self.hashes.sha256(mf.path, self._hash_stop.is_set)
+                    full = self.hashes.digest(mf.path, "sha256", self._hash_stop.is_set)
+                    if full and mf.kind == "lora" and not _sshs_hash(mf):
+                        self.hashes.digest(mf.path, _lora_hash_kind(mf), self._hash_stop.is_set)
                 except OSError as exc:
                     log.info("could not hash %s: %s", mf.path, exc)
                     continue
                 if full is None:
                     return
+                if callback is None:
+                    continue
                 try:
                     callback(mf, hashing.autov2(full))
                 except Exception:  # a failing listener must not stop the others from getting hashes
@@ -268,6 +294,18 @@ class Library:
 
     def stop_hashing(self) -> None:
         self._hash_stop.set()
+
+
+def _lora_hash_kind(mf: ModelFile) -> str:
+    return "addnet" if Path(mf.name).suffix.lower() == ".safetensors" else "sha256"
+
+
+def _sshs_hash(mf: ModelFile) -> str | None:
+    """The addnet hash kohya's trainer records in a LoRA's header (A1111 trusts it over hashing the file)."""
+    if _lora_hash_kind(mf) != "addnet":
+        return None
+    value = hashing.safetensors_metadata(mf.path).get("sshs_model_hash", "").strip().lower()
+    return value if len(value) == 64 and all(c in "0123456789abcdef" for c in value) else None
 
 
 def check_slot(mf: ModelFile, kind: str) -> ModelFile:

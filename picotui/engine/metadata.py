@@ -7,12 +7,15 @@ A1111's layout (modules/processing.py `create_infotext`, modules/infotext_utils.
     Negative prompt: <negative, any number of lines>      (only when there is one)
     Steps: 24, Sampler: DPM++ 2M SDE, Schedule type: Karras, CFG scale: 7, Seed: 1, Size: 512x512,
     Model hash: 0123456789, Model: name, VAE hash: ..., VAE: file.safetensors, Clip skip: 2, RNG: CPU,
-    Lora hashes: "a: 0123456789, b: 9876543210", Version: picotui 0.1.0      (all on one line)
+    Lora hashes: "a: 0123456789ab, b: ba9876543210", TI hashes: "emb: 0123456789ab", Version: picotui 0.1.0
+                                                                          (all on one line)
 
-Keys keep that order; Clip skip appears only above 1; extra-network entries (Lora hashes) come after
-RNG and before Version. A value containing `,` `:` or a newline is written JSON-quoted. Since 1.9, A1111
-writes "DPM++ 2M Karras" as `Sampler: DPM++ 2M, Schedule type: Karras`; older files say the former.
-When reading, the last line counts as settings only if it holds at least 3 `key: value` pairs.
+Keys keep that order; Clip skip appears only above 1; extra-network entries (Lora hashes, then TI hashes)
+come after RNG and before Version. Model and VAE hashes are 10 hex digits of the file's SHA-256; Lora
+hashes 12 of the addnet hash (see hashing.py); TI hashes 12 of the file's SHA-256. A hash that could not
+be computed is left out, as A1111 does. A value containing `,` `:` or a newline is written JSON-quoted.
+Since 1.9, A1111 writes "DPM++ 2M Karras" as `Sampler: DPM++ 2M, Schedule type: Karras`; older files say
+the former. When reading, the last line counts as settings only if it holds at least 3 `key: value` pairs.
 
 No torch here: the UI imports this module.
 """
@@ -28,13 +31,17 @@ from picotui import __version__
 from picotui.engine.errors import ModelError, PicoError, RequestError
 from picotui.engine.png_text import read_png_text
 from picotui.engine.request import GenerationRequest
-from picotui.engine.samplers import DEFAULT_SAMPLER, SAMPLERS
+from picotui.engine.samplers import (
+    A1111_AUTOMATIC,
+    A1111_IGNORES_SCHEDULE,
+    DEFAULT_SAMPLER,
+    SAMPLERS,
+    a1111_schedule,
+)
 
 PARAMETERS_CHUNK = "parameters"
 PICOTUI_CHUNK = "picotui"
 MODEL_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin")
-# A1111 >= 1.9 gives these samplers the Karras schedule when "Schedule type" is "Automatic".
-KARRAS_BY_DEFAULT = {"DPM++ 2M", "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 3M SDE", "DPM2", "DPM2 a", "DPM++ 2S a"}
 # Keys that describe the files or the program, not the picture: read (or checked), never "unmatched".
 INFORMATIONAL = {"Model hash", "VAE hash", "Lora hashes", "TI hashes", "Version", "Batch size", "Batch pos", "RNG",
                  "Schedule type", "Sampler", "Size", "Prompt", "Negative prompt"}
@@ -80,18 +87,26 @@ def lora_tags(request: GenerationRequest) -> str:
     return " ".join([prompt, *tags]) if prompt and tags else prompt or " ".join(tags)
 
 
+def _hash_list(hashes: dict[str, str | None] | None) -> str | None:
+    """'name: hash, ...' as A1111 joins extra-network hashes (it drops ':' and ',' from names; unknown
+    hashes are left out)."""
+    text = ", ".join(f"{n.replace(':', '').replace(',', '')}: {h}" for n, h in (hashes or {}).items() if h)
+    return text or None
+
+
 def a1111_parameters(request: GenerationRequest, *, model_name: str, model_hash: str | None,
                      vae_name: str | None = None, vae_hash: str | None = None,
-                     lora_hashes: dict[str, str] | None = None, version: str = __version__) -> str:
+                     lora_hashes: dict[str, str | None] | None = None, ti_hashes: dict[str, str | None] | None = None,
+                     version: str = __version__) -> str:
     """The "parameters" text A1111 would write for this request (one image: request.seed is its seed)."""
     spec = SAMPLERS[request.sampler]
-    loras = ", ".join(f"{n.replace(':', '').replace(',', '')}: {h}" for n, h in (lora_hashes or {}).items() if h)
     fields = [("Steps", request.steps), ("Sampler", spec.a1111_name or spec.name),
               ("Schedule type", spec.schedule_type), ("CFG scale", number(request.cfg)), ("Seed", request.seed),
               ("Size", f"{request.width}x{request.height}"), ("Model hash", model_hash), ("Model", model_name),
               ("VAE hash", vae_hash if vae_name else None), ("VAE", vae_name),
               ("Clip skip", request.clip_skip if request.clip_skip > 1 else None), ("RNG", "CPU"),
-              ("Lora hashes", loras or None), ("Version", f"picotui {version}")]
+              ("Lora hashes", _hash_list(lora_hashes)), ("TI hashes", _hash_list(ti_hashes)),
+              ("Version", f"picotui {version}")]
     settings = ", ".join(f"{k}: {quote(v)}" for k, v in fields if v is not None and v != "")
     negative = f"\nNegative prompt: {request.negative_prompt}" if request.negative_prompt else ""
     return f"{lora_tags(request)}{negative}\n{settings}".strip()
@@ -161,24 +176,28 @@ def _pairs(line: str) -> list[tuple[str, str]]:
 
 
 def sampler_from_a1111(sampler: str, schedule: str | None) -> tuple[str | None, str | None]:
-    """(our sampler name or None, a note when the schedule could not be matched)."""
+    """(our sampler name or None, a note when the schedule could not be matched).
+
+    "Automatic" means what A1111 runs for that sampler (e.g. Exponential for DPM++ 2M SDE); a schedule
+    we do not have is reported, with the closest sampler we have, never silently swapped.
+    """
     sampler, schedule = sampler.strip(), (schedule or "").strip()
     if sampler in SAMPLERS and (not schedule or sampler.endswith(" Karras")):
         return sampler, None  # old-style name ("DPM++ 2M Karras") or a file from before A1111 1.9
     specs = [s for s in SAMPLERS.values() if (s.a1111_name or s.name) == sampler]
     if not specs:
         return None, f"Sampler: {sampler} (picotui has no such sampler; using {DEFAULT_SAMPLER})"
+    if sampler in A1111_IGNORES_SCHEDULE:
+        return specs[0].name, None
     want = schedule or "Automatic"
-    exact = [s for s in specs if s.schedule_type == want]
-    if exact:
-        return exact[0].name, None
-    karras = [s for s in specs if s.schedule_type == "Karras"]
-    plain = [s for s in specs if s.schedule_type != "Karras"] or specs
-    if want == "Karras" and karras:
-        return karras[0].name, None
-    if want == "Automatic":
-        return (karras[0] if sampler in KARRAS_BY_DEFAULT and karras else plain[0]).name, None
-    return plain[0].name, f"Schedule type: {want} (not available for {sampler}; using {plain[0].name})"
+    resolved = A1111_AUTOMATIC.get(sampler, "Uniform") if want.lower() == "automatic" else want
+    for spec in specs:
+        if a1111_schedule(spec).lower() == resolved.lower():
+            return spec.name, None
+    fallback = next((s for s in specs if a1111_schedule(s) == "Uniform"), specs[0])
+    why = (f"A1111 runs {sampler} with {resolved}, which picotui does not have" if resolved != want
+           else f"not available for {sampler} in picotui")
+    return fallback.name, f"Schedule type: {want} ({why}; using {fallback.name})"
 
 
 # ---- reading a PNG ---------------------------------------------------------------------------------
@@ -186,7 +205,8 @@ def sampler_from_a1111(sampler: str, schedule: str | None) -> tuple[str | None, 
 def read_recipe(path, library=None) -> Recipe:
     """The request that reproduces the PNG at `path` (ours or A1111's), plus what could not be matched.
 
-    With a `library`, the named checkpoint, VAE and LoRAs are looked up and missing ones reported.
+    With a `library`, the named checkpoint, VAE, LoRAs and embeddings are looked up (by name, then by the
+    recorded hashes, which also find renamed files) and missing ones reported.
     Raises PicoError (one line) for a missing, unreadable or metadata-less file.
     """
     path = Path(path)
@@ -195,17 +215,18 @@ def read_recipe(path, library=None) -> Recipe:
     notes: list[str] = []
     if PICOTUI_CHUNK in texts:
         try:
-            data = json.loads(texts[PICOTUI_CHUNK])
-            body = data.get("request", data) if isinstance(data, dict) else data
-            request = GenerationRequest.from_dict(body)
-            notes += [f"{k}: {_short(v)} (unknown setting)" for k, v in request.extra.items()]
-            recipe = Recipe(request, notes, "picotui", parameters)
-            return _check_files(recipe, library, {}) if library is not None else recipe
+            request = _picotui_request(texts[PICOTUI_CHUNK])
         except (ValueError, TypeError, AttributeError) as exc:  # RequestError is a ValueError
             if not parameters:
                 raise PicoError(f"{path.name}: its picotui settings cannot be used ({_short(exc, 120)}).",
                                 "metadata") from None
             notes.append(f"picotui settings ignored ({_short(exc, 120)}); read the A1111 text instead")
+        else:
+            notes += [f"{k}: {_short(v)} (unknown setting)" for k, v in request.extra.items()]
+            recipe = Recipe(request, notes, "picotui", parameters)
+            if library is None:
+                return recipe
+            return _check_files(recipe, library, parse_parameters(parameters) if parameters.strip() else {})
     if not parameters.strip():
         raise PicoError(f"{path.name} has no generation settings (no A1111 parameters or picotui metadata): "
                         f"it was not made by picotui or A1111, or the metadata was stripped.", "metadata")
@@ -213,6 +234,19 @@ def read_recipe(path, library=None) -> Recipe:
     request, more = request_from_parameters(params)
     recipe = Recipe(request, notes + more, "a1111", parameters)
     return _check_files(recipe, library, params) if library is not None else recipe
+
+
+def _picotui_request(text: str) -> GenerationRequest:
+    """The request in a picotui chunk. ValueError (one line) when it is not usable JSON or not a request."""
+    try:
+        data = json.loads(text)
+    except RecursionError:  # hostile or damaged: nesting deeper than Python's parser goes
+        raise ValueError("its JSON is nested too deeply to read") from None
+    body = data.get("request", data) if isinstance(data, dict) else data
+    try:
+        return GenerationRequest.from_dict(body)
+    except RecursionError:
+        raise ValueError("a value is nested too deeply to read") from None
 
 
 def request_from_parameters(params: dict[str, str]) -> tuple[GenerationRequest, list[str]]:
@@ -268,8 +302,8 @@ def request_from_parameters(params: dict[str, str]) -> tuple[GenerationRequest, 
         return GenerationRequest(prompt=kwargs.get("prompt", ""), negative_prompt=kwargs.get("negative_prompt", "")), notes
 
 
-def lora_hash_pairs(text: str) -> dict[str, str]:
-    """'a: 0123456789, b: 9876543210' -> {"a": "0123456789", "b": "9876543210"}."""
+def hash_pairs(text: str) -> dict[str, str]:
+    """A1111's "Lora hashes" / "TI hashes": 'a: 0123456789ab, b: ba9876543210' -> {"a": ..., "b": ...}."""
     out = {}
     for part in str(text).split(","):
         name, sep, value = part.rpartition(":")
@@ -279,7 +313,8 @@ def lora_hash_pairs(text: str) -> dict[str, str]:
 
 
 def _check_files(recipe: Recipe, library, params: dict) -> Recipe:
-    """Report model files the recipe names that this library does not have (by name, then cached hash)."""
+    """Report model files the recipe names that this library does not have (by name, then cached hash);
+    a file found by its hash under another name takes that name in the request."""
     from dataclasses import replace
 
     request, notes = recipe.request, recipe.unmatched
@@ -294,13 +329,18 @@ def _check_files(recipe: Recipe, library, params: dict) -> Recipe:
             notes.append(f"{label}: {_short(name)} ({_short(exc, 160)})")
             return None
 
+    def renamed(name: str, found: str | None) -> bool:
+        return bool(found) and found != name and model_stem(found) != model_stem(name)
+
     if request.checkpoint.strip().lower() != "demo":
         found = look(request.checkpoint, "checkpoint", params.get("Model hash"), "Model")
-        if found and found != request.checkpoint and model_stem(found) != request.checkpoint:
-            request = replace(request, checkpoint=found)  # matched by hash under another name
+        if renamed(request.checkpoint, found):
+            request = replace(request, checkpoint=found)
     if request.vae:
-        look(request.vae, "vae", params.get("VAE hash"), "VAE")
-    hashes = lora_hash_pairs(params.get("Lora hashes", ""))
+        found = look(request.vae, "vae", params.get("VAE hash"), "VAE")
+        if renamed(request.vae, found):
+            request = replace(request, vae=found)
+    hashes = hash_pairs(params.get("Lora hashes", ""))
     names = [l.name for l in request.loras]
     try:
         from picotui.engine.prompts import extract_lora_tags
@@ -309,8 +349,42 @@ def _check_files(recipe: Recipe, library, params: dict) -> Recipe:
     except (ImportError, ValueError):
         pass
     for name in dict.fromkeys(names):
-        look(name, "lora", hashes.get(model_stem(name)), "LoRA")
+        # A1111 keys Lora hashes by the name as written in the tag (without ':' and ',')
+        short = hashes.get(name.replace(":", "").replace(",", "")) or hashes.get(model_stem(name))
+        found = look(name, "lora", short, "LoRA")
+        if renamed(name, found):
+            stem = model_stem(found)
+            request = replace(request, prompt=_rename_lora_tags(request.prompt, name, stem),
+                              loras=tuple(replace(l, name=stem) if l.name == name else l for l in request.loras))
+    _check_embeddings(hash_pairs(params.get("TI hashes", "")), library, notes)
     return Recipe(request, notes, recipe.source, recipe.parameters)
+
+
+def _rename_lora_tags(prompt: str, old: str, new: str) -> str:
+    """The prompt with its <lora:old:...> tags naming `new` instead (weights and the rest kept)."""
+    from picotui.engine.prompts import _LORA_KINDS, strip_extra_networks
+
+    for kind, args, tag in strip_extra_networks(prompt)[1]:
+        if kind in _LORA_KINDS and args[0].strip() == old:
+            head = tag.index(":") + 1
+            prompt = prompt.replace(tag, tag[:head] + args[0].replace(old, new, 1) + tag[head + len(args[0]):])
+    return prompt
+
+
+def _check_embeddings(ti_hashes: dict[str, str], library, notes: list[str]) -> None:
+    """Embeddings the A1111 prompt used (its TI hashes) that this library lacks under that name."""
+    if not ti_hashes:
+        return
+    stems = {mf.stem.lower() for mf in library.files("embedding", usable_only=True)}
+    for name, short in ti_hashes.items():
+        if name.lower() in stems:
+            continue
+        found = library.find_by_hash(short, "embedding") if short else None
+        if found is not None:
+            notes.append(f"Embedding: {_short(name)} (it is {_short(found.name)} here: rename the file to "
+                         f"{_short(name)}{Path(found.name).suffix} for the prompt to use it)")
+        else:
+            notes.append(f"Embedding: {_short(name)} (not in models/embeddings: the prompt reads it as plain words)")
 
 
 def _to_number(text: str, integer: bool):
@@ -324,7 +398,10 @@ def _to_number(text: str, integer: bool):
 
 
 def _short(value, limit: int = 80) -> str:
-    text = " ".join(str(value).split())
+    try:
+        text = " ".join(str(value).split())
+    except RecursionError:  # a deeply nested value from a file: say so rather than fail
+        text = f"({type(value).__name__} nested too deeply to show)"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

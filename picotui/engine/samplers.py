@@ -2,21 +2,26 @@
 
 Importing this module does not import diffusers: the UI lists the names without torch.
 
-Mapping: the diffusers scheduler overview's A1111/k-diffusion table. Two choices it leaves open:
+Mapping: the diffusers scheduler overview's A1111/k-diffusion table. Choices it leaves open:
 
 * Timestep spacing. A1111's k-diffusion samplers (Euler, Euler a, LMS, Heun, DPM2, DPM2 a, DPM++)
-  with the "Uniform"/automatic schedule take sigmas at t = linspace(999, 0, n): that is diffusers'
+  with the "Uniform" schedule take sigmas at t = linspace(999, 0, n): that is diffusers'
   `timestep_spacing="linspace"`. The SD1.5 scheduler config says "leading" (+ steps_offset 1), which
   starts below the top noise level and gives washed-out images with Euler-family samplers, so those
   samplers override it. DDIM and PLMS in A1111 use the original LDM discretisation
   (arange(0, 1000, 1000 // n) + 1), which *is* "leading" with steps_offset 1: they keep the config.
-  Karras schedules compute their sigmas from sigma_min/sigma_max and ignore spacing.
-* "DPM++ SDE Karras": diffusers' exact port (DPMSolverSDEScheduler) needs `torchsde`, a dependency we
-  do not ship; the overview's alternative, DPMSolverSinglestepScheduler with Karras sigmas, is used.
+  DPMSolverMultistep builds Karras sigmas from the whole training range, so spacing does not matter
+  there; DPMSolverSDE builds them from the spaced timesteps, so it needs "linspace" to start at
+  sigma_max like A1111's Karras schedule.
+* "DPM++ SDE Karras" is k-diffusion's stochastic `sample_dpmpp_sde`, ported by diffusers as
+  DPMSolverSDEScheduler (needs torchsde). Its Brownian-tree noise ignores the pipeline's generator and
+  draws from `noise_sampler_seed`, so make_scheduler() takes the job's seed: same seed, same image.
 
-`a1111_name`/`schedule_type` are what A1111 >= 1.9 writes as "Sampler:" and "Schedule type:" for the
-same sampling (A1111 split "DPM++ 2M Karras" into sampler "DPM++ 2M" + schedule "Karras"; its own
-"Automatic" for DPM++ 2M means Karras, so our non-Karras DPM++ entries say "Uniform").
+`a1111_name`/`schedule_type` are what A1111 >= 1.9 writes as "Sampler:" and "Schedule type:", chosen so
+A1111 reproduces our schedule. A1111 resolves "Automatic" per sampler (modules/sd_samplers_kdiffusion.py,
+samplers_k_diffusion): Karras for DPM++ 2M, DPM++ SDE, DPM++ 2S a, DPM2, DPM2 a; Exponential for DPM++ 2M
+SDE and DPM++ 3M SDE; Uniform for the rest. "Automatic" is written only where it means our schedule;
+our uniform DPM2 / DPM++ entries say "Uniform" explicitly. A1111_AUTOMATIC records that table for reading.
 """
 
 from __future__ import annotations
@@ -43,14 +48,21 @@ _K = dict(timestep_spacing="linspace")  # k-diffusion "Uniform" schedule (see th
 _DPMPP = dict(algorithm_type="dpmsolver++", solver_order=2)
 _SDE = dict(algorithm_type="sde-dpmsolver++", solver_order=2)
 
+# What A1111 >= 1.9 uses when "Schedule type" is "Automatic" (absent here: Uniform).
+A1111_AUTOMATIC = {"DPM++ 2M": "Karras", "DPM++ SDE": "Karras", "DPM++ 2S a": "Karras", "DPM2": "Karras",
+                   "DPM2 a": "Karras", "DPM++ 2M SDE": "Exponential", "DPM++ 3M SDE": "Exponential",
+                   "DPM++ 2M SDE Heun": "Exponential", "Restart": "Karras"}
+# A1111's timestep samplers (modules/sd_samplers_timesteps.py) take no schedule: any "Schedule type" is ignored.
+A1111_IGNORES_SCHEDULE = {"DDIM", "PLMS", "UniPC"}
+
 SAMPLERS: dict[str, SamplerSpec] = {s.name: s for s in [
     _spec("Euler", "EulerDiscreteScheduler", help="Simple and predictable; converges as steps grow.", **_K),
     _spec("Euler a", "EulerAncestralDiscreteScheduler",
           help="Adds fresh noise each step: varied, never fully converges.", **_K),
     _spec("LMS", "LMSDiscreteScheduler", help="Linear multistep; smooth, can be unstable at low steps.", **_K),
     _spec("Heun", "HeunDiscreteScheduler", help="Two model calls per step: twice as slow, accurate.", **_K),
-    _spec("DPM2", "KDPM2DiscreteScheduler", help="Two model calls per step; accurate.", **_K),
-    _spec("DPM2 a", "KDPM2AncestralDiscreteScheduler", help="DPM2 with fresh noise each step.", **_K),
+    _spec("DPM2", "KDPM2DiscreteScheduler", "Uniform", help="Two model calls per step; accurate.", **_K),
+    _spec("DPM2 a", "KDPM2AncestralDiscreteScheduler", "Uniform", help="DPM2 with fresh noise each step.", **_K),
     _spec("DPM++ 2M", "DPMSolverMultistepScheduler", "Uniform", help="Fast, sharp; good at 20-30 steps.",
           **_K, **_DPMPP),
     _spec("DPM++ 2M Karras", "DPMSolverMultistepScheduler", "Karras",
@@ -59,9 +71,9 @@ SAMPLERS: dict[str, SamplerSpec] = {s.name: s for s in [
           help="Stochastic DPM++: more detail, varies with steps.", **_K, **_SDE),
     _spec("DPM++ 2M SDE Karras", "DPMSolverMultistepScheduler", "Karras",
           help="Stochastic DPM++ with Karras sigmas: detailed, the default.", use_karras_sigmas=True, **_SDE),
-    _spec("DPM++ SDE Karras", "DPMSolverSinglestepScheduler", "Karras",
-          help="Single-step DPM++ with Karras sigmas; good at low steps.", use_karras_sigmas=True,
-          lower_order_final=True, **_DPMPP),
+    _spec("DPM++ SDE Karras", "DPMSolverSDEScheduler", "Karras",
+          help="Stochastic, two model calls per step: detailed at low step counts.", use_karras_sigmas=True,
+          **_K),
     _spec("DDIM", "DDIMScheduler", help="The original fast sampler; deterministic.",
           clip_sample=False, set_alpha_to_one=False),
     _spec("UniPC", "UniPCMultistepScheduler", help="Very fast convergence: try 10-20 steps.", **_K),
@@ -69,18 +81,36 @@ SAMPLERS: dict[str, SamplerSpec] = {s.name: s for s in [
 ]}
 
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
+
+
+def a1111_schedule(spec: SamplerSpec) -> str:
+    """The schedule A1111 runs for what we write as this sampler's "Schedule type" ("Automatic" resolved)."""
+    if spec.schedule_type != "Automatic":
+        return spec.schedule_type
+    return A1111_AUTOMATIC.get(spec.a1111_name or spec.name, "Uniform")
 DEFAULT_SAMPLER = "DPM++ 2M SDE Karras"
 
 
-def make_scheduler(name: str, base_config: dict):
+# Schedulers whose own noise comes from a seed in their config rather than from the pipeline's generator.
+SEEDED_SCHEDULERS = {"DPMSolverSDEScheduler": "noise_sampler_seed"}
+
+
+def make_scheduler(name: str, base_config: dict, seed: int | None = None):
     """A fresh diffusers scheduler for sampler `name`, built on the checkpoint's scheduler config.
 
     `base_config` is a scheduler config (e.g. `pipe.scheduler.config`); keys a class does not know are
     ignored by diffusers' `from_config`. A fresh instance per job: schedulers keep per-run state.
+    `seed` (the image's seed) seeds schedulers that draw their own noise (DPM++ SDE's Brownian tree).
     """
+    import warnings
+
     import diffusers
 
     from picotui.engine.errors import RequestError
+
+    # torchsde warns when DPM++ SDE asks its Brownian tree for a time a float32 rounding outside the tree's
+    # range; the noise it returns is right, and the warning would only clutter the terminal.
+    warnings.filterwarnings("ignore", message=r"Should have \w+[<>]=t[01] but got", category=UserWarning)
 
     spec = SAMPLERS.get(name)
     if spec is None:
@@ -88,4 +118,6 @@ def make_scheduler(name: str, base_config: dict):
     cls = getattr(diffusers, spec.scheduler)
     config = {k: v for k, v in dict(base_config).items() if not k.startswith("_")}
     config.update(spec.config)
+    if spec.scheduler in SEEDED_SCHEDULERS and seed is not None:
+        config[SEEDED_SCHEDULERS[spec.scheduler]] = int(seed)
     return cls.from_config(config)
