@@ -288,15 +288,17 @@ class JobRunner:
     def run_job(self, job_id: int, request, is_cancelled: Callable[[], bool]) -> None:
         from dataclasses import replace
 
-        from picotui.engine.prompts import extract_lora_tags
+        from picotui.engine.prompts import extract_prompt_tags
 
         self.job_id = job_id
         t0 = time.perf_counter()
         request = request.with_seed()
         seeds = request.seeds()
         log.info("job %d: %s", job_id, request.to_json())
-        prompt, tag_loras = extract_lora_tags(request.prompt)
-        negative, _ = extract_lora_tags(request.negative_prompt)  # tags in the negative are not applied
+        tags = extract_prompt_tags(request.prompt, request.negative_prompt)  # negative tags: removed, not applied
+        prompt, negative, tag_loras = tags.prompt, tags.negative, tags.loras
+        for message in tags.notices:  # e.g. <hypernet:...>, which picotui cannot apply
+            self.emit(Notice(job_id, message, "warning"))
         self.library.scan()  # files dropped in since the last job are found
         checkpoint = self.library.resolve(request.checkpoint, "checkpoint")
         vae = self.library.resolve(request.vae, "vae") if request.vae else None

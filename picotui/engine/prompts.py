@@ -230,8 +230,17 @@ class ExtraNetworks:
 
 def strip_extra_networks(text: str) -> tuple[str, list[tuple[str, list[str], str]]]:
     """(text without tags, [(kind, args, tag as written)]). Never raises: the token counter uses it."""
-    found = [(m.group(1).lower(), m.group(2).split(":"), m.group(0)) for m in _EXTRA_NETWORK.finditer(text)]
-    return _EXTRA_NETWORK.sub("", text), found
+    # Searching only up to the last ">" keeps this linear: without it, every "<x:" with no ">" after it
+    # would scan to the end of the text ("<a:" * 6666 took seconds). No tag can end past the last ">".
+    matches = list(_EXTRA_NETWORK.finditer(text, 0, text.rfind(">") + 1))
+    if not matches:
+        return text, []
+    kept, start = [], 0
+    for m in matches:
+        kept.append(text[start:m.start()])
+        start = m.end()
+    kept.append(text[start:])
+    return "".join(kept), [(m.group(1).lower(), m.group(2).split(":"), m.group(0)) for m in matches]
 
 
 def extract_extra_networks(text: str) -> ExtraNetworks:
@@ -263,6 +272,39 @@ def extract_extra_networks(text: str) -> ExtraNetworks:
             raise RequestError(f"{tag}: LoRA weight {weight:g} is out of range; use {lo:g} to {hi:g}.")
         loras.append(LoraSpec(name, weight))
     return ExtraNetworks(clean, loras, ignored)
+
+
+@dataclass(frozen=True)
+class PromptTags:
+    """A job's prompt and negative prompt with their tags removed, the LoRAs to apply, and what to tell the user."""
+    prompt: str
+    negative: str
+    loras: list[LoraSpec]
+    notices: list[str]  # one line each: tags that were removed without effect
+
+
+def extract_prompt_tags(prompt: str, negative: str) -> PromptTags:
+    """Tags of both prompts, as a job applies them. Raises RequestError only for a bad <lora:...> in the prompt.
+
+    Tags in the negative prompt are removed and never applied (A1111 applies none there either), so
+    a malformed one there cannot fail the job; both kinds of ignored tag are reported, not dropped silently.
+    """
+    found = extract_extra_networks(prompt)
+    negative_text, negative_tags = strip_extra_networks(negative)
+    notices = []
+    if found.ignored:
+        notices.append(f"Ignored {_tag_list(found.ignored)}: picotui supports LoRA tags only (<lora:name:weight>).")
+    if negative_tags:
+        notices.append(f"Ignored {_tag_list([tag for _, _, tag in negative_tags])} in the negative prompt: "
+                       f"tags there are removed and never applied.")
+    return PromptTags(found.text, negative_text, found.loras, notices)
+
+
+def _tag_list(tags: list[str], shown: int = 3) -> str:
+    """Tags for a one-line notice: the first few, each cut short (a tag may be as long as the prompt)."""
+    names = [tag if len(tag) <= 60 else tag[:57] + "...>" for tag in tags[:shown]]
+    more = f" and {len(tags) - shown} more" if len(tags) > shown else ""
+    return ", ".join(names) + more
 
 
 def extract_lora_tags(text: str) -> tuple[str, list[LoraSpec]]:
