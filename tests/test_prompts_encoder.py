@@ -144,9 +144,29 @@ def test_weights_that_zero_a_chunk_stay_finite(encoder):
     assert torch.isfinite(cond).all()
 
 
-def test_absurd_weight_is_a_request_error(encoder):
-    with pytest.raises(RequestError):
-        encoder.encode("(cat:" + "9" * 400 + ")", "", 1)
+@pytest.mark.parametrize("prompt", ["(cat:" + "9" * 400 + ")", "(cat:1" + "9" * 39 + ")", "(cat:100.5)",
+                                    "(cat:-101)", "((cat:0):" + "9" * 400 + ")", "(" * 49 + "cat"])
+def test_weight_outside_the_usable_range_is_a_request_error(encoder, prompt):
+    # 1e39 is a finite Python float but inf in float32: it used to give inf conditioning and a NaN image.
+    with pytest.raises(RequestError, match=r"outside the usable range -100 to 100") as err:
+        encoder.encode(prompt, "", 1)
+    assert "'cat'" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("prompt", ["(cat:100)", "(cat:-100)", "(cat:0)", "(" * 48 + "cat"])
+def test_weights_at_the_limits_encode_finite(encoder, prompt):
+    cond, _ = encoder.encode(prompt, "", 1)
+    assert torch.isfinite(cond).all()
+
+
+def test_weights_that_overflow_half_precision_are_refused_not_encoded_as_inf():
+    from picotui.engine.conditioning import _emphasis
+
+    z = torch.full((1, 77, 4), 1000.0, dtype=torch.float16)
+    weights = torch.full((1, 77), -100.0)  # -1e5: past float16's 65504 (the rescale is skipped: sign flip)
+    with pytest.raises(RequestError, match="weights closer to 1"):
+        _emphasis(z, weights)
+    assert torch.isfinite(_emphasis(z, torch.full((1, 77), 2.0))).all()
 
 
 def test_lora_tags_are_not_encoded_as_words(encoder):
