@@ -83,6 +83,29 @@ class EmbeddingIndex:
         return None
 
 
+def find_embeddings(text: str, names: Iterable[str]) -> list[str]:
+    """The `names` that `text` (a prompt, tags and weights allowed) uses, found as the encoder finds them.
+
+    Never raises. Used to tell the user about embedding files that exist but could not be used.
+    """
+    names = [str(n) for n in names]
+    if not isinstance(text, str) or not names:
+        return []
+    index = EmbeddingIndex(names, tokenize, lambda name: 1)
+    parsed = parse_prompt_attention(strip_extra_networks(text)[0])
+    found: dict[str, None] = {}
+    for ids in tokenize([piece for piece, weight in parsed if not is_break((piece, weight))]):
+        pos = 0
+        while pos < len(ids):
+            hit = index.match(ids, pos)
+            if hit is None:
+                pos += 1
+            else:
+                found[hit[0]] = None
+                pos += hit[2]
+    return list(found)
+
+
 # ---- chunks ------------------------------------------------------------------------------------------
 
 @dataclass
@@ -170,8 +193,10 @@ class TokenCount:
 def count_tokens(text: str, embedding_vectors: dict[str, int] | None = None) -> TokenCount:
     """Count what the encoder will see: tags and weight syntax removed, BREAK and embeddings applied.
 
-    Never raises (it runs on every keystroke). `embedding_vectors` maps embedding names (file stems)
-    to their vector counts; see `picotui.engine.embeddings.vector_count`.
+    Never raises (it runs on every keystroke), and takes time linear in the text's length.
+    `embedding_vectors` maps embedding names (file stems) to their vector counts: pass
+    `picotui.engine.embeddings.vector_counts(library.files("embedding"))`. Without it an embedding's
+    name is counted as the words it spells, which is what the encoder does with a name it cannot use.
     """
     if not isinstance(text, str):
         return TokenCount(0, 1, 0)
