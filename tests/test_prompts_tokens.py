@@ -140,6 +140,11 @@ def test_count_long_prompt_break_and_embeddings():
                                                          len(tokenize(["a tinyembed cat"])[0]))
 
 
+def test_count_label_is_a1111_style():
+    assert count_tokens("cat " * 80).label == "80/150"
+    assert count_tokens("").label == "0/75"
+
+
 def test_count_with_the_library_table_of_vector_counts(models_root):
     from conftest import EMBEDDING, EMBEDDING_VECTORS
 

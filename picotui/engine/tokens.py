@@ -4,6 +4,16 @@ The tokenizer is built with the `tokenizers` library from the bundled vocab.json
 is configured like transformers' CLIPTokenizer (NFC, whitespace runs -> one space, lower case, CLIP's
 word regex, byte-level BPE with the `</w>` end-of-word suffix), so both give the same ids; a test
 holds them to that. Building it takes ~0.3 s, so it is built once and kept.
+
+Chunking follows A1111's sd_hijack_clip, with three deliberate differences:
+- When the comma rule moves the words after a comma to the next chunk, embeddings among them move
+  too. A1111 moves only their placeholder tokens: the vectors are written at the old offsets, over
+  the first chunk's end padding, and the moved placeholders are encoded as the token "!".
+- BREAK inside brackets still starts a new chunk (prompts.py: A1111 turns it into a weighted word).
+- The positive and negative prompts are always padded to the same number of chunks with empty
+  chunks (conditioning.py), as A1111 does only with its "pad prompt/negative prompt" option; by
+  default it runs the UNet separately for the two when their lengths differ, which costs a second
+  UNet call per step.
 """
 
 from __future__ import annotations
@@ -188,6 +198,11 @@ class TokenCount:
     def limit(self) -> int:
         """What A1111 shows after the slash: 75 per chunk."""
         return self.chunks * CHUNK_TOKENS
+
+    @property
+    def label(self) -> str:
+        """The counter as A1111 shows it, e.g. "80/150"."""
+        return f"{self.tokens}/{self.limit}"
 
 
 def count_tokens(text: str, embedding_vectors: dict[str, int] | None = None) -> TokenCount:
