@@ -144,9 +144,29 @@ def test_weights_that_zero_a_chunk_stay_finite(encoder):
     assert torch.isfinite(cond).all()
 
 
-def test_absurd_weight_is_a_request_error(encoder):
-    with pytest.raises(RequestError):
-        encoder.encode("(cat:" + "9" * 400 + ")", "", 1)
+@pytest.mark.parametrize("prompt", ["(cat:" + "9" * 400 + ")", "(cat:1" + "9" * 39 + ")", "(cat:100.5)",
+                                    "(cat:-101)", "((cat:0):" + "9" * 400 + ")", "(" * 49 + "cat"])
+def test_weight_outside_the_usable_range_is_a_request_error(encoder, prompt):
+    # 1e39 is a finite Python float but inf in float32: it used to give inf conditioning and a NaN image.
+    with pytest.raises(RequestError, match=r"outside the usable range -100 to 100") as err:
+        encoder.encode(prompt, "", 1)
+    assert "'cat'" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("prompt", ["(cat:100)", "(cat:-100)", "(cat:0)", "(" * 48 + "cat"])
+def test_weights_at_the_limits_encode_finite(encoder, prompt):
+    cond, _ = encoder.encode(prompt, "", 1)
+    assert torch.isfinite(cond).all()
+
+
+def test_weights_that_overflow_half_precision_are_refused_not_encoded_as_inf():
+    from picotui.engine.conditioning import _emphasis
+
+    z = torch.full((1, 77, 4), 1000.0, dtype=torch.float16)
+    weights = torch.full((1, 77), -100.0)  # -1e5: past float16's 65504 (the rescale is skipped: sign flip)
+    with pytest.raises(RequestError, match="weights closer to 1"):
+        _emphasis(z, weights)
+    assert torch.isfinite(_emphasis(z, torch.full((1, 77), 2.0))).all()
 
 
 def test_lora_tags_are_not_encoded_as_words(encoder):
@@ -217,6 +237,30 @@ def test_pt_embedding_needs_the_pickle_opt_in(tmp_path, tokenizer, text_encoder)
     assert [len(c.ids) for c in allowed.chunks("oldstyle cat")] == [3]
 
 
+def test_pt_embedding_with_a_parameter_dict_loads(tmp_path, tokenizer, text_encoder):
+    # The original textual-inversion trainer pickled string_to_param as an nn.ParameterDict, which
+    # weights_only refuses unless that class is allowed; A1111 reads its `_parameters`.
+    table = text_encoder.get_input_embeddings().weight.detach()
+    vectors = table[ids_of(tokenizer, "red") + ids_of(tokenizer, "dog")].clone()
+    path = tmp_path / "ldmstyle.pt"
+    torch.save({"string_to_token": {"*": torch.tensor(265)},
+                "string_to_param": torch.nn.ParameterDict({"*": torch.nn.Parameter(vectors)})}, str(path))
+    assert torch.equal(load_embedding(path, HIDDEN, allow_pickle=True), vectors)
+    enc = PromptEncoder(tokenizer, text_encoder, {"ldmstyle": path}, allow_pickle=True)
+    assert torch.allclose(enc.encode("a ldmstyle photo", "", 1)[0], enc.encode("a red dog photo", "", 1)[0], atol=1e-6)
+    with pytest.raises(ModelError, match="allow-pickle"):
+        load_embedding(path, HIDDEN)
+
+
+def test_the_parameter_dict_allowance_does_not_outlive_the_load(tmp_path):
+    path = tmp_path / "module.pt"
+    torch.save({"string_to_param": torch.nn.ParameterDict({"*": torch.nn.Parameter(torch.randn(1, HIDDEN))})},
+               str(path))
+    load_embedding(path, HIDDEN, allow_pickle=True)
+    with pytest.raises(Exception, match="ParameterDict"):  # plain weights_only loads still refuse it
+        torch.load(str(path), weights_only=True)
+
+
 class _Exploit:
     def __init__(self, marker):
         self.marker = marker
@@ -229,6 +273,17 @@ def test_pt_embedding_cannot_run_code_even_when_allowed(tmp_path):
     marker = str(tmp_path / "pwned")
     path = tmp_path / "evil.pt"
     path.write_bytes(pickle.dumps({"string_to_param": {"*": _Exploit(marker)}}, protocol=2))
+    with pytest.raises(ModelError, match="safely"):
+        load_embedding(path, HIDDEN, allow_pickle=True)
+    assert not os.path.exists(marker)
+
+
+def test_code_inside_an_allowed_parameter_dict_still_cannot_run(tmp_path):
+    marker = str(tmp_path / "pwned")
+    params = torch.nn.ParameterDict({"*": torch.nn.Parameter(torch.randn(1, HIDDEN))})
+    params.__dict__["payload"] = _Exploit(marker)  # pickled with the module's state, rebuilt by __setstate__
+    path = tmp_path / "evil_dict.pt"
+    path.write_bytes(pickle.dumps({"string_to_param": params}, protocol=2))
     with pytest.raises(ModelError, match="safely"):
         load_embedding(path, HIDDEN, allow_pickle=True)
     assert not os.path.exists(marker)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from picotui.engine.prompts import parse_prompt_attention
 from picotui.engine.tokens import (CHUNK_TOKENS, COMMA_ID, END_ID, START_ID, EmbeddingIndex, TokenCount,
-                                   build_chunks, count_tokens, tokenize)
+                                   build_chunks, count_tokens, find_embeddings, tokenize)
 from picotui.paths import assets_dir
 
 CAT = tokenize(["cat"])[0]
@@ -46,7 +46,7 @@ def test_same_ids_as_transformers_clip_tokenizer(hf_tokenizer, text):
     assert tokenize([text])[0] == hf_tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-@settings(max_examples=150, deadline=1000)
+@settings(max_examples=150, deadline=None)
 @given(st.text(max_size=60))
 def test_same_ids_as_transformers_on_any_text(hf_tokenizer, text):
     assert tokenize([text])[0] == hf_tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -140,7 +140,31 @@ def test_count_long_prompt_break_and_embeddings():
                                                          len(tokenize(["a tinyembed cat"])[0]))
 
 
-@settings(max_examples=200, deadline=1000)
+def test_count_label_is_a1111_style():
+    assert count_tokens("cat " * 80).label == "80/150"
+    assert count_tokens("").label == "0/75"
+
+
+def test_count_with_the_library_table_of_vector_counts(models_root):
+    from conftest import EMBEDDING, EMBEDDING_VECTORS
+
+    from picotui.engine.embeddings import vector_counts
+    from picotui.engine.library import Library
+
+    table = vector_counts(Library(models_root, models_root / ".cache").files("embedding"))
+    stem = EMBEDDING.rsplit(".", 1)[0]
+    assert table == {stem: EMBEDDING_VECTORS}
+    assert count_tokens(f"a {stem} cat", table).tokens == 2 + EMBEDDING_VECTORS
+
+
+def test_find_embeddings_matches_as_the_encoder_does():
+    names = ["bad-hands-5", "bad", "style"]
+    assert find_embeddings("(Bad-Hands-5:1.2), a cat <lora:style:1>", names) == ["bad-hands-5"]
+    assert find_embeddings("bad BREAK [style]", names) == ["bad", "style"]
+    assert find_embeddings("a cat", names) == [] and find_embeddings("bad", []) == []
+
+
+@settings(max_examples=200, deadline=None)
 @given(st.text(max_size=300), st.dictionaries(st.text(max_size=12), st.integers(-5, 100), max_size=3))
 def test_count_never_raises(text, vectors):
     count = count_tokens(text, vectors)

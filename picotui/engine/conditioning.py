@@ -18,7 +18,6 @@ StableDiffusionPipeline.encode_prompt gives.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import torch
 
 from picotui.engine.embeddings import load_embedding
 from picotui.engine.errors import ModelError, RequestError
-from picotui.engine.prompts import parse_prompt_attention, strip_extra_networks
+from picotui.engine.prompts import MAX_WEIGHT, parse_prompt_attention, strip_extra_networks
 from picotui.engine.request import CLIP_SKIP
 from picotui.engine.tokens import Chunk, EmbeddingIndex, build_chunks
 
@@ -76,9 +75,11 @@ class PromptEncoder:
             raise RequestError("Prompt must be text.")
         parsed = parse_prompt_attention(strip_extra_networks(text)[0])
         for piece, weight in parsed:
-            if not math.isfinite(weight):
-                raise RequestError(f"The weight of {piece.strip()[:30]!r} is too large to use: "
-                                   f"write weights like (word:1.3).")
+            # Refused rather than clamped, so an image is never made with weights other than the ones
+            # written. `not <=` also catches NaN (from inf * 0).
+            if not abs(weight) <= MAX_WEIGHT:
+                raise RequestError(f"The weight of {piece.strip()[:30]!r} is {weight:.4g}, outside the usable "
+                                   f"range -{MAX_WEIGHT:g} to {MAX_WEIGHT:g}: write weights like (word:1.3).")
         return build_chunks(parsed, self._tokenize, self._index if self._index else None)
 
     def clear_cache(self) -> None:
@@ -180,6 +181,12 @@ def _emphasis(z: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     # (weights that zero a chunk, or means of opposite sign, which would flip the whole chunk) the
     # chunk is left as weighted instead. Real CLIP hidden states have a clearly non-zero mean.
     ratio = before / after
-    scaled = scaled * torch.where(torch.isfinite(ratio) & (ratio > 0), ratio, torch.ones_like(ratio))
-    out[weighted] = scaled.to(z.dtype)
+    scaled = (scaled * torch.where(torch.isfinite(ratio) & (ratio > 0), ratio, torch.ones_like(ratio))).to(z.dtype)
+    # Weights within range can still overflow half precision, or meet the rescale in a chunk whose mean
+    # they nearly cancel; inf here would only come back as a black (NaN) image. (A text encoder that
+    # itself gives NaN is the model's fault and is reported as such after denoising.)
+    if not torch.isfinite(scaled).all() and torch.isfinite(zf).all():
+        raise RequestError("The prompt's weights make the text encoding overflow: use weights closer to 1 "
+                           "(most prompts stay between 0.5 and 1.5).")
+    out[weighted] = scaled
     return out

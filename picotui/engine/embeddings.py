@@ -7,8 +7,12 @@ Accepted, as A1111 accepts them:
   only when pickles are allowed (the same opt-in as checkpoints), and then through
   `torch.load(weights_only=True)`, which refuses to run code from the file.
 SDXL embeddings (`clip_l` + `clip_g`) and files with several terms are refused with a one-line reason.
+The original textual-inversion trainer pickled `string_to_param` as an `nn.ParameterDict`; that one
+class is allowed to the weights-only unpickler while an embedding loads, and nothing else.
 
-`vector_count` reads only a safetensors header (no torch), for the UI's token counter.
+`vector_count` reads only a safetensors header (no torch), and `vector_counts` gives the table the
+UI's token counter takes; `skipped_embedding_notices` tells a job which names in its prompt are
+files that cannot be used (and so are read as words). None of these import torch.
 """
 
 from __future__ import annotations
@@ -42,6 +46,36 @@ def vector_count(path: Path) -> int | None:
     return 1 if len(shapes[0]) == 1 else int(shapes[0][0])
 
 
+def vector_counts(files) -> dict[str, int]:
+    """{name as written in prompts: token slots} for the usable embeddings among library ModelFiles.
+
+    For `count_tokens`. A pickled embedding's size is unknown without loading it: it counts as one.
+    """
+    return {Path(mf.name).stem: int(mf.vectors or 1) for mf in files if mf.usable}
+
+
+def skipped_embedding_notices(texts, files) -> list[str]:
+    """One line for each unusable embedding file (library ModelFiles) whose name one of `texts` uses.
+
+    The encoder reads such a name as plain words, as A1111 does silently; the line says which file and
+    why it was skipped (for a .pt without the opt-in, how to opt in). Never raises.
+    """
+    usable = {Path(mf.name).stem for mf in files if mf.usable}
+    skipped = {}
+    for mf in files:
+        if not mf.usable and Path(mf.name).stem not in usable:
+            skipped.setdefault(Path(mf.name).stem, mf)
+    if not skipped:
+        return []
+    from picotui.engine.tokens import find_embeddings
+
+    # Matched among all names, so where a usable name is the longer match the encoder would use it.
+    names = [*usable, *skipped]
+    used = {name for text in texts for name in find_embeddings(text, names)}
+    return [f"Embedding {mf.name} was skipped, so {stem!r} in the prompt was read as plain words: "
+            f"{mf.reason or 'it cannot be used.'}" for stem, mf in skipped.items() if stem in used]
+
+
 def load_embedding(path: Path, width: int, *, allow_pickle: bool = False):
     """The embedding's vectors as a float32 tensor [n, width]; ModelError with a one-line reason otherwise."""
     import torch
@@ -63,7 +97,11 @@ def load_embedding(path: Path, width: int, *, allow_pickle: bool = False):
             raise ModelError(f"Embedding {name} is a pickle ({suffix}) file; use a .safetensors version, or "
                              f"start picotui with --allow-pickle if you trust its source.")
         try:
-            data = torch.load(str(path), map_location="cpu", weights_only=True)
+            # ParameterDict is rebuilt by Module.__setstate__ (a __dict__ update) from what the weights-only
+            # unpickler can make anyway, tensors and containers: allowing it runs no code from the file.
+            # A context, not add_safe_globals, so checkpoint loading never sees the wider list.
+            with torch.serialization.safe_globals([torch.nn.ParameterDict]):
+                data = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:  # weights_only refuses anything but plain tensors and containers
             raise ModelError(f"Embedding {name} could not be loaded safely ({type(exc).__name__}): "
                              f"use a .safetensors version.") from None

@@ -257,7 +257,7 @@ class JobRunner:
         if self.choice.notice:
             emit(Notice(0, self.choice.notice, "warning"))
         self.memory_mode = memory_mode or memory_mode_setting()
-        self.library = Library(paths.models, paths.cache)
+        self.library = Library(paths.models, paths.cache, allow_pickle=allow_pickle)  # .pt embeddings: same opt-in
         self.manager = ModelManager(self.library, self.choice.device, self.choice.dtype, allow_pickle=allow_pickle,
                                     on_stage=lambda stage, fraction: emit(Loading(self.job_id, stage, fraction)))
         self.prompts = PromptCache()
@@ -293,15 +293,17 @@ class JobRunner:
     def run_job(self, job_id: int, request, is_cancelled: Callable[[], bool]) -> None:
         from dataclasses import replace
 
-        from picotui.engine.prompts import extract_lora_tags
+        from picotui.engine.prompts import extract_prompt_tags
 
         self.job_id = job_id
         t0 = time.perf_counter()
         request = request.with_seed()
         seeds = request.seeds()
         log.info("job %d: %s", job_id, request.to_json())
-        prompt, tag_loras = extract_lora_tags(request.prompt)
-        negative, _ = extract_lora_tags(request.negative_prompt)  # tags in the negative are not applied
+        tags = extract_prompt_tags(request.prompt, request.negative_prompt)  # negative tags: removed, not applied
+        prompt, negative, tag_loras = tags.prompt, tags.negative, tags.loras
+        for message in tags.notices:  # e.g. <hypernet:...>, which picotui cannot apply
+            self.emit(Notice(job_id, message, "warning"))
         self.library.scan()  # files dropped in since the last job are found
         checkpoint = self.library.resolve(request.checkpoint, "checkpoint")
         vae = self.library.resolve(request.vae, "vae") if request.vae else None
@@ -400,11 +402,17 @@ class JobRunner:
 
     def _encode(self, pipe, prompt: str, negative: str, clip_skip: int, loras):
         from picotui.engine.conditioning import PromptEncoder
+        from picotui.engine.embeddings import skipped_embedding_notices
 
-        embeddings = {Path(mf.path).stem: Path(mf.path) for mf in self.library.files("embedding") if mf.usable}
+        files = self.library.files("embedding")
+        embeddings = {Path(mf.path).stem: Path(mf.path) for mf in files if mf.usable}
+        # A1111 silently reads an unusable embedding's name as words; say so, and why (e.g. .pt without opt-in).
+        for message in skipped_embedding_notices([prompt, negative], files):
+            self.emit(Notice(self.job_id, message, "warning"))
         owner = (id(pipe), id(pipe.text_encoder), self.manager.load_count, tuple(sorted(embeddings.items())))
         if self._encoder is None or self._encoder_for != owner:
-            self._encoder = PromptEncoder(pipe.tokenizer, pipe.text_encoder, embeddings)
+            self._encoder = PromptEncoder(pipe.tokenizer, pipe.text_encoder, embeddings,
+                                          allow_pickle=self.library.allow_pickle)
             self._encoder_for = owner
             self.prompts.clear()
         lora_key = tuple(sorted((str(mf.path), mf.size, float(w)) for mf, w in loras))

@@ -17,6 +17,10 @@ Two deliberate departures from A1111, both where A1111 misbehaves rather than ch
 - A1111 multiplies the BREAK marker's -1 by the weights of brackets around it, after which it is no
   longer recognised and the word "BREAK" is encoded with a negative weight. Here BREAK always breaks.
 
+Parsing takes time linear in the prompt's length (A1111's is quadratic in the number of brackets);
+weights are bit-for-bit A1111's for text inside up to EXACT_DEPTH brackets, and equal up to float
+rounding deeper than that.
+
 Extra-network tags `<kind:args>` are removed from the text before weights are parsed (A1111 removes
 every such tag). `<lora:...>` and its alias `<lyco:...>` become `LoraSpec`s; other kinds
 (`<hypernet:...>` and anything else) are removed and reported as ignored, because picotui cannot
@@ -35,6 +39,15 @@ from picotui.engine.request import LORA_WEIGHT, LoraSpec
 ROUND_FACTOR = 1.1
 SQUARE_FACTOR = 1 / 1.1
 BREAK = ("BREAK", -1.0)
+# The encoder refuses weights beyond this (A1111 has no limit). Community prompts stay within about
+# -1..2; past ~100 a word drowns the rest of its chunk, and weights near float32's limit turn the
+# conditioning into inf and the image into NaN. The token counter does not check it: it never fails.
+MAX_WEIGHT = 100.0
+# Pieces inside at most this many brackets get their weight multiplied in exactly A1111's order (so
+# equal weights compare equal, and merge, exactly as there). Deeper pieces (no real prompt nests
+# this far) get the same factors multiplied in bracket-opening order: equal up to float rounding,
+# and it keeps parsing linear where A1111's loop is quadratic.
+EXACT_DEPTH = 16
 
 # One lexical piece of a prompt. Order matters: escapes first, then brackets, then an explicit
 # weight `:number)`, then runs of ordinary text, and finally a lone `:` (ordinary text as well).
@@ -45,61 +58,154 @@ _PIECE = re.compile(r"""
     | (?P<close>[)\]])
     | (?P<text>[^\\()\[\]:]+|:)
 """, re.X)
-_BREAK = re.compile(r"\s*\bBREAK\b\s*", re.S)
+# A1111 splits on r"\s*\bBREAK\b\s*", which backtracks quadratically over long runs of spaces; splitting
+# on the bare word and stripping the whitespace around it gives the same parts in linear time.
+_BREAK_WORD = re.compile(r"\bBREAK\b")
 # A1111's extra-network syntax: <kind:arg1:arg2...>.
 _EXTRA_NETWORK = re.compile(r"<(\w+):([^>]+)>")
 _LORA_KINDS = ("lora", "lyco")
 
 
-def parse_prompt_attention(text: str) -> list[tuple[str, float]]:
-    """Split `text` into (piece, weight) pairs with A1111's semantics; never raises on any string."""
-    pieces: list[list] = []  # [text, weight, is_break]; lists so weights can be multiplied in place
-    round_open: list[int] = []  # index into pieces where each open "(" began
-    square_open: list[int] = []
+class _Bracket:
+    """An open bracket: its factor and when A1111 applies it, both known once it closes (or never does)."""
+    __slots__ = ("factor", "order")
 
-    def scale_from(start: int, factor: float) -> None:
-        for piece in pieces[start:]:
-            if not piece[2]:
-                piece[1] *= factor
+    def __init__(self, factor: float):
+        self.factor = factor
+        self.order = -1
+
+
+class _Open:
+    """A node of a persistent stack of open brackets: each piece keeps the stacks it was written inside."""
+    __slots__ = ("bracket", "below", "depth", "product")
+
+    def __init__(self, bracket: _Bracket, below: _Open | None):
+        self.bracket = bracket
+        self.below = below
+        self.depth = 1 + (below.depth if below else 0)
+        self.product: float | None = None  # factors of this node and those below, in opening order
+
+
+def parse_prompt_attention(text: str) -> list[tuple[str, float]]:
+    """Split `text` into (piece, weight) pairs with A1111's semantics; never raises on any string.
+
+    A1111 multiplies the weight of every piece after a bracket when the bracket closes, which is
+    quadratic in the number of brackets. Here each piece remembers the brackets open around it
+    (persistent stacks, shared between pieces), and weights are computed once the factors are known.
+    """
+    texts: list[str] = []
+    inside: list[tuple[_Open | None, _Open | None] | None] = []  # per piece; None marks BREAK
+    stacks: dict[str, _Open | None] = {"(": None, "[": None}
+    closed = 0  # brackets closed so far: A1111 applies factors in closing order
+
+    def close(kind: str, factor: float) -> None:
+        nonlocal closed
+        top = stacks[kind]
+        top.bracket.factor, top.bracket.order = factor, closed
+        closed += 1
+        stacks[kind] = top.below
+
+    def add(piece: str) -> None:
+        texts.append(piece)
+        inside.append((stacks["("], stacks["["]))
 
     for m in _PIECE.finditer(text):
-        token = m.group(0)
-        if m.group("escape") is not None:
-            pieces.append([token[1:], 1.0, False])
-        elif m.group("open") is not None:
-            (round_open if token == "(" else square_open).append(len(pieces))
-        elif m.group("weight") is not None and round_open:
+        token, kind = m.group(0), m.lastgroup
+        if kind == "escape":
+            add(token[1:])
+        elif kind == "open":
+            stacks[token] = _Open(_Bracket(ROUND_FACTOR if token == "(" else SQUARE_FACTOR), stacks[token])
+        elif kind == "weight" and stacks["("] is not None:
             factor = _number(m.group("weight"))
             if factor is None:  # not a number: keep the text, close the bracket as a plain "("
-                pieces.append([token[:-1], 1.0, False])
+                add(token[:-1])
                 factor = ROUND_FACTOR
-            scale_from(round_open.pop(), factor)
-        elif token == ")" and round_open:
-            scale_from(round_open.pop(), ROUND_FACTOR)
-        elif token == "]" and square_open:
-            scale_from(square_open.pop(), SQUARE_FACTOR)
-        else:  # ordinary text, or a bracket/weight with nothing to close
-            for i, part in enumerate(_BREAK.split(token)):
-                if i:
-                    pieces.append([BREAK[0], BREAK[1], True])
-                pieces.append([part, 1.0, False])
-
-    # Brackets never closed apply to everything after them (A1111's forgiveness).
-    for start in round_open:
-        scale_from(start, ROUND_FACTOR)
-    for start in square_open:
-        scale_from(start, SQUARE_FACTOR)
-
-    merged: list[list] = []
-    for piece in pieces:
-        prev = merged[-1] if merged else None
-        if prev is not None and not prev[2] and not piece[2] and prev[1] == piece[1]:
-            prev[0] += piece[0]
+            close("(", factor)
+        elif token == ")" and stacks["("] is not None:
+            close("(", ROUND_FACTOR)
+        elif token == "]" and stacks["["] is not None:
+            close("[", SQUARE_FACTOR)
+        elif "BREAK" not in token:  # ordinary text, or a bracket/weight with nothing to close
+            add(token)
         else:
-            merged.append(piece)
-    if not merged:
-        return [("", 1.0)]
-    return [(t, float(w)) for t, w, _ in merged]
+            for i, part in enumerate(_split_break(token)):
+                if i:
+                    texts.append(BREAK[0])
+                    inside.append(None)
+                add(part)
+
+    # Brackets never closed apply to everything after them (A1111's forgiveness): after every closed
+    # one, round before square, each stack from the bottom up.
+    for kind in "([":
+        node, unclosed = stacks[kind], []
+        while node is not None:
+            unclosed.append(node.bracket)
+            node = node.below
+        for bracket in reversed(unclosed):
+            bracket.order = closed
+            closed += 1
+
+    merged: list[tuple[str, float]] = []
+    run: list[str] = []
+    run_weight: float | None = None  # None: no run of text open (start, or just after a BREAK)
+    weights: dict[tuple, float] = {}
+    for piece, where in zip(texts, inside):
+        if where is None:
+            if run_weight is not None:
+                merged.append(("".join(run), run_weight))
+            merged.append(BREAK)
+            run, run_weight = [], None
+            continue
+        weight = weights.get(where)
+        if weight is None:
+            weight = weights[where] = _weight(*where)
+        if weight != run_weight and run_weight is not None:
+            merged.append(("".join(run), run_weight))
+            run = []
+        run.append(piece)
+        run_weight = weight
+    if run_weight is not None:
+        merged.append(("".join(run), run_weight))
+    return merged or [("", 1.0)]
+
+
+def _split_break(text: str) -> list[str]:
+    r"""`re.split(r"\s*\bBREAK\b\s*", text)` without its quadratic backtracking."""
+    parts = _BREAK_WORD.split(text)
+    last = len(parts) - 1
+    if last:  # strip only the sides that touch a BREAK
+        parts = [part.rstrip() if i == 0 else part.lstrip() if i == last else part.strip()
+                 for i, part in enumerate(parts)]
+    return parts
+
+
+def _weight(round_top: _Open | None, square_top: _Open | None) -> float:
+    """The weight of a piece written inside these open-bracket stacks."""
+    depth = (round_top.depth if round_top else 0) + (square_top.depth if square_top else 0)
+    if depth > EXACT_DEPTH:
+        return _opening_product(round_top) * _opening_product(square_top)
+    brackets = []
+    for node in (round_top, square_top):
+        while node is not None:
+            brackets.append(node.bracket)
+            node = node.below
+    weight = 1.0
+    for bracket in sorted(brackets, key=lambda b: b.order):
+        weight *= bracket.factor
+    return weight
+
+
+def _opening_product(node: _Open | None) -> float:
+    """The product of a stack's factors from the bottom up; each node's is kept, so this is O(1) amortised."""
+    chain = []
+    while node is not None and node.product is None:
+        chain.append(node)
+        node = node.below
+    value = 1.0 if node is None else node.product
+    for item in reversed(chain):
+        value *= item.bracket.factor
+        item.product = value
+    return value
 
 
 def _number(text: str) -> float | None:
@@ -124,8 +230,17 @@ class ExtraNetworks:
 
 def strip_extra_networks(text: str) -> tuple[str, list[tuple[str, list[str], str]]]:
     """(text without tags, [(kind, args, tag as written)]). Never raises: the token counter uses it."""
-    found = [(m.group(1).lower(), m.group(2).split(":"), m.group(0)) for m in _EXTRA_NETWORK.finditer(text)]
-    return _EXTRA_NETWORK.sub("", text), found
+    # Searching only up to the last ">" keeps this linear: without it, every "<x:" with no ">" after it
+    # would scan to the end of the text ("<a:" * 6666 took seconds). No tag can end past the last ">".
+    matches = list(_EXTRA_NETWORK.finditer(text, 0, text.rfind(">") + 1))
+    if not matches:
+        return text, []
+    kept, start = [], 0
+    for m in matches:
+        kept.append(text[start:m.start()])
+        start = m.end()
+    kept.append(text[start:])
+    return "".join(kept), [(m.group(1).lower(), m.group(2).split(":"), m.group(0)) for m in matches]
 
 
 def extract_extra_networks(text: str) -> ExtraNetworks:
@@ -157,6 +272,39 @@ def extract_extra_networks(text: str) -> ExtraNetworks:
             raise RequestError(f"{tag}: LoRA weight {weight:g} is out of range; use {lo:g} to {hi:g}.")
         loras.append(LoraSpec(name, weight))
     return ExtraNetworks(clean, loras, ignored)
+
+
+@dataclass(frozen=True)
+class PromptTags:
+    """A job's prompt and negative prompt with their tags removed, the LoRAs to apply, and what to tell the user."""
+    prompt: str
+    negative: str
+    loras: list[LoraSpec]
+    notices: list[str]  # one line each: tags that were removed without effect
+
+
+def extract_prompt_tags(prompt: str, negative: str) -> PromptTags:
+    """Tags of both prompts, as a job applies them. Raises RequestError only for a bad <lora:...> in the prompt.
+
+    Tags in the negative prompt are removed and never applied (A1111 applies none there either), so
+    a malformed one there cannot fail the job; both kinds of ignored tag are reported, not dropped silently.
+    """
+    found = extract_extra_networks(prompt)
+    negative_text, negative_tags = strip_extra_networks(negative)
+    notices = []
+    if found.ignored:
+        notices.append(f"Ignored {_tag_list(found.ignored)}: picotui supports LoRA tags only (<lora:name:weight>).")
+    if negative_tags:
+        notices.append(f"Ignored {_tag_list([tag for _, _, tag in negative_tags])} in the negative prompt: "
+                       f"tags there are removed and never applied.")
+    return PromptTags(found.text, negative_text, found.loras, notices)
+
+
+def _tag_list(tags: list[str], shown: int = 3) -> str:
+    """Tags for a one-line notice: the first few, each cut short (a tag may be as long as the prompt)."""
+    names = [tag if len(tag) <= 60 else tag[:57] + "...>" for tag in tags[:shown]]
+    more = f" and {len(tags) - shown} more" if len(tags) > shown else ""
+    return ", ".join(names) + more
 
 
 def extract_lora_tags(text: str) -> tuple[str, list[LoraSpec]]:

@@ -4,6 +4,16 @@ The tokenizer is built with the `tokenizers` library from the bundled vocab.json
 is configured like transformers' CLIPTokenizer (NFC, whitespace runs -> one space, lower case, CLIP's
 word regex, byte-level BPE with the `</w>` end-of-word suffix), so both give the same ids; a test
 holds them to that. Building it takes ~0.3 s, so it is built once and kept.
+
+Chunking follows A1111's sd_hijack_clip, with three deliberate differences:
+- When the comma rule moves the words after a comma to the next chunk, embeddings among them move
+  too. A1111 moves only their placeholder tokens: the vectors are written at the old offsets, over
+  the first chunk's end padding, and the moved placeholders are encoded as the token "!".
+- BREAK inside brackets still starts a new chunk (prompts.py: A1111 turns it into a weighted word).
+- The positive and negative prompts are always padded to the same number of chunks with empty
+  chunks (conditioning.py), as A1111 does only with its "pad prompt/negative prompt" option; by
+  default it runs the UNet separately for the two when their lengths differ, which costs a second
+  UNet call per step.
 """
 
 from __future__ import annotations
@@ -81,6 +91,29 @@ class EmbeddingIndex:
             if tuple(ids[pos:pos + len(seq)]) == seq:
                 return name, self._vectors(name), len(seq)
         return None
+
+
+def find_embeddings(text: str, names: Iterable[str]) -> list[str]:
+    """The `names` that `text` (a prompt, tags and weights allowed) uses, found as the encoder finds them.
+
+    Never raises. Used to tell the user about embedding files that exist but could not be used.
+    """
+    names = [str(n) for n in names]
+    if not isinstance(text, str) or not names:
+        return []
+    index = EmbeddingIndex(names, tokenize, lambda name: 1)
+    parsed = parse_prompt_attention(strip_extra_networks(text)[0])
+    found: dict[str, None] = {}
+    for ids in tokenize([piece for piece, weight in parsed if not is_break((piece, weight))]):
+        pos = 0
+        while pos < len(ids):
+            hit = index.match(ids, pos)
+            if hit is None:
+                pos += 1
+            else:
+                found[hit[0]] = None
+                pos += hit[2]
+    return list(found)
 
 
 # ---- chunks ------------------------------------------------------------------------------------------
@@ -166,12 +199,19 @@ class TokenCount:
         """What A1111 shows after the slash: 75 per chunk."""
         return self.chunks * CHUNK_TOKENS
 
+    @property
+    def label(self) -> str:
+        """The counter as A1111 shows it, e.g. "80/150"."""
+        return f"{self.tokens}/{self.limit}"
+
 
 def count_tokens(text: str, embedding_vectors: dict[str, int] | None = None) -> TokenCount:
     """Count what the encoder will see: tags and weight syntax removed, BREAK and embeddings applied.
 
-    Never raises (it runs on every keystroke). `embedding_vectors` maps embedding names (file stems)
-    to their vector counts; see `picotui.engine.embeddings.vector_count`.
+    Never raises (it runs on every keystroke), and takes time linear in the text's length.
+    `embedding_vectors` maps embedding names (file stems) to their vector counts: pass
+    `picotui.engine.embeddings.vector_counts(library.files("embedding"))`. Without it an embedding's
+    name is counted as the words it spells, which is what the encoder does with a name it cannot use.
     """
     if not isinstance(text, str):
         return TokenCount(0, 1, 0)
