@@ -2,10 +2,12 @@
 followed by the installed `picotui --check`; and `uv pip compile` proving pyproject's ranges resolve
 today.
 
-torch: left alone, these would fetch PyPI's CUDA build (gigabytes). Each run is pointed at the CPU
-wheel this machine already installs from (pip's find-links: `pip install torch==2.13.0` finds it
-there) and pinned to exactly that version, so only the small packages come from PyPI. Without that
-wheel the tests cannot run without the download: they skip on a developer's machine and fail on CI.
+torch: left alone, these would fetch PyPI's CUDA build (gigabytes). So the README's *Pascal* lines
+are run, which pin torch and name where it comes from, with the pin and the index swapped for the
+CPU wheel this machine already installs from (pip's find-links: `pip install torch==2.13.0` finds it
+there). Only the small packages come from PyPI. The plain `pipx install .` / `uv tool install .` are
+the same commands without the pin. Without that wheel the tests cannot run without the download:
+they skip on a developer's machine and fail on CI.
 
 uv's cache lives in the system temp dir and is kept between runs (the unpacked torch wheel is most
 of it), so a second run links instead of unpacking. The tool environments are deleted afterwards.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,6 +30,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(tempfile.gettempdir()) / "picotui-test-cache"
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CU126 = "https://download.pytorch.org/whl/cu126"
+PASCAL_PIN = "torch==2.13.0+cu126"
 
 pytestmark = pytest.mark.slow
 
@@ -127,17 +132,44 @@ def test_uv_pip_compile_resolves_the_ranges_today(torch_wheel, tmp_path):
     assert not [name for name in pins if name.startswith("nvidia")]
 
 
+def readme_pascal_command(program: str) -> tuple[dict[str, str], list[str]]:
+    """(environment assignments, argv) of the README's Pascal install line for `program`."""
+    readme = (ROOT / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if f"{program} " in line and CU126 in line
+                and not line.startswith(("pip ", "#")))
+    words = shlex.split(line)
+    env = {}
+    while "=" in words[0] and not words[0].startswith("-"):
+        key, _, value = words.pop(0).partition("=")
+        env[key] = value
+    assert words[0] == program, line
+    return env, words
+
+
+def localize(words: list[str], wheel: Path, pin: str, pip_extra: str = "") -> list[str]:
+    """The README's cu126 pin and index swapped for the local CPU wheel."""
+    out = []
+    for word in words:
+        if word == CU126 and out and out[-1] == "--extra-index-url":
+            out[-1:] = ["--find-links", str(wheel.parent)]
+            continue
+        word = word.replace(PASCAL_PIN, f"torch=={pin}")
+        word = word.replace(f"--extra-index-url {CU126}", f"--find-links {wheel.parent}{pip_extra}")
+        out.append(word)
+    assert not any("cu126" in word for word in out), out
+    return out
+
+
 def test_uv_tool_install_then_check(torch_wheel, tmp_path, cache_dir, demo_checkpoint):
     wheel, pin = torch_wheel
     env = tool_env(tmp_path)
     tools, bin_dir = tmp_path / "uv-tools", tmp_path / "uv-bin"
     env.update(UV_TOOL_DIR=str(tools), UV_TOOL_BIN_DIR=str(bin_dir))
-    overrides = tmp_path / "overrides.txt"
-    overrides.write_text(f"torch=={pin}\n")
+    readme_env, words = readme_pascal_command("uv")
+    assert words[:4] == ["uv", "tool", "install", "."] and "--with" in words
+    env.update(readme_env)
     try:
-        # README: `uv tool install .`, plus the local CPU torch.
-        result = subprocess.run([sys.executable, "-m", "uv", "tool", "install", ".", "--python", sys.executable,
-                                 "--overrides", str(overrides), "--find-links", str(wheel.parent)],
+        result = subprocess.run([sys.executable, "-m", *localize(words, wheel, pin), "--python", sys.executable],
                                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
         check_installed(bin_dir, tools / "picotui" / "bin" / "python", tmp_path, cache_dir, demo_checkpoint, pin)
@@ -149,17 +181,16 @@ def test_pipx_install_then_check(torch_wheel, tmp_path, cache_dir, demo_checkpoi
     wheel, pin = torch_wheel
     env = tool_env(tmp_path)
     home, bin_dir = tmp_path / "pipx-home", tmp_path / "pipx-bin"
-    # PIPX_DEFAULT_BACKEND=pip as the README says: with pipx's uv backend, --pip-args would go to uv.
-    env.update(PIPX_HOME=str(home), PIPX_BIN_DIR=str(bin_dir), PIPX_MAN_DIR=str(tmp_path / "pipx-man"),
-               PIPX_DEFAULT_BACKEND="pip")
-    constraints = tmp_path / "constraints.txt"
-    constraints.write_text(f"torch=={pin}\n")
+    env.update(PIPX_HOME=str(home), PIPX_BIN_DIR=str(bin_dir), PIPX_MAN_DIR=str(tmp_path / "pipx-man"))
+    readme_env, words = readme_pascal_command("pipx")
+    assert readme_env == {"PIPX_DEFAULT_BACKEND": "pip"}  # with pipx's uv backend, --pip-args would go to uv
+    assert words[:3] == ["pipx", "install", "."] and "--preinstall" in words
+    env.update(readme_env)
     try:
-        # README: `pipx install .`, plus the local CPU torch. --no-compile skips byte-compiling torch's
-        # thousands of files (about 45 s here); Python compiles what it imports on first use instead.
-        pip_args = f"--no-compile --find-links {wheel.parent} --constraint {constraints}"
-        result = subprocess.run([sys.executable, "-m", "pipx", "install", ".", "--python", sys.executable,
-                                 f"--pip-args={pip_args}"],
+        # --no-compile (added here only) skips byte-compiling torch's thousands of files, about 45 s on
+        # 2 cores; Python compiles what it imports on first use instead.
+        argv = localize(words, wheel, pin, pip_extra=" --no-compile")
+        result = subprocess.run([sys.executable, "-m", *argv, "--python", sys.executable],
                                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         check_installed(bin_dir, home / "venvs" / "picotui" / "bin" / "python", tmp_path, cache_dir,
