@@ -75,6 +75,7 @@ def test_check_makes_one_tiny_image_and_says_ok(env):
     assert line.startswith("picotui check ok: cpu, ") and line.endswith(" s")
 
 
+@pytest.mark.slow
 def test_generate_into_a_closed_pipe_exits_quietly(env, tmp_path):
     # `picotui generate ... | head -0`: the reader is gone before the first path is printed.
     read_end, write_end = os.pipe()
@@ -90,6 +91,7 @@ def test_generate_into_a_closed_pipe_exits_quietly(env, tmp_path):
     assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr
 
 
+@pytest.mark.slow
 def test_generate_takes_path_flags_after_the_subcommand(env, tmp_path):
     """--outputs/--state/--cache after `generate` reach the engine (an image lands in --outputs, the log
     in --state)."""

@@ -158,6 +158,7 @@ def generated(user):
     return shlex.split(command)[2], result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", RUN_HERE, ids=RUN_HERE)
 def test_readme_picotui_command_runs(command, user, generated):
     from picotui.engine.metadata import read_recipe
