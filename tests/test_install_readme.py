@@ -1,15 +1,17 @@
-"""README stays true: every command in its ```bash blocks is one we know and prove somewhere.
-
-Each known command names where it is proven. picotui commands are also parsed by picotui's own
-argument parser here, so a renamed flag or subcommand fails this test instead of misleading users.
+"""README stays true: every command in its ```bash blocks maps to the tests that run (or, where
+nothing here can run it, check) it, by pytest node id, and those tests must exist. The README's
+`picotui ...` commands are run here for real on the demo model.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,24 +21,42 @@ from picotui.cli import build_parser
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 CU126 = "https://download.pytorch.org/whl/cu126"
+RUNS = "tests/test_install_readme.py::test_readme_picotui_command_runs"
 
-# Command -> where it is proven (the lines are matched exactly).
-KNOWN = {
-    "pip install .": "tests/test_install_venv.py runs it in a fresh venv",
-    f"pip install . --extra-index-url {CU126}":
-        "the tested command plus the cu126 index; the index is the Dockerfile's (checked below)",
-    "pipx install .": "not run: would download torch (GBs) into pipx's own venv; same wheel as pip install .",
-    "uv tool install .": "not run: would download torch (GBs) into uv's own venv; same wheel as pip install .",
-    "docker build -t picotui .": "no Docker engine in CI: tests/test_docker_file.py checks the Dockerfile",
+# README command -> the tests that prove it (pytest node ids), or ".ci/run".
+PROVEN_BY = {
+    "pip install .": ["tests/test_install_venv.py::test_installed_package_is_the_wheel_not_the_checkout",
+                      "tests/test_install_venv.py::test_check_generates_with_the_demo_model"],
+    # PyTorch's index is out of reach here: the pin, the index and pyproject's range are checked.
+    f'pip install . "torch==2.13.0+cu126" --extra-index-url {CU126}':
+        ["tests/test_install_readme.py::test_pascal_installs_pin_the_dockerfile_torch"],
+    "pipx install .": ["tests/test_install_tools.py::test_pipx_install_then_check"],
+    "uv tool install .": ["tests/test_install_tools.py::test_uv_tool_install_then_check",
+                          "tests/test_install_tools.py::test_uv_pip_compile_resolves_the_ranges_today"],
+    # Run with the pin and the index swapped for the local CPU wheel.
+    f'PIPX_DEFAULT_BACKEND=pip pipx install . --preinstall "torch==2.13.0+cu126" '
+    f'--pip-args="--extra-index-url {CU126}"':
+        ["tests/test_install_tools.py::test_pipx_install_then_check",
+         "tests/test_install_readme.py::test_pascal_installs_pin_the_dockerfile_torch"],
+    f'uv tool install . --with "torch==2.13.0+cu126" --extra-index-url {CU126} --index-strategy unsafe-best-match':
+        ["tests/test_install_tools.py::test_uv_tool_install_then_check",
+         "tests/test_install_readme.py::test_pascal_installs_pin_the_dockerfile_torch"],
+    # No Docker engine here: the Dockerfile is linted and read.
+    "docker build -t picotui .": ["tests/test_docker_file.py::test_hadolint_passes",
+                                  "tests/test_docker_file.py::test_base_image_is_cuda_12_6_runtime",
+                                  "tests/test_docker_file.py::test_torch_is_pinned_from_the_cu126_index"],
     'docker run --gpus all -it -v "$PWD/models:/models" -v "$PWD/outputs:/outputs" picotui':
-        "tests/test_docker_file.py checks the volumes, entrypoint and user it relies on",
-    "python -m pytest": ".ci/run runs exactly this",
-    "picotui": "the TUI: tests/test_ui_* drive it; tests/test_install_venv.py runs its --check mode",
-    "picotui --check": "tests/test_install_venv.py runs it from a fresh venv",
-    "picotui paths": "tests/test_install_venv.py and tests/test_paths_resolve.py run it",
-    "picotui --help": "run below",
+        ["tests/test_docker_file.py::test_models_and_outputs_are_volumes_wired_to_picotui",
+         "tests/test_docker_file.py::test_entrypoint_is_picotui",
+         "tests/test_install_readme.py::test_docker_run_mounts_match_the_image_volumes"],
+    "python -m pytest": [".ci/run", "tests/test_install_readme.py::test_test_command_is_what_ci_runs"],
+    # The TUI, driven through Textual's pilot; its headless --check from a fresh install.
+    "picotui": ["tests/test_ui_engine.py::test_generate_then_restore_from_history",
+                "tests/test_ui_browser.py::test_empty_library_says_where_files_go",
+                "tests/test_install_venv.py::test_check_generates_with_the_demo_model"],
+    "picotui --check": ["tests/test_install_venv.py::test_check_generates_with_the_demo_model",
+                        "tests/test_cli_generate.py::test_check_makes_one_tiny_image_and_says_ok"],
 }
-PICOTUI_PARSED_ONLY = ("picotui generate ", "picotui info ", "picotui models")  # proven by their owners' tests
 
 
 def bash_commands(text: str) -> list[str]:
@@ -50,6 +70,9 @@ def bash_commands(text: str) -> list[str]:
 
 
 COMMANDS = bash_commands(README)
+RUN_HERE = [c for c in COMMANDS if c.startswith("picotui ") and c not in PROVEN_BY]
+for _command in RUN_HERE:
+    PROVEN_BY[_command] = [f"{RUNS}[{_command}]"]
 
 
 def test_readme_has_the_required_commands():
@@ -61,9 +84,99 @@ def test_readme_has_the_required_commands():
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_readme_command_is_known(command):
-    assert command in KNOWN or command.startswith(PICOTUI_PARSED_ONLY), (
-        f"README shows {command!r}, which no test proves; add it to KNOWN with where it is proven")
+def test_every_readme_command_is_proven(command):
+    assert command in PROVEN_BY, f"README shows {command!r}, which no test proves; add it to PROVEN_BY"
+
+
+def test_no_stale_entries():
+    assert set(PROVEN_BY) <= set(COMMANDS), set(PROVEN_BY) - set(COMMANDS)
+
+
+def test_the_proving_tests_exist_and_are_collected():
+    node_ids = sorted({n for nodes in PROVEN_BY.values() for n in nodes if n != ".ci/run"})
+    files = sorted({n.split("::")[0] for n in node_ids})
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                             *files], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    collected = set(result.stdout.splitlines())
+    missing = [n for n in node_ids if n not in collected]
+    assert not missing, f"README commands point at tests that do not exist: {missing}"
+    assert (ROOT / ".ci" / "run").is_file()
+
+
+def test_pascal_installs_pin_the_dockerfile_torch():
+    """Every Pascal install names the cu126 index and pins the torch the Docker image installs, and
+    pyproject's range admits that pin (PyTorch's index is out of reach for a test that runs it)."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    torch_version = re.search(r"^ARG TORCH_VERSION=(\S+)$", dockerfile, flags=re.M).group(1)
+    pin = f"torch=={torch_version}+cu126"
+    pascal = [c for c in COMMANDS if CU126 in c]
+    assert len(pascal) == 3, pascal  # pip, pipx, uv
+    for command in pascal:
+        assert f'"{pin}"' in command, command
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    torch_range = Requirement(re.search(r'"(torch[<>=!~][^"]*)"', pyproject).group(1))
+    assert Version(f"{torch_version}+cu126") in torch_range.specifier
+    pipx = next(c for c in pascal if "pipx" in c)
+    assert pipx.startswith("PIPX_DEFAULT_BACKEND=pip ")  # with the uv backend, --pip-args go to uv
+    uv = next(c for c in pascal if c.startswith("uv "))
+    assert "--index-strategy unsafe-best-match" in uv
+
+
+# ---- the README's picotui commands, run ------------------------------------------------------------------
+
+TINY = ["--steps", "2", "--width", "64", "--height", "64", "--seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory, cache_dir, demo_checkpoint):
+    """An isolated user, not in a checkout; the session's cache (the demo model is built once)."""
+    base = tmp_path_factory.mktemp("readme-user")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PICOTUI_", "XDG_"))}
+    env.update(HOME=str(base / "home"), PICOTUI_CONFIG=str(base / "config.toml"), PICOTUI_STATE=str(base / "state"),
+               PICOTUI_CACHE=str(cache_dir), PICOTUI_MODELS=str(base / "models"), PICOTUI_OUTPUTS=str(base / "outputs"),
+               PICOTUI_DEVICE="cpu", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    return base, env
+
+
+def run_picotui(user, argv):
+    base, env = user
+    return subprocess.run([sys.executable, "-m", "picotui", *argv], cwd=base, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def generated(user):
+    """The README's generate command, with tiny settings added so it takes seconds on a CPU."""
+    command = next(c for c in RUN_HERE if c.startswith("picotui generate "))
+    result = run_picotui(user, shlex.split(command)[1:] + TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return shlex.split(command)[2], result
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", RUN_HERE, ids=RUN_HERE)
+def test_readme_picotui_command_runs(command, user, generated):
+    from picotui.engine.metadata import read_recipe
+
+    argv = shlex.split(command)[1:]
+    if argv[0] == "generate":
+        prompt, result = generated
+        paths = [Path(line) for line in result.stdout.splitlines()]
+        assert len(paths) == 1 and paths[0].is_file() and paths[0].is_relative_to(user[0] / "outputs")
+        assert read_recipe(paths[0]).request.prompt == prompt
+        return
+    if argv[0] == "info":  # the README's example file name, swapped for the image generate just made
+        argv = ["info", generated[1].stdout.strip()]
+    result = run_picotui(user, argv)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    expect = {"info": generated[0], "models": "demo", "paths": str(user[0] / "models"), "--help": "usage: picotui"}
+    assert expect[argv[0]] in result.stdout, result.stdout
 
 
 @pytest.mark.parametrize("command", [c for c in COMMANDS if c.split()[0] == "picotui"])

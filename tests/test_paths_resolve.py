@@ -1,5 +1,5 @@
-"""Where things go: flag > env > config > default for models/outputs, checkout vs user data dir,
-and `picotui paths` printing what the app will really use."""
+"""Where things go: flag > env > config > default for every place, checkout vs user data dir,
+and `picotui paths` printing what the app will really use and where each place came from."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from picotui.paths import Paths, assets_dir, resolve_paths
+from picotui.paths import Paths, assets_dir, is_checkout, resolve_paths, resolve_paths_with_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,11 +24,41 @@ def isolated(monkeypatch, tmp_path):
     return tmp_path
 
 
+def make_checkout(folder: Path) -> Path:
+    """A folder that is a checkout of picotui: its pyproject.toml names the project."""
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    (folder / "pyproject.toml").write_text('[project]\nname = "picotui"\n')
+    return folder
+
+
 def test_checkout_defaults_to_local_folders(tmp_path):
-    (tmp_path / "models").mkdir()
+    make_checkout(tmp_path)
     paths = resolve_paths(cwd=tmp_path)
     assert paths.models == tmp_path / "models"
     assert paths.outputs == tmp_path / "outputs"
+
+
+def test_this_repository_is_a_checkout():
+    assert is_checkout(ROOT)
+    assert resolve_paths(cwd=ROOT).models == ROOT / "models"
+
+
+@pytest.mark.parametrize("setup", [
+    "models-only",            # ~ with an unrelated ~/models (another tool's): not ours
+    "other-project",          # a pyproject.toml, but for some other project
+    "broken-pyproject",       # not TOML at all
+    "project-not-a-table",
+])
+def test_a_models_folder_alone_is_not_a_checkout(tmp_path, setup):
+    (tmp_path / "models" / "checkpoints").mkdir(parents=True)
+    text = {"models-only": None, "other-project": '[project]\nname = "comfyui"\n',
+            "broken-pyproject": "[project\nname = picotui", "project-not-a-table": 'project = "picotui"\n'}[setup]
+    if text is not None:
+        (tmp_path / "pyproject.toml").write_text(text)
+    assert not is_checkout(tmp_path)
+    paths = resolve_paths(cwd=tmp_path)
+    assert paths.models == tmp_path / "xdg" / "data" / "picotui" / "models"
+    assert paths.outputs == tmp_path / "xdg" / "data" / "picotui" / "outputs"
 
 
 def test_elsewhere_defaults_to_user_data_dir(tmp_path):
@@ -50,7 +80,7 @@ def test_elsewhere_defaults_to_user_data_dir(tmp_path):
 ])
 @pytest.mark.parametrize("key", ["models", "outputs"])
 def test_precedence(monkeypatch, tmp_path, key, flag, env, config, expected):
-    (tmp_path / "models").mkdir()
+    make_checkout(tmp_path)
     if env is not None:
         monkeypatch.setenv(f"PICOTUI_{key.upper()}", str(tmp_path / env) if env else "")
     kwargs = {key: (str(tmp_path / flag) if flag else flag)}
@@ -123,7 +153,7 @@ def test_paths_command_prints_every_place_and_its_source(tmp_path):
 
 
 def test_paths_command_in_a_checkout_uses_local_folders(tmp_path):
-    (tmp_path / "models").mkdir()
+    make_checkout(tmp_path)
     got = rows(run_cli(["paths"], tmp_path).stdout)
     assert got["models"] == str(tmp_path / "models")
     assert got["outputs"] == str(tmp_path / "outputs")
@@ -133,3 +163,59 @@ def test_settings_file_sits_beside_the_config_file(monkeypatch, tmp_path):
     assert resolve_paths(cwd=tmp_path).settings_file == tmp_path / "xdg" / "config" / "picotui" / "last-settings.json"
     monkeypatch.setenv("PICOTUI_CONFIG", str(tmp_path / "elsewhere" / "my.toml"))
     assert resolve_paths(cwd=tmp_path).settings_file == tmp_path / "elsewhere" / "last-settings.json"
+
+
+@pytest.mark.parametrize("flag, env, config, expected", [
+    ("flag", "env", "config", "flag"),
+    (None, "env", "config", "PICOTUI_{KEY}"),
+    (None, None, "config", "config"),
+    (None, None, None, "default"),
+])
+@pytest.mark.parametrize("key", ["state", "cache"])
+def test_state_and_cache_precedence(monkeypatch, tmp_path, key, flag, env, config, expected):
+    if env:
+        monkeypatch.setenv(f"PICOTUI_{key.upper()}", str(tmp_path / env))
+    cfg = {key: str(tmp_path / config)} if config else {}
+    paths, sources = resolve_paths_with_sources(config=cfg, cwd=tmp_path, **{key: tmp_path / flag if flag else None})
+    got = getattr(paths, key)
+    if expected == "default":
+        assert got == tmp_path / "xdg" / key / "picotui"
+        assert sources[key].startswith("default")
+    else:
+        assert sources[key] == expected.replace("{KEY}", key.upper())
+        assert got == tmp_path / (expected if expected in ("flag", "config") else env)
+
+
+def test_config_file_location_is_flag_then_env_then_default(monkeypatch, tmp_path):
+    _, sources = resolve_paths_with_sources(cwd=tmp_path)
+    assert sources["config"].startswith("default")
+    monkeypatch.setenv("PICOTUI_CONFIG", str(tmp_path / "env.toml"))
+    paths, sources = resolve_paths_with_sources(cwd=tmp_path)
+    assert (paths.config_file, sources["config"]) == (tmp_path / "env.toml", "PICOTUI_CONFIG")
+    paths, sources = resolve_paths_with_sources(cwd=tmp_path, config_file="flag.toml")
+    assert (paths.config_file, sources["config"]) == (tmp_path / "flag.toml", "flag")
+
+
+def test_paths_command_reports_state_cache_and_config_flags_in_either_position(tmp_path):
+    config = tmp_path / "my.toml"
+    config.write_text(f'cache = "{tmp_path / "cache-from-config"}"\n')
+    for argv in (["--config", str(config), "--state", str(tmp_path / "st"), "paths"],
+                 ["paths", "--config", str(config), "--state", str(tmp_path / "st")],
+                 ["--config", str(config), "paths", "--state", str(tmp_path / "st")]):
+        result = run_cli(argv, tmp_path)
+        assert result.returncode == 0, result.stderr
+        got = rows(result.stdout)
+        assert got["config"] == str(config)
+        assert got["settings"] == str(tmp_path / "last-settings.json")
+        assert got["log"] == str(tmp_path / "st" / "picotui.log")
+        assert got["cache"] == str(tmp_path / "cache-from-config")
+        lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+        assert "from flag" in lines["config"] and "from flag" in lines["log"] and "from config" in lines["cache"]
+        assert "from default: user data dir" in lines["models"]
+
+
+def test_paths_command_escapes_control_characters(tmp_path):
+    result = run_cli(["paths", "--models", str(tmp_path / "evil\x1b[2J\x07")], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "evil\\x1b[2J\\x07" in result.stdout

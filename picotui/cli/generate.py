@@ -11,7 +11,6 @@ import queue
 import sys
 import tempfile
 import time
-import types
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,19 +19,12 @@ from picotui.engine.errors import PicoError, RequestError
 FIELDS_HELP = "Every option maps to one field of the request; unset options take the TUI's defaults."
 
 
-def _one_line_error(parser: argparse.ArgumentParser, message: str):
-    """argparse prints usage + error; a person needs one line that says what to do."""
-    print(f"picotui generate: {message} (see picotui generate --help)", file=sys.stderr)
-    raise SystemExit(2)
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     from picotui.cli.common import add_engine_arguments
     from picotui.engine.request import DEFAULT_NEGATIVE, DEFAULT_PROMPT
     from picotui.engine.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
 
     p = sub.add_parser("generate", help="generate images without the TUI", description=FIELDS_HELP)
-    p.error = types.MethodType(_one_line_error, p)  # one-line errors for this subcommand's own flags
     # Numbers are taken as text and checked by GenerationRequest, whose messages say what to do.
     p.add_argument("--checkpoint", default="demo", help="file name in models/checkpoints, a path, or 'demo'")
     p.add_argument("--vae", default=None, help="file name in models/vae or a path (default: the checkpoint's own)")
@@ -63,9 +55,10 @@ def parse_lora(text: str):
     if not sep or not name:  # no weight given (a plain name, or a Windows-style "C:..." path)
         return LoraSpec(text, DEFAULT_LORA_WEIGHT)
     try:
-        return LoraSpec(name, float(weight))
+        number = float(weight)
     except ValueError:
         raise RequestError(f"--lora {text!r}: write NAME:WEIGHT, e.g. --lora myStyle:0.8.") from None
+    return LoraSpec(name, number)  # its own message for a weight out of range (0-2)
 
 
 def build_request(args: argparse.Namespace):
@@ -83,14 +76,13 @@ def build_request(args: argparse.Namespace):
 
 def _settings(args: argparse.Namespace):
     """(paths, Worker keyword arguments) for this command line."""
-    from picotui.cli.common import engine_options, paths_from_args
-    from picotui.config import load_config
+    from picotui.cli.common import engine_options, load_settings
     from picotui.logs import capture_warnings, setup_logging
 
-    paths = paths_from_args(args)
+    config, paths = load_settings(args)
     setup_logging(paths)  # log lines go to the file, never over the progress bar
     capture_warnings()
-    return paths, engine_options(args, load_config())
+    return paths, engine_options(args, config)
 
 
 def _check_models(paths, request) -> None:

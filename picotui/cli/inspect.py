@@ -22,18 +22,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list the models library: kind, family, size, hash")
     p.add_argument("--no-hash", action="store_true", help="do not compute missing hashes (show cached ones only)")
     p.add_argument("--kind", choices=("checkpoint", "vae", "lora", "embedding"), help="only this kind")
-    p.add_argument("--allow-pickle", action="store_true", default=None,
+    p.add_argument("--allow-pickle", action="store_true", default=argparse.SUPPRESS,
                    help="count .ckpt/.pt files as usable (they are loaded as weights only)")
     p.set_defaults(func=run_models)
 
 
 def _library(args):
-    from picotui.cli.common import paths_from_args
-    from picotui.config import load_config
+    from picotui.cli.common import load_settings
     from picotui.engine.library import Library
 
-    paths = paths_from_args(args)
-    allow = bool(load_config().get("allow_pickle", getattr(args, "allow_pickle", None)))
+    config, paths = load_settings(args)
+    allow = bool(config.get("allow_pickle", getattr(args, "allow_pickle", None)))
     return Library(paths.models, paths.cache, allow_pickle=allow)
 
 

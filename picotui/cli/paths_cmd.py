@@ -5,29 +5,40 @@ from __future__ import annotations
 import argparse
 import sys
 
-from picotui.config import env_problems, load_config, resolve
-from picotui.paths import resolve_paths
+HOW = {  # row -> how to move it
+    "models": "--models, PICOTUI_MODELS or config 'models'",
+    "outputs": "--outputs, PICOTUI_OUTPUTS or config 'outputs'",
+    "config": "--config or PICOTUI_CONFIG",
+    "log": "--state, PICOTUI_STATE or config 'state' (its folder)",
+    "cache": "--cache, PICOTUI_CACHE or config 'cache'",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("paths", help="print where models, outputs, config, logs and caches live")
+    p = sub.add_parser("paths", help="print where models, outputs, config, log and caches live, and why",
+                       description="One row per place: NAME PATH    # where it came from; how to move it. "
+                                   "Sources: flag, an environment variable, config, or the default.")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config()
-    flags = {"models": getattr(args, "models", None), "outputs": getattr(args, "outputs", None)}
-    paths = resolve_paths(models=flags["models"], outputs=flags["outputs"], config=config.values)
-    src = {key: resolve(key, flags[key], config.values)[1] for key in flags}
-    rows = [("models", paths.models, f"from {src['models']}; set with --models, PICOTUI_MODELS or config 'models'"),
-            ("outputs", paths.outputs, f"from {src['outputs']}; set with --outputs, PICOTUI_OUTPUTS or config 'outputs'"),
-            ("config", paths.config_file, "TOML; PICOTUI_CONFIG" + ("" if paths.config_file.is_file() else "; not created yet")),
-            ("settings", paths.settings_file, "last used form values"),
-            ("log", paths.log_file, "PICOTUI_STATE moves it"),
-            ("cache", paths.cache, "hashes, demo model; PICOTUI_CACHE moves it")]
+    from picotui.cli.common import path_flags, terminal_safe
+    from picotui.config import env_problems, load_config
+    from picotui.paths import resolve_paths, resolve_paths_with_sources
+
+    flags = path_flags(args)
+    config = load_config(resolve_paths(config_file=flags["config_file"]).config_file)
+    paths, src = resolve_paths_with_sources(**flags, config=config.values)
+    config_note = "TOML" if paths.config_file.is_file() else "TOML, not created yet"
+    rows = [("models", paths.models, f"from {src['models']}; set with {HOW['models']}"),
+            ("outputs", paths.outputs, f"from {src['outputs']}; set with {HOW['outputs']}"),
+            ("config", paths.config_file, f"{config_note}; from {src['config']}; set with {HOW['config']}"),
+            ("settings", paths.settings_file, "last used form values; beside the config file"),
+            ("log", paths.log_file, f"from {src['state']}; set with {HOW['log']}"),
+            ("cache", paths.cache, f"hashes, demo model; from {src['cache']}; set with {HOW['cache']}")]
     for name, path, how in rows:
-        print(f"{name:<9}{path}    # {how}")
+        print(f"{name:<9}{terminal_safe(path)}    # {how}")
     # Problems go to stderr so `picotui paths | ...` still gets clean rows; never a traceback.
     for line in ([config.problem] if config.problem else []) + env_problems():
-        print(f"picotui: {line}", file=sys.stderr)
+        print(f"picotui: {terminal_safe(line)}", file=sys.stderr)
     return 0
