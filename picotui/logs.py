@@ -5,6 +5,10 @@ never to the terminal: while the TUI runs, a stray line on stderr would tear the
 record carries the time, level and thread name, because the worker thread and the UI thread both
 write here. Jobs log their parameters, timings and any traceback through `logging.getLogger("picotui")`
 (or a child such as "picotui.worker").
+
+Text that is not valid UTF-8 (a file name from a Windows zip, kept by Python with surrogate escapes)
+is written with backslash escapes: a log line never fails, and a failing line would otherwise print
+"--- Logging error ---" onto the terminal.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ def setup_logging(paths: Paths, level: int = logging.INFO) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=False)
+            path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", errors="backslashreplace", delay=False)
     except OSError:
         handler = logging.NullHandler()
     handler.setFormatter(logging.Formatter(FORMAT))

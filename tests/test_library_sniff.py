@@ -233,3 +233,30 @@ def test_unreadable_file_simulated(tmp_path, monkeypatch):
 
     monkeypatch.setattr(headers, "open", refuse, raising=False)
     _broken(path, "permission")
+
+
+def test_scanning_and_hashing_a_pickle_that_runs_code_never_runs_it(tmp_path):
+    """The library only looks at a pickle's name and bytes (kind from the folder, hash of the file): even with
+    the opt-in, listing, resolving and hashing it must not unpickle it."""
+    import pickle
+
+    from picotui.engine.library import Library
+
+    marker = tmp_path / "owned"
+
+    class RunsCode:
+        def __reduce__(self):
+            return (os.mkdir, (str(marker),))
+
+    payload = pickle.dumps({"state_dict": RunsCode()})
+    for sub, name in (("checkpoints", "evil.ckpt"), ("loras", "evil.pt"), ("vae", "evil-vae.pt")):
+        (tmp_path / "models" / sub).mkdir(parents=True)
+        (tmp_path / "models" / sub / name).write_bytes(payload)
+    library = Library(tmp_path / "models", tmp_path / "cache", allow_pickle=True)
+    found = {mf.name: mf for mf in library.scan()}
+    assert found["evil.ckpt"].kind == "checkpoint" and found["evil.pt"].kind == "lora"
+    for name, kind in (("evil.ckpt", "checkpoint"), ("evil.pt", "lora"), ("evil-vae.pt", "vae")):
+        assert len(library.autov2(library.resolve(name, kind))) == 10
+    assert not marker.exists()
+    pickle.loads(payload)  # the payload is real: unpickling it (what picotui never does) runs it
+    assert marker.is_dir()

@@ -175,17 +175,57 @@ def test_pickle_vae_needs_opt_in_and_then_loads(manager, models_root, tmp_path):
         manager.pipeline_for(manager.checkpoint, None, [])
 
 
-def test_a_pickle_that_runs_code_is_refused_even_with_opt_in(tmp_path):
-    import pickle
+class _RunsCode:
+    """Unpickling this calls os.mkdir(marker): a visible side effect, standing in for any code a file runs."""
 
-    class Evil:
-        def __reduce__(self):
-            return (print, ("owned",))
+    def __init__(self, marker):
+        self.marker = str(marker)
 
-    path = tmp_path / "evil.ckpt"
-    path.write_bytes(pickle.dumps({"state_dict": Evil()}))
-    with pytest.raises(ModelError, match="could not be loaded safely"):
-        ModelManager(None, "cpu", torch.float32, allow_pickle=True).pipeline_for(sniff(path))
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.marker,))
+
+
+def _evil_pickle(path, marker, real_weights: dict):
+    """A real torch.save zip file (what a .ckpt/.pt is) with the payload next to genuine tensors."""
+    torch.save({"state_dict": {**real_weights, "payload": _RunsCode(marker)}}, str(path))
+    return path
+
+
+@pytest.mark.parametrize("slot", ["checkpoints", "loras", "vae"])
+def test_a_pickle_that_runs_code_never_runs_it_even_with_opt_in(manager, models_root, tiny_checkpoint, tmp_path,
+                                                               slot):
+    import warnings
+
+    marker = tmp_path / f"owned-{slot}"
+    suffix = ".ckpt" if slot == "checkpoints" else ".pt"
+    source = {"checkpoints": tiny_checkpoint, "loras": models_root / "loras" / KOHYA_LORA,
+              "vae": models_root / "vae" / TINY_VAE}[slot]
+    (tmp_path / slot).mkdir()
+    path = _evil_pickle(tmp_path / slot / f"evil{suffix}", marker, load_file(str(source)))
+    mf = sniff(path, allow_pickle=True)
+    assert mf.usable and mf.folder == slot  # the opt-in is on: the library offers it
+    if slot == "checkpoints":
+        loader = ModelManager(None, "cpu", torch.float32, allow_pickle=True)
+        load = lambda: loader.pipeline_for(mf)  # noqa: E731
+    else:
+        manager.allow_pickle = True
+        load = (lambda: manager.pipeline_for(manager.checkpoint, mf, [])) if slot == "vae" else (  # noqa: E731
+            lambda: manager.pipeline_for(manager.checkpoint, None, [(mf, 1.0)]))
+    try:
+        with pytest.raises(ModelError, match="could not be loaded safely") as info:
+            load()
+    finally:
+        manager.allow_pickle = False
+    assert "\n" not in str(info.value) and path.name in str(info.value)
+    assert not marker.exists(), "the pickle ran code while being loaded"
+    # the payload is real: an unsafe load (what picotui never does) runs it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.load(str(path), map_location="cpu", weights_only=False)
+    assert marker.is_dir()
+    assert manager.pipeline_for(manager.checkpoint, None, []).unet is not None  # the manager is unharmed
 
 
 @pytest.mark.parametrize("module", ["down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k",

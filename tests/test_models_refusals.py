@@ -107,3 +107,66 @@ def test_failure_leaves_a_working_manager(tmp_path, tiny_checkpoint):
     with pytest.raises(ModelError):
         m.pipeline_for(sniff(_header_only_file(tmp_path / "xl.safetensors", SDXL)))
     assert m.pipeline_for(sniff(tiny_checkpoint)).unet is not None
+
+
+def _raw_safetensors(path, header, data=b""):
+    """A file with exactly this header (any JSON), as a broken download or a hand-edited file has."""
+    import json
+    import struct
+
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data)
+    return path
+
+
+ENTRY = "model.diffusion_model.input_blocks.0.0.weight"
+MALFORMED_HEADERS = {  # what each used to raise inside the loader before the header was validated there
+    "a list, not an object": ([1, 2, 3], b""),  # AttributeError: 'list' object has no attribute 'items'
+    "entry without a shape": ({ENTRY: {"dtype": "F16", "data_offsets": [0, 8]}}, b"\0" * 8),  # KeyError
+    "shape is a number": ({ENTRY: {"dtype": "F16", "shape": 4, "data_offsets": [0, 8]}}, b"\0" * 8),  # TypeError
+    "entry is a string": ({ENTRY: "F16"}, b""),  # TypeError: string indices must be integers
+    "lies about sizes": ({ENTRY: {"dtype": "F16", "shape": [320, 4, 3, 3], "data_offsets": [0, 16]}}, b"\0" * 16),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_HEADERS))
+def test_a_checkpoint_replaced_by_a_malformed_file_after_the_scan_is_one_clear_line(tmp_path, tiny_checkpoint,
+                                                                                  case):
+    path = tmp_path / "checkpoints" / "swapped.safetensors"
+    path.parent.mkdir()
+    path.write_bytes(tiny_checkpoint.read_bytes())
+    mf = sniff(path)  # the library's scan: a fine SD1.x checkpoint
+    assert mf.usable and mf.kind == "checkpoint"
+    header, data = MALFORMED_HEADERS[case]
+    _raw_safetensors(path, header, data)  # replaced (a re-download that went wrong) before the job loads it
+    m = ModelManager(None, "cpu", torch.float32)
+    with pytest.raises(ModelError) as info:
+        m.pipeline_for(mf)
+    message = str(info.value)
+    assert "\n" not in message and "swapped.safetensors" in message and "download it again" in message
+    assert m.pipe is None
+    path.write_bytes(tiny_checkpoint.read_bytes())  # fixed: the same manager loads it
+    assert m.pipeline_for(sniff(path)).unet is not None
+
+
+@pytest.mark.parametrize("slot", ["vae", "loras"])
+def test_a_vae_or_lora_replaced_by_a_malformed_file_after_the_scan_is_one_clear_line(tmp_path, models_root,
+                                                                                   tiny_checkpoint, slot):
+    source = models_root / slot / (TINY_VAE if slot == "vae" else KOHYA_LORA)
+    path = tmp_path / slot / source.name
+    path.parent.mkdir()
+    path.write_bytes(source.read_bytes())
+    mf = sniff(path)
+    assert mf.usable
+    _raw_safetensors(path, {ENTRY: {"dtype": "F16", "data_offsets": [0, 8]}}, b"\0" * 8)
+    m = ModelManager(None, "cpu", torch.float32)
+    m.pipeline_for(sniff(tiny_checkpoint))
+    with pytest.raises(ModelError) as info:
+        if slot == "vae":
+            m.pipeline_for(m.checkpoint, mf, [])
+        else:
+            m.pipeline_for(m.checkpoint, None, [(mf, 1.0)])
+    message = str(info.value)
+    assert "\n" not in message and source.name in message and "download it again" in message
+    assert "SD1.5" not in message  # not "check that it was made for SD1.5": the file is damaged
+    assert m.pipeline_for(m.checkpoint, None, []).unet is not None

@@ -194,3 +194,57 @@ def test_two_processes_saving_at_once_never_share_a_number(tmp_path):
         assert p.wait(timeout=120) == 0, p.stderr.read()
     names = leftovers(tmp_path)
     assert sorted(int(n.split("-")[0]) for n in names) == list(range(1, 21))
+
+
+def test_the_leftover_patterns_are_the_names_a_save_really_uses(tmp_path, monkeypatch):
+    """Tests (and tidy-ups) look for output.TEMP_GLOBS: prove those are the temp/marker names in use, by
+    looking at the folder at the moment the final name is claimed, and that an interrupted save leaves none."""
+    import fnmatch
+
+    seen = []
+    real_link = os.link
+
+    def snapshot_then_fail(src, dst):
+        seen.extend(p.name for p in (tmp_path / "2024-05-17").iterdir())
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(output.os, "link", snapshot_then_fail)
+    with pytest.raises(SaveError, match="save again"):
+        save(tmp_path)
+    monkeypatch.setattr(output.os, "link", real_link)
+    temp = [n for n in seen if not n.endswith(".png")]
+    assert len(temp) == 2  # the temp file and the number's marker
+    assert all(any(fnmatch.fnmatch(n, g) for g in output.TEMP_GLOBS) for n in temp), temp
+    assert output.partial_files(tmp_path) == [] and leftovers(tmp_path) == []
+    (tmp_path / "2024-05-17" / ".picotui-crash.part").write_bytes(b"half")  # what a power cut could leave
+    (tmp_path / "2024-05-17" / ".00007.reserved").write_bytes(b"")
+    assert [p.name for p in output.partial_files(tmp_path)] == [".00007.reserved", ".picotui-crash.part"]
+
+
+def test_a_cancel_before_the_name_is_claimed_writes_nothing(tmp_path):
+    from picotui.engine.errors import JobCancelled
+
+    with pytest.raises(JobCancelled):
+        save(tmp_path, is_cancelled=lambda: True)
+    assert leftovers(tmp_path) == []
+    calls = []
+
+    def cancel_on_second_check():  # the first check passes; the temp file is written; then the cancel
+        calls.append(1)
+        return len(calls) > 1
+
+    with pytest.raises(JobCancelled):
+        save(tmp_path, is_cancelled=cancel_on_second_check)
+    assert len(calls) == 2 and leftovers(tmp_path) == []
+    assert save(tmp_path, is_cancelled=lambda: False).name == "00001-4242.png"
+
+
+def test_save_again_without_parameters_still_writes_the_recipe(tmp_path):
+    """If the first try failed before the A1111 text was made (e.g. hashing the model failed)."""
+    from picotui.engine.events import Finished
+
+    event = Finished(1, image(), None, REQUEST, "", save_error="Could not save the image (...)")
+    path = output.save_again(event, tmp_path, today=DAY)
+    recipe = read_recipe(path)
+    assert recipe.request == REQUEST
+    assert "Seed: 4242" in read_png_text(path)["parameters"] and "Model: dreamshaper_8" in recipe.parameters

@@ -106,3 +106,19 @@ print(p)
     assert "secret" not in result.stderr
     text = (tmp_path / "state" / "picotui.log").read_text()
     assert "secret-error-line" in text and "secret-warning-line" in text
+
+
+def test_text_that_is_not_utf8_is_logged_escaped_never_as_a_logging_error(paths, capsys):
+    """A file name from a Windows zip reaches Python as 'caf\\udce9'; the line is written with an escape."""
+    from picotui.engine.request import GenerationRequest, LoraSpec
+
+    path = logs.setup_logging(paths)
+    request = GenerationRequest(prompt="a corgi", checkpoint="caf\udce9.safetensors", vae="v\udce6.pt",
+                                loras=(LoraSpec("styl\udce9", 0.5),), seed=1)
+    as_json = request.to_json()  # must not raise either
+    logging.getLogger("picotui.worker").info("job 7: %s", as_json)
+    logging.getLogger("picotui.worker").warning("and a plain line after it")
+    assert "Logging error" not in capsys.readouterr().err
+    text = path.read_text(encoding="utf-8")  # the file stays valid UTF-8
+    assert "caf\\udce9.safetensors" in text and "styl\\udce9" in text
+    assert "and a plain line after it" in text

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
 import torch
 from conftest import KOHYA_LORA, TINY_CHECKPOINT
 from generation_support import plain_pipeline
+from worker_support import Events
 
 from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Loading, Queued, Step
 from picotui.engine.request import GenerationRequest, LoraSpec
@@ -21,42 +21,6 @@ from picotui.paths import Paths
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 PROMPT = "welsh pembroke corgi, sitting on wooden floor, warm lighting"
-
-
-class Events:
-    """Collects events from the worker's event thread; tests wait on conditions over them."""
-
-    def __init__(self):
-        self.items: list = []
-        self.cond = threading.Condition()
-        self.threads: set[str] = set()
-        self.hook = None  # optional callable run for each event (in the event thread)
-
-    def __call__(self, event):
-        self.threads.add(threading.current_thread().name)
-        if self.hook:
-            self.hook(event)
-        with self.cond:
-            self.items.append(event)
-            self.cond.notify_all()
-
-    def wait(self, predicate, timeout=60):
-        with self.cond:
-            assert self.cond.wait_for(lambda: predicate(self.items), timeout), [type(e).__name__ for e in self.items]
-
-    def of(self, kind, job_id=None):
-        with self.cond:
-            return [e for e in self.items if isinstance(e, kind) and (job_id is None or e.job_id == job_id)]
-
-    def done(self, job_id):
-        def check(items):
-            for e in items:
-                if e.job_id != job_id:
-                    continue
-                if isinstance(e, (Failed, Cancelled)) or (isinstance(e, Finished) and e.image_index + 1 == e.batch_count):
-                    return True
-            return False
-        return check
 
 
 @pytest.fixture(scope="module")

@@ -36,3 +36,25 @@ class OutOfMemory(PicoError):
 
 class SaveError(PicoError):
     kind = "save"
+
+
+class JobCancelled(Exception):
+    """The user cancelled the running job; raised at the next cancel check. Not an error: it becomes a
+    Cancelled event, never a Failed one."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for a GPU out-of-memory error in any of the forms torch raises it.
+
+    torch.OutOfMemoryError (a RuntimeError subclass) and older torch's / cuDNN's / cuBLAS's plain
+    RuntimeError("CUDA out of memory ...", "CUBLAS_STATUS_ALLOC_FAILED"). Checked by name so this
+    module never imports torch. An OutOfMemory we raised ourselves counts too.
+    """
+    if isinstance(exc, OutOfMemory):
+        return True
+    if any(cls.__name__ == "OutOfMemoryError" and cls.__module__.startswith("torch") for cls in type(exc).__mro__):
+        return True
+    if isinstance(exc, RuntimeError):
+        text = str(exc).lower()
+        return "out of memory" in text or "alloc_failed" in text
+    return False

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from picotui.engine.errors import OutOfMemory, PicoError
+from picotui.engine.errors import JobCancelled, OutOfMemory, PicoError, SaveError, is_out_of_memory
 from picotui.engine.events import EngineStatus, Finished, Loading, Notice, Step
 from picotui.engine.preview import latents_to_preview
 from picotui.engine.samplers import make_scheduler
@@ -30,10 +30,6 @@ warnings.filterwarnings("ignore", message=r"__array(_wrap)?__", category=Depreca
 
 NAN_RETRY_NOTICE = ("The VAE produced an empty (NaN) image in fp16, a known SD1.5 VAE problem: "
                     "decoded again in fp32. A VAE such as vae-ft-mse avoids it.")
-
-
-class JobCancelled(Exception):
-    """Raised inside the step callback when the user cancels; not an error."""
 
 
 @dataclass(frozen=True)
@@ -106,22 +102,46 @@ def base_scheduler_config(pipe) -> dict:
 
 
 def _is_oom(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.OutOfMemoryError) or (isinstance(exc, RuntimeError)
-                                                        and "out of memory" in str(exc).lower())
+    return is_out_of_memory(exc)
 
 
-def _oom(width: int, height: int) -> OutOfMemory:
+def out_of_memory_message(width: int, height: int) -> str:
+    return f"Out of GPU memory at {width}x{height}: try a smaller size, or close other programs using the GPU."
+
+
+def free_memory() -> None:
+    """Give back what a failed job held: Python garbage first (it owns CUDA tensors), then the CUDA cache."""
     import gc
 
     import torch
 
     gc.collect()
     if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    return OutOfMemory(f"Out of GPU memory at {width}x{height}: try a smaller size, or close other programs "
-                       f"using the GPU.")
+        try:
+            torch.cuda.empty_cache()
+        except RuntimeError:  # a CUDA error state: nothing more to free here, the next job will say so
+            log.debug("empty_cache failed", exc_info=True)
+
+
+def _oom(width: int, height: int, exc: BaseException | None = None) -> OutOfMemory:
+    """The OutOfMemory to raise for `exc`, after dropping the failed call's frames (their locals hold the
+    activations) and freeing memory."""
+    if exc is not None:
+        _clear_frames(exc)
+    free_memory()
+    return OutOfMemory(out_of_memory_message(width, height))
+
+
+def _clear_frames(exc: BaseException) -> None:
+    """Drop the local variables of the finished frames in `exc`'s traceback (and its causes): a tensor kept
+    alive by a traceback is memory that gc.collect() cannot give back."""
+    import traceback
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)
+        exc = exc.__cause__ or exc.__context__
 
 
 def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: int, height: int, seed: int,
@@ -171,7 +191,8 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
         raise
     except Exception as exc:
         if _is_oom(exc):
-            raise _oom(width, height) from None
+            _drop_hooks_state(pipe)
+            raise _oom(width, height, exc) from None
         raise
     latents = out.images
     if not torch.isfinite(latents).all():
@@ -219,7 +240,7 @@ def decode(pipe, latents, *, on_notice: Callable[[str], None] = lambda message: 
         raise
     except Exception as exc:
         if _is_oom(exc):
-            raise _oom(width, height) from None
+            raise _oom(width, height, exc) from None
         raise
     finally:
         try:
@@ -269,6 +290,9 @@ class JobRunner:
         self._encoder = None
         self._encoder_for = None
         self._said_demo = False
+        self.phase = "idle"  # what the running job is doing: loading, encoding, denoising, decoding, saving
+        self._is_cancelled: Callable[[], bool] = lambda: False
+        self.manager.on_stage = self._on_stage
         log.info("engine ready on %s (%s)", self.choice.name, self.choice.dtype)
 
     # ---- status ---------------------------------------------------------------------------------
@@ -296,6 +320,8 @@ class JobRunner:
         from picotui.engine.prompts import extract_prompt_tags
 
         self.job_id = job_id
+        self._is_cancelled = is_cancelled
+        self.phase = "starting"
         t0 = time.perf_counter()
         request = request.with_seed()
         seeds = request.seeds()
@@ -313,6 +339,7 @@ class JobRunner:
         if self.manager.checkpoint is None or Path(self.manager.checkpoint.path) != Path(checkpoint.path):
             self.graphs.clear()  # the old UNet's graphs hold VRAM the new checkpoint needs
             self.emit(self.status(job_id, "loading"))
+        self.phase = "loading"
         pipe = self.manager.pipeline_for(checkpoint, vae, loras)
         self._apply_plans(pipe, request.width, request.height)
         t_load = time.perf_counter() - t0
@@ -321,6 +348,7 @@ class JobRunner:
             raise JobCancelled()
         self.emit(self.status(job_id, "generating"))
 
+        self.phase = "encoding"
         t1 = time.perf_counter()
         cond, uncond = self._encode(pipe, prompt, negative, request.clip_skip, loras)
         t_encode = time.perf_counter() - t1
@@ -330,6 +358,7 @@ class JobRunner:
                 raise JobCancelled()
             image_request = replace(request, seed=seed, batch_count=1)
             t2 = time.perf_counter()
+            self.phase = "denoising"
             latents = denoise(
                 pipe, cond, uncond, sampler=request.sampler, steps=request.steps, cfg=request.cfg,
                 width=request.width, height=request.height, seed=seed, is_cancelled=is_cancelled,
@@ -338,8 +367,12 @@ class JobRunner:
                 on_step=lambda r, i=index: self.emit(Step(job_id, r.index, r.total, r.it_per_s, r.eta_s, r.preview,
                                                           i, len(seeds))))
             t3 = time.perf_counter()
+            self.phase = "decoding"
             image = decode(pipe, latents, on_notice=lambda m: self.emit(Notice(job_id, m, "warning")))
             t4 = time.perf_counter()
+            if is_cancelled():  # cancelled while decoding: no new PNG for an image the user stopped
+                raise JobCancelled()
+            self.phase = "saving"
             path = save_error = None
             parameters = ""
             try:
@@ -349,10 +382,16 @@ class JobRunner:
                 parameters = self._parameters(image_request, checkpoint, vae, hashes)
                 from picotui.engine.output import save_png
 
-                path = save_png(image, self.paths.outputs, image_request, parameters)
-            except Exception as exc:  # the image is kept; the UI offers to save it again
+                path = save_png(image, self.paths.outputs, image_request, parameters, is_cancelled=is_cancelled)
+            except JobCancelled:  # cancelled before the PNG got its name: nothing was written
+                raise
+            except SaveError as exc:  # the image is kept; the UI offers to save it again
+                log.warning("job %d: saving image %d failed: %s", job_id, index, exc)
+                save_error = str(exc)
+            except Exception as exc:
                 log.exception("job %d: saving image %d failed", job_id, index)
-                save_error = f"Could not save the image: {' '.join(str(exc).split())[:160]}"
+                text = " ".join(str(exc).split())[:160] or type(exc).__name__
+                save_error = f"Could not save the image ({text}): details in the log; save it again."
             t5 = time.perf_counter()
             timings = {"load": t_load if index == 0 else 0.0, "encode": t_encode if index == 0 else 0.0,
                        "denoise": t3 - t2, "decode": t4 - t3, "save": t5 - t4,
@@ -388,17 +427,41 @@ class JobRunner:
         plan = self.plan
         return (self.manager.load_count, self.manager.lora_state, plan.attention_slicing if plan else False)
 
-    def on_out_of_memory(self) -> str | None:
-        """Step the memory policy up after an out-of-memory error; returns the new mode's label."""
+    def _on_stage(self, stage: str, fraction: float | None) -> None:
+        """A loading stage: a Loading event, and the cancel check between stages (a cancelled load stops
+        before its next stage; the manager is left with nothing loaded, never half a pipeline)."""
+        self.emit(Loading(self.job_id, stage, fraction))
+        if (fraction is None or fraction < 1.0) and self._is_cancelled():
+            raise JobCancelled()
+
+    def on_out_of_memory(self) -> str:
+        """After an out-of-memory error: free what the job held and step the memory policy up.
+
+        A failure while loading (checkpoint, VAE, LoRA, or placing them on the GPU) may leave a half-built
+        pipeline, so everything is unloaded and the next job loads afresh. Returns one sentence for the
+        user about what the next job does differently ("" when nothing changes), true also when the
+        memory mode is fixed by the user's setting (the policy does not step up then).
+        """
         from picotui.engine.memory import next_mode
 
         self.graphs.clear()  # their memory pools are the first thing to give back
-        if self.plan is None:
-            return None
+        if self.phase == "loading":
+            self._encoder = self._encoder_for = None  # it holds the text encoder
+            self.prompts.clear()
+            self.manager.unload()
+        free_memory()
+        if self.plan is None or self.plan.mode == "cpu":
+            return ""
         nxt = next_mode(self.plan)
-        if nxt:
-            self.min_mode = nxt
-        return nxt
+        fixed = self.memory_mode not in (None, "", "auto")
+        if fixed:
+            instead = f"set it to {nxt} or auto" if nxt else "nothing leaner exists"
+            return (f" The memory mode is fixed to {self.memory_mode} by your settings (--memory-mode, memory_mode "
+                    f"in the config file, or PICOTUI_MEMORY_MODE), so the next job uses it again: {instead}.")
+        if not nxt:
+            return " picotui already uses its leanest memory mode."
+        self.min_mode = nxt
+        return f" The next job uses at least {nxt.replace('-', ' ')} to need less memory."
 
     def _encode(self, pipe, prompt: str, negative: str, clip_skip: int, loras):
         from picotui.engine.conditioning import PromptEncoder

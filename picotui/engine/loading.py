@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from picotui.engine import ldm_layout as L
-from picotui.engine.errors import ModelError
-from picotui.engine.weights import PICKLE_SUFFIXES, TensorSource, read_header
+from picotui.engine.errors import ModelError, is_out_of_memory
+from picotui.engine.weights import PICKLE_SUFFIXES, TensorSource, load_safetensors, read_header, utf8_name
 
 # Nothing here may touch the network; set before diffusers/transformers (and so huggingface_hub) load.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -248,7 +248,8 @@ class ModelManager:
 
             source = load_pickle(path, self.allow_pickle)
         else:
-            source = str(path)
+            read_header(path)  # replaced since the scan, cut short, damaged: "download it again", not "not SD1.5"
+            source = str(path) if utf8_name(path) else load_safetensors(path)
         try:
             with warnings.catch_warnings():
                 # peft warns whenever a second adapter joins a model; several LoRAs is exactly the point.
@@ -263,6 +264,8 @@ class ModelManager:
                 self.pipe.delete_adapters([name])
             except Exception:  # nothing was injected: nothing to remove
                 pass
+            if is_out_of_memory(exc):  # the GPU is full, the file may be fine: the worker reports it as such
+                raise
             raise ModelError(f"{mf.name} could not be applied as an SD1.x LoRA ({first[:120]}); check that it "
                              f"was made for SD1.5.") from None
 
@@ -299,6 +302,8 @@ def _fill(make, cfg: dict, src, key_fn, prefix: str, what: str):
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
+        if is_out_of_memory(exc):
+            raise
         first = str(exc).strip().splitlines()[-1].strip()
         raise ModelError(f"{Path(src.path).name}: {what} weights do not fit the SD1.x layout ({first[:120]}).") from None
     return model.eval()

@@ -11,7 +11,12 @@ How a save works, and why:
    processes (or a restart) never get the same number, whatever their seeds; the loser tries the
    next one. Filesystems without hard links fall back to an O_EXCL placeholder that os.replace fills.
 4. Any OSError (read-only folder, disk full) removes the temp file and raises SaveError (one line);
-   the caller keeps the image in memory so the user can save again.
+   the caller keeps the image in memory so the user can save again (`save_again`).
+5. A cancel (`is_cancelled`) is honoured until the final name is claimed: before that, the temp file
+   goes and JobCancelled is raised; after it, the save completes (a finished PNG is never deleted).
+
+The only names a save ever creates besides the PNG: `.picotui-*.part` (temp) and `.NNNNN.reserved`
+(marker), both removed on success and on failure (`TEMP_GLOBS`, for tests and tidy-ups).
 """
 
 from __future__ import annotations
@@ -24,12 +29,24 @@ import re
 import tempfile
 from pathlib import Path
 
-from picotui.engine.errors import SaveError
+from picotui.engine.errors import JobCancelled, SaveError
 from picotui.engine.metadata import PARAMETERS_CHUNK, PICOTUI_CHUNK, picotui_chunk
 
 _NUMBERED = re.compile(r"^(\d{5,})-.*\.png$", re.IGNORECASE)
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_TRIES = 10_000
+TEMP_PREFIX, TEMP_SUFFIX = ".picotui-", ".part"
+TEMP_GLOBS = (f"{TEMP_PREFIX}*{TEMP_SUFFIX}", ".*.reserved")  # what an interrupted save could leave behind
+
+
+def _text(value: str) -> str:
+    """Text a PNG chunk can hold: a file name that is not valid UTF-8 (Linux gives it to Python with
+    surrogate escapes) is written with its raw bytes as \\xNN escapes instead of failing the save."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def encode_png(image, request, parameters: str) -> bytes:
@@ -38,29 +55,41 @@ def encode_png(image, request, parameters: str) -> bytes:
     if not isinstance(image, Image.Image):
         image = Image.fromarray(image)
     info = PngImagePlugin.PngInfo()
-    info.add_text(PARAMETERS_CHUNK, parameters)  # tEXt when Latin-1 fits, else iTXt: what A1111 does too
-    info.add_itxt(PICOTUI_CHUNK, picotui_chunk(request))
+    info.add_text(PARAMETERS_CHUNK, _text(parameters))  # tEXt when Latin-1 fits, else iTXt: as A1111 does
+    info.add_itxt(PICOTUI_CHUNK, _text(picotui_chunk(request)))
     buf = io.BytesIO()
     image.save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()
 
 
-def save_png(image, outputs_dir, request, parameters: str, *, today: _dt.date | None = None) -> Path:
-    """Write the image to outputs_dir/YYYY-MM-DD/NNNNN-SEED.png and return the path. Raises SaveError."""
+def save_png(image, outputs_dir, request, parameters: str, *, today: _dt.date | None = None,
+             is_cancelled=None) -> Path:
+    """Write the image to outputs_dir/YYYY-MM-DD/NNNNN-SEED.png and return the path. Raises SaveError.
+
+    `is_cancelled` (a no-argument callable) is checked before anything is written and again just before
+    the final name is claimed; if it says yes, nothing is left behind and JobCancelled is raised.
+    """
+    def check_cancel():
+        if is_cancelled is not None and is_cancelled():
+            raise JobCancelled()
+
+    check_cancel()
     day = Path(outputs_dir) / (today or _dt.date.today()).isoformat()
     try:
         data = encode_png(image, request, parameters)
     except (OSError, ValueError, TypeError) as exc:
-        raise SaveError(f"Could not encode the image as PNG ({exc}).") from None
+        raise SaveError(f"Could not encode the image as PNG ({' '.join(str(exc).split())[:120]}): "
+                        f"please report it, with the log.") from None
     seed = request.seed if request.seed is not None else "x"
     tmp = None
     try:
         day.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".picotui-", suffix=".part", dir=day)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=day)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        check_cancel()  # the last moment a cancel stops the save: from here on the PNG gets its name
         number = next_number(day)
         for _ in range(MAX_TRIES):
             marker = _reserve(day, number)
@@ -79,6 +108,28 @@ def save_png(image, outputs_dir, request, parameters: str, *, today: _dt.date | 
     finally:
         if tmp is not None:
             _unlink(tmp)  # after a link the temp name is just a second name; after a failure it is junk
+
+
+def save_again(finished, outputs_dir, *, today: _dt.date | None = None) -> Path:
+    """Save the image of a Finished event whose save failed (`path` None, `save_error` set) once the
+    cause is fixed (space freed, folder made writable, or another `outputs_dir`). Same file naming,
+    metadata and atomicity as the first try; returns the new path, raises SaveError (one line) again if
+    it still fails. Plain file I/O, no torch: safe to call from the UI thread for a typical image.
+    """
+    parameters = finished.parameters
+    if not parameters:  # the first try failed before the A1111 text was made: write it without hashes
+        from picotui.engine.metadata import a1111_parameters
+
+        request = finished.request
+        parameters = a1111_parameters(request, model_name=Path(request.checkpoint).stem, model_hash=None,
+                                      vae_name=request.vae, vae_hash=None)
+    return save_png(finished.image, outputs_dir, finished.request, parameters, today=today)
+
+
+def partial_files(folder) -> list[Path]:
+    """Temp and marker files an interrupted save could leave under `folder` (empty after every save)."""
+    root = Path(folder)
+    return sorted(p for pattern in TEMP_GLOBS for p in root.rglob(pattern))
 
 
 def _reserve(day: Path, number: int) -> Path | None:

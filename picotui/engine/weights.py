@@ -8,42 +8,79 @@ open only when the user opted in, and then with torch's weights-only unpickler.
 
 from __future__ import annotations
 
-import json
-import struct
+import stat
 from pathlib import Path
 
-from picotui.engine.errors import ModelError
+from picotui.engine.errors import ModelError, is_out_of_memory
+from picotui.engine.headers import MAX_HEADER  # noqa: F401  (one limit for the sniff and the loader)
 
-MAX_HEADER = 100 * 1024 * 1024  # real headers are < 1 MB; anything bigger is not a safetensors file
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 
 
 def read_header(path: Path) -> dict[str, tuple[int, ...]]:
-    """name -> shape from a .safetensors header; ModelError if the file is not one or is cut short."""
+    """name -> shape from a .safetensors header; ModelError (one line) if the file is not one, is cut short,
+    or its header is malformed or lies about sizes.
+
+    The same full validation as the library's sniff (`headers.read_header`): a file replaced between the
+    scan and the load is checked again here, so a damaged header never reaches the loader as a KeyError.
+    """
+    from picotui.engine.headers import HeaderError
+    from picotui.engine.headers import read_header as checked_header
+
     path = Path(path)
     try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            raw = fh.read(8)
-            if len(raw) < 8:
-                raise ValueError("too short")
-            (n,) = struct.unpack("<Q", raw)
-            if n > MAX_HEADER or n + 8 > size:
-                raise ValueError("bad header length")
-            header = json.loads(fh.read(n))
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise ModelError(f"{path.name} is a folder, not a model file: put the .safetensors file itself there.")
+        return checked_header(path, st.st_size)
     except FileNotFoundError:
         raise ModelError(f"{path} does not exist: check the name, or rescan the models folder.") from None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path.name} is not a readable .safetensors file ({exc}); download it again.") from None
-    shapes, end = {}, 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        shapes[name] = tuple(info["shape"])
-        end = max(end, info["data_offsets"][1])
-    if 8 + n + end > size:
-        raise ModelError(f"{path.name} is truncated ({size} of {8 + n + end} bytes): download it again.")
-    return shapes
+    except HeaderError as exc:
+        raise ModelError(str(exc)) from None
+    except OSError as exc:
+        raise ModelError(f"{path.name} cannot be read ({exc.strerror or exc}): check the file and its "
+                         f"permissions.") from None
+
+
+def utf8_name(path) -> bool:
+    """Whether the path can be handed to safetensors, which takes only valid UTF-8 paths (on Linux a file
+    name is bytes; a name from a Windows zip can be Latin-1, and Python keeps it with surrogate escapes)."""
+    try:
+        str(path).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _rename_hint(path: Path) -> ModelError:
+    return ModelError(f"{path.name} could not be opened: its name is not valid UTF-8; rename it (e.g. to plain "
+                      f"ASCII letters) and rescan.")
+
+
+def open_safetensors(path: Path):
+    """safetensors' `safe_open` for `path`, also when its name is not valid UTF-8 (opened by file
+    descriptor through /proc/self/fd; where that does not exist, a one-line "rename it")."""
+    import os
+
+    from safetensors import safe_open
+
+    path = Path(path)
+    if utf8_name(path):
+        return safe_open(str(path), framework="pt", device="cpu")
+    fd = os.open(path, os.O_RDONLY)  # os functions take such names (they encode them back to the bytes)
+    try:
+        proxy = f"/proc/self/fd/{fd}"
+        if not os.path.exists(proxy):
+            raise _rename_hint(path)
+        return safe_open(proxy, framework="pt", device="cpu")  # it maps the file: the fd can close
+    finally:
+        os.close(fd)
+
+
+def load_safetensors(path: Path) -> dict:
+    """All tensors of a (small) .safetensors file, whatever its name (see open_safetensors)."""
+    with open_safetensors(path) as handle:
+        return {key: handle.get_tensor(key) for key in handle.keys()}
 
 
 class TensorSource:
@@ -67,12 +104,18 @@ class TensorSource:
             t = self._dict[name]
         else:
             if self._handle is None:
-                from safetensors import safe_open
-
                 try:
-                    self._handle = safe_open(str(self.path), framework="pt", device="cpu")
+                    self._handle = open_safetensors(self.path)
+                except ModelError:
+                    raise
+                except FileNotFoundError:
+                    raise ModelError(f"{self.path} does not exist: check the name, or rescan the models "
+                                     f"folder.") from None
                 except Exception as exc:  # SafetensorError has no stable import path
-                    raise ModelError(f"{self.path.name} could not be read ({exc}); download it again.") from None
+                    if is_out_of_memory(exc):
+                        raise
+                    raise ModelError(f"{self.path.name} could not be read ({' '.join(str(exc).split())[:120]}); "
+                                     f"download it again.") from None
             t = self._handle.get_tensor(name)
         return t.to(self.dtype) if t.is_floating_point() and self.dtype is not None else t
 
@@ -93,6 +136,8 @@ def load_pickle(path: Path, allow_pickle: bool) -> dict:
     except FileNotFoundError:
         raise ModelError(f"{path} does not exist: check the name, or rescan the models folder.") from None
     except Exception as exc:
+        if is_out_of_memory(exc):
+            raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{path.name} could not be loaded safely ({first[:120]}); use a .safetensors file.") from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):

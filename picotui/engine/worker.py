@@ -7,8 +7,25 @@ Two threads, both daemons:
   thread (the UI may call `call_from_thread` in on_event, which refuses the UI's own thread), and a
   slow handler never stalls the denoising loop.
 
-The worker never dies: a PicoError becomes Failed(kind, message); anything else becomes
-Failed("internal", "<one line> (details in the log)") with the traceback in the log.
+The worker never dies: a PicoError becomes Failed(kind, message); a GPU out-of-memory error, wherever
+it happens (load, prompt encode, LoRA, a step, decode), becomes Failed("out-of-memory", ...) after the
+memory is freed and the memory plan steps up; anything else becomes Failed("internal", "<one line>
+(details in the log)") with the traceback in the log. Every step of the loop is guarded (reading the
+status, freeing memory, a broken event handler): the next job always runs.
+
+Cancelling. `cancel(job_id)` names the job the user sees; a cancel for a job that already ended (escape
+pressed many times, or late) matches nothing and returns False, so it never spills onto the next job.
+`cancel()` without an id stops whatever runs now: only for callers that cannot know the id. A cancel
+takes effect at the next check:
+* loading: between the load stages (reading the checkpoint, building UNet / text encoder / VAE, moving
+  to the GPU, each VAE or LoRA file); the half-built pipeline is dropped, the next job loads afresh;
+* before the first step, and after every model evaluation (so within one step, the last one included);
+* after the VAE decode, and during the save until the PNG gets its final name: the image is discarded,
+  no PNG (and no temp file) is left, and the job ends with Cancelled;
+* once the save has claimed the final name (the link/rename that publishes the finished file), the save
+  completes and the image is reported as Finished: a complete PNG is never deleted or left half-written.
+With a batch, images finished before the cancel stay saved (each had its own Finished event).
+Every job ends with exactly one of: its last Finished, Failed, or Cancelled.
 """
 
 from __future__ import annotations
@@ -22,8 +39,8 @@ from collections import deque
 from dataclasses import replace
 from typing import Callable
 
-from picotui.engine.errors import OutOfMemory, PicoError
-from picotui.engine.events import Cancelled, EngineStatus, Event, Failed, Loading, Queued
+from picotui.engine.errors import JobCancelled, OutOfMemory, PicoError, is_out_of_memory
+from picotui.engine.events import Cancelled, EngineStatus, Event, Failed, Finished, Loading, Notice, Queued
 from picotui.engine.request import GenerationRequest
 
 log = logging.getLogger("picotui.worker")
@@ -49,6 +66,7 @@ class Worker:
         self._jobs: deque[tuple[int, GenerationRequest]] = deque()
         self._cond = threading.Condition()
         self._running: int | None = None
+        self._running_ended = False  # the running job's last event (Finished/Failed/Cancelled) is out
         self._cancel = threading.Event()  # set: the running job stops at its next step
         self._stopping = False
         self._events: queue.SimpleQueue = queue.SimpleQueue()
@@ -79,10 +97,18 @@ class Worker:
         return job_id
 
     def cancel(self, job_id: int | None = None) -> bool:
-        """Cancel the running job (job_id None or its id) or remove a queued one. True if anything matched."""
+        """Cancel job `job_id`: stop it if it runs, remove it if it waits. True if it matched one of those.
+
+        A job that already ended matches nothing (False), whatever runs now: pass the id of the job the
+        user sees, so a cancel pressed late or many times never stops the next job. `job_id` None stops
+        whatever runs at this moment (racy by nature; prefer the id). A stopped running job ends with one
+        Cancelled event at its next cancel check (see the module docstring); a removed queued job gets
+        its Cancelled event at once. True can still end in Finished when the cancel came after the PNG's
+        save had passed the point of no return (its final name claimed).
+        """
         with self._cond:
             if job_id is None or job_id == self._running:
-                if self._running is None:
+                if self._running is None or self._running_ended:
                     return False
                 self._cancel.set()
                 return True
@@ -134,6 +160,10 @@ class Worker:
     def _emit(self, event: Event) -> None:
         if isinstance(event, EngineStatus):
             self._status = event
+        elif isinstance(event, (Finished, Failed, Cancelled)) and event.job_id == self._running and (
+                not isinstance(event, Finished) or event.image_index + 1 == event.batch_count):
+            with self._cond:
+                self._running_ended = True  # from now on a cancel for it is stale
         self._events.put(event)
 
     def _dispatch(self) -> None:
@@ -143,7 +173,7 @@ class Worker:
                 return
             try:
                 self.on_event(event)
-            except Exception:  # a broken handler must not stop the events that follow
+            except BaseException:  # a broken handler must not stop the events that follow
                 log.exception("on_event handler failed for %s", type(event).__name__)
 
     def _requeue_positions(self) -> None:
@@ -159,14 +189,15 @@ class Worker:
 
             self._engine = JobRunner(self.paths, self.device_request, self.allow_pickle, self.memory_mode,
                                      emit=self._emit, speed=self.speed)
-            self._emit(self._engine.status(0, "idle"))
         except PicoError as exc:
             setup_error = str(exc)
             self._emit(Failed(0, exc.kind, setup_error))
-        except Exception as exc:
+        except BaseException as exc:
             log.exception("engine setup failed")
             setup_error = f"The engine could not start: {one_line(exc)} (details in the log)"
             self._emit(Failed(0, "internal", setup_error))
+        if self._engine is not None:
+            self._emit_status(0, "idle")
         while True:
             with self._cond:
                 while not self._jobs and not self._stopping:
@@ -175,21 +206,35 @@ class Worker:
                     return
                 job_id, request = self._jobs.popleft()
                 self._running = job_id
+                self._running_ended = False
                 self._cancel.clear()
                 self._requeue_positions()
             try:
                 self._run(job_id, request, setup_error)
+            except BaseException as exc:  # _run's own handlers failed (an emit, freeing memory): say so, go on
+                log.exception("job %d: the worker's error handling failed", job_id)
+                self._emit(Failed(job_id, "internal", f"{one_line(exc)} (details in the log)"))
             finally:
                 with self._cond:
                     self._running = None
                     self._cancel.clear()
-                    queued = len(self._jobs)
-                status = self._engine.status(job_id, "idle") if self._engine else EngineStatus(job_id, "idle")
-                self._emit(replace(status, queued=queued))
+                self._emit_status(job_id, "idle")
+
+    def _emit_status(self, job_id: int, state: str) -> None:
+        """The engine status after a job (or setup). Reading it touches the GPU (free memory), which can
+        fail after a CUDA error: then the last status stands, with a warning, and the worker goes on."""
+        with self._cond:
+            queued = len(self._jobs)
+        try:
+            status = self._engine.status(job_id, state) if self._engine else EngineStatus(job_id, state)
+        except BaseException as exc:
+            log.exception("reading the engine status failed")
+            status = replace(self._status, job_id=job_id, state=state)
+            self._emit(Notice(job_id, f"Could not read the GPU status ({one_line(exc, 120)}): the status line may "
+                                      f"be out of date; details in the log.", "warning"))
+        self._emit(replace(status, queued=queued))
 
     def _run(self, job_id: int, request: GenerationRequest, setup_error: str | None) -> None:
-        from picotui.engine.generate import JobCancelled
-
         started = time.perf_counter()
         try:
             if setup_error is not None:
@@ -199,15 +244,28 @@ class Worker:
         except JobCancelled:
             log.info("job %d cancelled", job_id)
             self._emit(Cancelled(job_id))
-        except OutOfMemory as exc:
-            log.warning("job %d: %s", job_id, exc)
-            leaner = self._engine.on_out_of_memory() if self._engine else None
-            hint = f" The next job uses {leaner.replace('-', ' ')} to need less memory." if leaner else ""
-            self._emit(Failed(job_id, exc.kind, f"{exc}{hint}"))
-        except PicoError as exc:
-            log.info("job %d failed: %s", job_id, exc)
-            self._emit(Failed(job_id, exc.kind, str(exc)))
-        except Exception as exc:  # the worker never dies: say it in one line, keep the traceback in the log
-            log.exception("job %d failed with an internal error", job_id)
-            self._emit(Failed(job_id, "internal", f"{one_line(exc)} (details in the log)"))
+        except Exception as exc:
+            if is_out_of_memory(exc):  # the one place any out-of-memory error becomes OutOfMemory
+                self._out_of_memory(job_id, request, exc)
+            elif isinstance(exc, PicoError):
+                log.info("job %d failed: %s", job_id, exc)
+                self._emit(Failed(job_id, exc.kind, str(exc)))
+            else:  # the worker never dies: say it in one line, keep the traceback in the log
+                log.exception("job %d failed with an internal error", job_id)
+                self._emit(Failed(job_id, "internal", f"{one_line(exc)} (details in the log)"))
 
+    def _out_of_memory(self, job_id: int, request: GenerationRequest, exc: BaseException) -> None:
+        """Free memory (a half-loaded pipeline included), step the memory plan up, say what to do."""
+        from picotui.engine.generate import _clear_frames, free_memory, out_of_memory_message
+
+        phase = getattr(self._engine, "phase", "?")
+        log.warning("job %d: out of GPU memory while %s: %s", job_id, phase, one_line(exc, 300))
+        message = str(exc) if isinstance(exc, OutOfMemory) else out_of_memory_message(request.width, request.height)
+        _clear_frames(exc)  # the failed call's locals (activations, half-built models) must not outlive it
+        hint = ""
+        try:
+            hint = self._engine.on_out_of_memory() if self._engine else ""
+        except Exception:
+            log.exception("job %d: freeing memory after the out-of-memory error failed", job_id)
+            free_memory()
+        self._emit(Failed(job_id, OutOfMemory.kind, f"{message}{hint or ''}"))

@@ -1,0 +1,46 @@
+"""Helpers for tests that run a real Worker on CPU: an event collector tests can wait on."""
+
+from __future__ import annotations
+
+import threading
+
+from picotui.engine.events import Cancelled, Failed, Finished
+
+
+class Events:
+    """Collects events from the worker's event thread; tests wait on conditions over them."""
+
+    def __init__(self):
+        self.items: list = []
+        self.cond = threading.Condition()
+        self.threads: set[str] = set()
+        self.hook = None  # optional callable run for each event (in the event thread), before it is recorded
+        self.after = None  # optional callable run after an event is recorded (a handler that fails late)
+
+    def __call__(self, event):
+        self.threads.add(threading.current_thread().name)
+        if self.hook:
+            self.hook(event)
+        with self.cond:
+            self.items.append(event)
+            self.cond.notify_all()
+        if self.after:
+            self.after(event)
+
+    def wait(self, predicate, timeout=60):
+        with self.cond:
+            assert self.cond.wait_for(lambda: predicate(self.items), timeout), [type(e).__name__ for e in self.items]
+
+    def of(self, kind, job_id=None):
+        with self.cond:
+            return [e for e in self.items if isinstance(e, kind) and (job_id is None or e.job_id == job_id)]
+
+    def done(self, job_id):
+        def check(items):
+            for e in items:
+                if e.job_id != job_id:
+                    continue
+                if isinstance(e, (Failed, Cancelled)) or (isinstance(e, Finished) and e.image_index + 1 == e.batch_count):
+                    return True
+            return False
+        return check
