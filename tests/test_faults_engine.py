@@ -308,18 +308,64 @@ def fake_gpu(paths, monkeypatch):
     w.shutdown()
 
 
-def test_out_of_memory_steps_the_memory_plan_up_as_the_message_says(fake_gpu, monkeypatch):
+def test_out_of_memory_retries_the_job_with_a_leaner_plan_and_keeps_it(fake_gpu, monkeypatch):
     from diffusers import UNet2DConditionModel
 
     w = fake_gpu
     assert w.events.of(EngineStatus, run(w, request(seed=20)))[-1].memory_mode == "full gpu"
     patch_once(monkeypatch, UNet2DConditionModel, "forward", torch.OutOfMemoryError("CUDA out of memory."))
-    (failed,) = w.events.of(Failed, run(w, request(width=128, height=128, seed=21)))
-    assert failed.message.startswith(OOM_TEXT)
-    assert failed.message.endswith("The next job uses at least text encoder offload to need less memory.")
-    job = run(w, request(seed=22))
-    assert w.events.of(Finished, job)
-    assert w.events.of(EngineStatus, job)[-1].memory_mode == "text encoder offload"  # what the message said
+    job = run(w, request(width=128, height=128, seed=21))
+    assert not w.events.of(Failed, job)
+    (notice,) = [n for n in w.events.of(Notice, job) if "trying again" in n.message]
+    assert notice.message == "Out of GPU memory at 128x128: trying again with text encoder offload."
+    (done,) = w.events.of(Finished, job)
+    assert done.request.seed == 21 and done.path.is_file()
+    assert w.events.of(EngineStatus, job)[-1].memory_mode == "text encoder offload"
+    job = run(w, request(seed=22))  # and the leaner plan stays for the jobs that follow
+    assert w.events.of(EngineStatus, job)[-1].memory_mode == "text encoder offload"
+
+
+def test_out_of_memory_mid_batch_retries_only_the_images_not_made(fake_gpu, monkeypatch, paths):
+    from picotui.engine import generate as gen
+
+    real, calls = gen.decode, {"n": 0}
+
+    def decode(*args, **kwargs):  # the second image's decode runs out of memory once
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise torch.OutOfMemoryError("CUDA out of memory.")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gen, "decode", decode)
+    job = run(fake_gpu, request(seed=30, batch_count=3))
+    done = fake_gpu.events.of(Finished, job)
+    assert [f.request.seed for f in done] == [30, 31, 32]  # none made twice, none skipped
+    assert [(f.image_index, f.batch_count) for f in done] == [(0, 3), (1, 3), (2, 3)]
+    assert len({f.path for f in done}) == 3
+
+
+def test_out_of_memory_that_persists_stops_after_a_few_leaner_tries(fake_gpu, monkeypatch, paths):
+    from picotui.engine import worker as worker_module
+
+    # One leaner try here (the real limit is higher): on this CPU posing as a GPU, sequential offload,
+    # which more tries would reach, cannot run at all.
+    monkeypatch.setattr(worker_module, "MAX_OOM_RETRIES", 1)
+
+    def always(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory.")
+
+    real = generate.denoise
+    monkeypatch.setattr(generate, "denoise", always)
+    before = pngs(paths)
+    job = run(fake_gpu, request(width=128, height=128, seed=40))
+    tries = [n for n in fake_gpu.events.of(Notice, job) if "trying again" in n.message]
+    assert len(tries) == 1
+    (failed,) = fake_gpu.events.of(Failed, job)
+    assert failed.kind == "out-of-memory" and failed.message.startswith(OOM_TEXT)
+    assert failed.message.endswith("The next job uses at least model offload to need less memory.")
+    assert_nothing_written(paths, before)
+    monkeypatch.setattr(generate, "denoise", real)
+    assert_next_job_works(fake_gpu, seed=41)
 
 
 def test_with_a_fixed_memory_mode_the_message_does_not_promise_a_step_up(fake_gpu, monkeypatch):

@@ -77,6 +77,13 @@ def test_override_and_step_up_after_out_of_memory():
     assert plan(80, 512, at_least="model-offload").mode == "model-offload"
     assert next_mode(plan(80, 512)) == "text-encoder-offload"
     assert next_mode(plan(1.2, 1024, total_gib=2)) is None
+    # at one VAE tile or less, tiling changes nothing: the step goes straight to model offload
+    te_offload = plan(3.0, 512, total_gib=4, override="text-encoder-offload")
+    assert next_mode(te_offload) == "vae-tiling"
+    assert next_mode(te_offload, 512, 512) == "model-offload"
+    assert next_mode(te_offload, 768, 768) == "vae-tiling"
+    # and a step up recorded as vae-tiling still counts at 512x512 (the policy skips to model offload)
+    assert plan(80, 512, at_least="vae-tiling").mode == "model-offload"
     with pytest.raises(PicoError):
         plan(8, 512, override="turbo")
 

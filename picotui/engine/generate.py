@@ -314,7 +314,9 @@ class JobRunner:
             speed_path=(speed.label if speed else "") if cuda else "eager (CPU)", detail=detail)
 
     # ---- one job --------------------------------------------------------------------------------
-    def run_job(self, job_id: int, request, is_cancelled: Callable[[], bool]) -> None:
+    def run_job(self, job_id: int, request, is_cancelled: Callable[[], bool], *, done_before: int = 0) -> None:
+        """Make and save the request's images, emitting events. `done_before`: images of this job finished by
+        an earlier attempt (a retry after out-of-memory), so progress keeps counting from there."""
         from dataclasses import replace
 
         from picotui.engine.prompts import extract_prompt_tags
@@ -325,6 +327,7 @@ class JobRunner:
         t0 = time.perf_counter()
         request = request.with_seed()
         seeds = request.seeds()
+        self.job_request, self.images_done = request, 0
         log.info("job %d: %s", job_id, request.to_json())
         tags = extract_prompt_tags(request.prompt, request.negative_prompt)  # negative tags: removed, not applied
         prompt, negative, tag_loras = tags.prompt, tags.negative, tags.loras
@@ -338,6 +341,8 @@ class JobRunner:
         self.library.start_hashing(files=[checkpoint, vae, *(mf for mf, _w in loras)])  # ready by the first save
         if self.manager.checkpoint is None or Path(self.manager.checkpoint.path) != Path(checkpoint.path):
             self.graphs.clear()  # the old UNet's graphs hold VRAM the new checkpoint needs
+            self._encoder = self._encoder_for = None  # and the cached encoder holds the old text encoder
+            self.prompts.clear()
             self.emit(self.status(job_id, "loading"))
         self.phase = "loading"
         pipe = self.manager.pipeline_for(checkpoint, vae, loras)
@@ -365,7 +370,7 @@ class JobRunner:
                 graphs=self.graphs if self.speed.name == "cuda-graphs" else None, graph_state=self._graph_state(),
                 on_notice=lambda m: self.emit(Notice(job_id, m, "warning")),
                 on_step=lambda r, i=index: self.emit(Step(job_id, r.index, r.total, r.it_per_s, r.eta_s, r.preview,
-                                                          i, len(seeds))))
+                                                          done_before + i, done_before + len(seeds))))
             t3 = time.perf_counter()
             self.phase = "decoding"
             image = decode(pipe, latents, on_notice=lambda m: self.emit(Notice(job_id, m, "warning")))
@@ -398,13 +403,15 @@ class JobRunner:
                        "total": (t5 - t0) if index == 0 else (t5 - t2)}
             log.info("job %d image %d/%d seed %d: %s -> %s", job_id, index + 1, len(seeds), seed,
                      {k: round(v, 3) for k, v in timings.items()}, path or save_error)
-            self.emit(Finished(job_id, image, path, image_request, parameters, timings, index, len(seeds),
+            self.images_done += 1
+            self.emit(Finished(job_id, image, path, image_request, parameters, timings, done_before + index,
+                               done_before + len(seeds),
                                save_error))
 
     # ---- pieces ---------------------------------------------------------------------------------
     def _apply_plans(self, pipe, width: int, height: int) -> None:
         """The memory plan for this size, then the speed path that plan allows."""
-        from picotui.engine.memory import apply_plan, choose_memory_plan, vram_info
+        from picotui.engine.memory import apply_plan, choose_memory_plan, same_layout, vram_info
         from picotui.engine.speed import choose_speed_path
 
         info = vram_info(self.choice.device)
@@ -412,6 +419,8 @@ class JobRunner:
         plan = choose_memory_plan(free, total, width, height, self.choice.capability,
                                   override=self.memory_mode, at_least=self.min_mode)
         if plan.mode != "cpu":
+            if not same_layout(pipe, plan):
+                self.emit(Loading(self.job_id, f"placing models on {self.choice.device} ({plan.label})", 0.9))
             apply_plan(pipe, plan, self.choice.device)
         self.plan = plan
         speed = choose_speed_path(self.choice.capability, plan, width, height, free_vram_bytes=free,
@@ -452,7 +461,8 @@ class JobRunner:
         free_memory()
         if self.plan is None or self.plan.mode == "cpu":
             return ""
-        nxt = next_mode(self.plan)
+        failed = getattr(self, "job_request", None)
+        nxt = next_mode(self.plan, failed.width, failed.height) if failed else next_mode(self.plan)
         fixed = self.memory_mode not in (None, "", "auto")
         if fixed:
             instead = f"set it to {nxt} or auto" if nxt else "nothing leaner exists"
@@ -462,6 +472,18 @@ class JobRunner:
             return " picotui already uses its leanest memory mode."
         self.min_mode = nxt
         return f" The next job uses at least {nxt.replace('-', ' ')} to need less memory."
+
+    def remaining_request(self):
+        """The part of the current job not finished yet (its seeds continue where it stopped), or None."""
+        from dataclasses import replace
+
+        from picotui.engine.request import MAX_SEED
+
+        request = getattr(self, "job_request", None)
+        if request is None or self.images_done >= request.batch_count:
+            return None
+        return replace(request, seed=(request.seed + self.images_done) % (MAX_SEED + 1),
+                       batch_count=request.batch_count - self.images_done)
 
     def _encode(self, pipe, prompt: str, negative: str, clip_skip: int, loras):
         from picotui.engine.conditioning import PromptEncoder

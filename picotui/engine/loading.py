@@ -161,8 +161,9 @@ class ModelManager:
             src.close()
         self.on_stage("building pipeline", 0.8)
         pipe = _assemble(unet, vae, text_encoder)
-        self.on_stage(f"moving to {self.device}", 0.85)
-        pipe.to(self.device, self.dtype)
+        # Still on the CPU: the memory plan (generate.JobRunner) moves to the GPU what it decides should live
+        # there, so an offloading plan never needs the whole model on the card at once.
+        pipe.to(dtype=self.dtype)
         self.on_stage("ready", 1.0)
         return pipe
 

@@ -153,10 +153,8 @@ def choose_memory_plan(free_vram_bytes: float | None, total_vram_bytes: float | 
         plan = matching[-1] if override == "model-offload" and width * height > VAE_TILE_PIXELS else matching[0]
         est = estimate_peak(width, height, **_fields(plan))
         return replace(plan, reason=f"set by you ({gib}, needs ~{est / GIB:.1f} GiB)", estimate_bytes=int(est))
-    if at_least:
-        order = [p.mode for p in candidates]
-        if at_least in order:
-            candidates = candidates[order.index(at_least):]
+    if at_least in MODES:  # by the canonical order: vae-tiling does not exist at 512², the step still counts
+        candidates = [p for p in candidates if MODES.index(p.mode) >= MODES.index(at_least)]
     for plan in candidates:
         est = estimate_peak(width, height, **_fields(plan))
         if est <= budget:
@@ -167,10 +165,14 @@ def choose_memory_plan(free_vram_bytes: float | None, total_vram_bytes: float | 
     return replace(plan, reason=f"{plan.reason}; even this may not fit ({gib})", estimate_bytes=int(est))
 
 
-def next_mode(plan: MemoryPlan) -> str | None:
-    """The mode one step leaner than `plan` (what the next job uses after an out-of-memory error)."""
-    order = ["full-gpu", "text-encoder-offload", "vae-tiling", "model-offload", "sequential-offload",
-             "attention-slicing"]
+def next_mode(plan: MemoryPlan, width: int | None = None, height: int | None = None) -> str | None:
+    """The mode one step leaner than `plan` (what the next job uses after an out-of-memory error).
+
+    With the size that failed, modes that do not exist at that size are skipped (VAE tiling changes
+    nothing for one tile), so the mode named is the one that runs."""
+    order = [m for m in MODES if m != "cpu"]
+    if width and height and width * height <= VAE_TILE_PIXELS:
+        order.remove("vae-tiling")
     if plan.mode not in order or plan.mode == order[-1]:
         return None
     return order[order.index(plan.mode) + 1]
@@ -246,10 +248,16 @@ def memory_mode_setting() -> str | None:
 
 # ---- applying a plan -------------------------------------------------------------------------------
 
+def same_layout(pipe, plan: MemoryPlan) -> bool:
+    """Whether the pipeline is already laid out as `plan` asks (then applying it costs nothing)."""
+    current: MemoryPlan | None = getattr(pipe, "_picotui_plan", None)
+    return current is not None and _fields(current) == _fields(plan)
+
+
 def apply_plan(pipe, plan: MemoryPlan, device) -> None:
     """Put the pipeline in the shape `plan` asks for. Idempotent: an unchanged plan costs nothing."""
     current: MemoryPlan | None = getattr(pipe, "_picotui_plan", None)
-    if current is not None and _fields(current) == _fields(plan):
+    if same_layout(pipe, plan):
         return
     offload = plan.model_offload or plan.sequential_offload
     was_offloaded = current is not None and (current.model_offload or current.sequential_offload)

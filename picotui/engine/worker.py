@@ -46,6 +46,7 @@ from picotui.engine.request import GenerationRequest
 log = logging.getLogger("picotui.worker")
 
 _STOP = object()
+MAX_OOM_RETRIES = 3  # each retry steps the memory plan up once; beyond three the job fails with advice
 
 
 def one_line(exc: BaseException, limit: int = 200) -> str:
@@ -236,36 +237,71 @@ class Worker:
 
     def _run(self, job_id: int, request: GenerationRequest, setup_error: str | None) -> None:
         started = time.perf_counter()
+        retries = done = 0
+        total = request.batch_count
+        while True:
+            retry = self._attempt(job_id, request, setup_error, retries, done)
+            if retry is None:
+                break
+            request, retries, done = retry, retries + 1, total - retry.batch_count
+        log.info("job %d ended after %.2f s", job_id, time.perf_counter() - started)
+
+    def _attempt(self, job_id: int, request: GenerationRequest, setup_error: str | None, retries: int,
+                 done_before: int) -> GenerationRequest | None:
+        """Run the job once; returns what is left of it to run again (after out-of-memory), else None."""
         try:
             if setup_error is not None:
                 raise PicoError(setup_error, kind="internal")
-            self._engine.run_job(job_id, request, is_cancelled=self._cancel.is_set)
-            log.info("job %d done in %.2f s", job_id, time.perf_counter() - started)
+            self._engine.run_job(job_id, request, is_cancelled=self._cancel.is_set, done_before=done_before)
         except JobCancelled:
             log.info("job %d cancelled", job_id)
             self._emit(Cancelled(job_id))
+        except MemoryError:  # the computer's RAM, not the GPU's: nothing picotui can lean on helps
+            log.exception("job %d: out of system memory", job_id)
+            self._free_after_failure()
+            self._emit(Failed(job_id, OutOfMemory.kind, "Out of system memory (RAM): close other programs, or "
+                                                        "add swap, then try again."))
         except Exception as exc:
             if is_out_of_memory(exc):  # the one place any out-of-memory error becomes OutOfMemory
-                self._out_of_memory(job_id, request, exc)
-            elif isinstance(exc, PicoError):
+                return self._out_of_memory(job_id, request, exc, retries)
+            if isinstance(exc, PicoError):
                 log.info("job %d failed: %s", job_id, exc)
                 self._emit(Failed(job_id, exc.kind, str(exc)))
             else:  # the worker never dies: say it in one line, keep the traceback in the log
                 log.exception("job %d failed with an internal error", job_id)
                 self._emit(Failed(job_id, "internal", f"{one_line(exc)} (details in the log)"))
 
-    def _out_of_memory(self, job_id: int, request: GenerationRequest, exc: BaseException) -> None:
-        """Free memory (a half-loaded pipeline included), step the memory plan up, say what to do."""
+    def _free_after_failure(self) -> None:
+        from picotui.engine.generate import free_memory
+
+        try:
+            free_memory()
+        except Exception:
+            log.exception("freeing memory failed")
+
+    def _out_of_memory(self, job_id: int, request: GenerationRequest, exc: BaseException,
+                       retries: int) -> GenerationRequest | None:
+        """Free memory (a half-loaded pipeline included) and step the memory plan up. If the plan did step
+        up, the unfinished rest of the job is returned to run again at once (the user asked for an image,
+        not for a lesson in memory modes); otherwise the job fails with what to do."""
         from picotui.engine.generate import _clear_frames, free_memory, out_of_memory_message
 
         phase = getattr(self._engine, "phase", "?")
         log.warning("job %d: out of GPU memory while %s: %s", job_id, phase, one_line(exc, 300))
         message = str(exc) if isinstance(exc, OutOfMemory) else out_of_memory_message(request.width, request.height)
         _clear_frames(exc)  # the failed call's locals (activations, half-built models) must not outlive it
-        hint = ""
+        hint, before = "", getattr(self._engine, "min_mode", None)
         try:
             hint = self._engine.on_out_of_memory() if self._engine else ""
         except Exception:
             log.exception("job %d: freeing memory after the out-of-memory error failed", job_id)
             free_memory()
+        stepped = self._engine is not None and getattr(self._engine, "min_mode", None) != before
+        rest = self._engine.remaining_request() if stepped and retries < MAX_OOM_RETRIES else None
+        if rest is not None and not self._cancel.is_set():
+            mode = self._engine.min_mode.replace("-", " ")
+            self._emit(Notice(job_id, f"Out of GPU memory at {request.width}x{request.height}: trying again "
+                                      f"with {mode}.", "warning"))
+            return rest
         self._emit(Failed(job_id, OutOfMemory.kind, f"{message}{hint or ''}"))
+        return None
