@@ -14,7 +14,7 @@ import pytest
 from conftest import EMBEDDING, KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
 
 from picotui import __version__
-from picotui.engine.events import Finished, Notice
+from picotui.engine.events import Finished, Notice, Step
 from picotui.engine.metadata import parse_parameters, read_recipe, request_from_parameters
 from picotui.engine.request import GenerationRequest, LoraSpec
 from picotui.paths import Paths
@@ -50,14 +50,14 @@ def paths(models_root, tmp_path):
                  state=tmp_path / "state", cache=tmp_path / "cache")
 
 
-def run_job(paths, request, on_check=lambda: None):
+def run_job(paths, request, on_check=lambda events: None):
     from picotui.engine.generate import JobRunner
 
     events = []
     runner = JobRunner(paths, "cpu", False, None, events.append)
 
-    def is_cancelled():
-        on_check()
+    def is_cancelled():  # the engine polls this during loading and between steps
+        on_check(events)
         return False
 
     runner.run_job(1, request, is_cancelled)
@@ -119,8 +119,8 @@ def test_a_job_writes_a1111s_parameters_with_recomputable_hashes_and_reads_back(
 def test_a_model_deleted_mid_job_still_saves_the_image_without_its_hash(paths):
     lora = paths.models / "loras" / KOHYA_LORA
 
-    def delete_lora():  # called between steps, after the LoRA was loaded into the pipeline
-        if lora.exists():
+    def delete_lora(events):  # once denoising runs, the LoRA is loaded into the pipeline
+        if lora.exists() and any(isinstance(e, Step) for e in events):
             lora.unlink()
 
     finished, events = run_job(paths, REQUEST, delete_lora)
