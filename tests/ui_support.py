@@ -34,3 +34,16 @@ async def wait_for(pilot, predicate, timeout: float = 60.0, what: str = "conditi
             raise AssertionError(f"timed out waiting for {what}; events: {pilot.app.events_seen[-20:]}")
         await asyncio.sleep(0.05)
         await pilot.pause()
+
+
+def record_notifications(app) -> list[str]:
+    """Every notification's message, kept (the app's own list drops them when they time out, which
+    on a busy machine can happen before a test looks)."""
+    said: list[str] = []
+    notify = app.notify
+
+    def recording(message, *args, **kwargs):
+        said.append(str(message))
+        return notify(message, *args, **kwargs)
+    app.notify = recording
+    return said
