@@ -14,7 +14,7 @@ from picotui.ui.help_texts import HELP, topic_for
 from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.screens.help import HelpModal, KeysScreen
 from picotui.ui.widgets.lora_rows import LoraRow
-from ui_support import make_paths, wait_for, write_settings
+from ui_support import make_paths, record_notifications, wait_for, write_settings
 
 
 @pytest.fixture
@@ -50,6 +50,20 @@ async def test_token_counter_follows_typing(paths):
         await tokens_become(pilot, "#prompt-tokens", "76/150 · 2 chunks")
         app.query_one("#prompt", TextArea).load_text("word, " * 60)
         await wait_for(pilot, lambda: text_of(app, "#prompt-tokens").endswith("/150 · 2 chunks"), 15, "2 chunks")
+
+
+async def test_token_counter_counts_an_embedding_as_its_vectors(tmp_path, models_root, cache_dir):
+    from conftest import EMBEDDING, EMBEDDING_VECTORS
+
+    paths = make_paths(tmp_path, models=models_root, cache=cache_dir)
+    write_settings(paths, prompt="")
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_for(pilot, lambda: app.model_files, 30, "the scan")
+        app.query_one("#prompt").focus()
+        await pilot.press(*f"a {EMBEDDING.removesuffix('.safetensors')} cat")
+        # "tinyembed" alone is 4 CLIP tokens; as the installed embedding it takes its 2 vectors
+        await tokens_become(pilot, "#prompt-tokens", f"{2 + EMBEDDING_VECTORS}/75 · 1 chunk")
 
 
 async def test_a_huge_paste_neither_freezes_nor_is_counted(paths):
@@ -124,7 +138,7 @@ async def test_f1_explains_every_focusable_control(paths):
                 "clip-skip", "batch", "generate"} <= topics
 
 
-async def test_keys_screen_lists_every_binding(paths):
+async def test_keys_screen_lists_every_binding_once(paths):
     app = app_for(paths)
     async with app.run_test(size=(140, 45)) as pilot:
         app.query_one("#steps").focus()
@@ -133,14 +147,86 @@ async def test_keys_screen_lists_every_binding(paths):
         await pilot.pause()
         assert isinstance(app.screen, KeysScreen)
         text = str(app.screen.query_one("#keys-body", Static).render())
-        for key in ("ctrl+g", "escape", "ctrl+r", "ctrl+l", "ctrl+o", "ctrl+t", "f1", "ctrl+p", "ctrl+q", "ctrl+n"):
-            assert key in text
-        await pilot.press("escape")
+        for key in ("ctrl+g", "escape", "ctrl+r", "ctrl+l", "ctrl+o", "ctrl+t", "ctrl+n", "ctrl+f", "f1", "f2", "?",
+                    "f3", "ctrl+p", "ctrl+q", "ctrl+t then s"):
+            assert key in text, key
+        lines = text.splitlines()
+        assert len([line for line in lines if line.startswith("ctrl+n ")]) == 1
+        assert str(paths.log_file) in str(app.screen.query_one("#keys-log", Static).render())
+        await pilot.press("f2")  # the same key closes it
+        await pilot.pause()
+        assert not isinstance(app.screen, KeysScreen)
         app.query_one("#seed-lock").focus()
         await pilot.pause()
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, KeysScreen)
+        await pilot.press("escape")
+        app.query_one("#prompt").focus()
+        await pilot.press("f7", *"why?")  # in a text field ? is just a character
+        await pilot.pause()
+        assert app.query_one("#prompt", TextArea).text == "why?" and not isinstance(app.screen, KeysScreen)
+
+
+async def test_f1_and_f2_work_inside_dialogs_and_other_screens(paths):
+    from PIL import Image
+
+    from picotui.engine.output import save_png
+    from picotui.ui.screens.history import HistoryScreen
+    from picotui.ui.screens.open_png import OpenPngModal
+
+    save_png(Image.new("RGB", (64, 64)), paths.outputs, GenerationRequest(seed=1), "a cat")
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press("ctrl+p", *"Open PNG")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, OpenPngModal)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal) and app.screen.topic == "open-path"
+        await pilot.press("question_mark")  # the help dialog's promise: ? lists every key
+        await pilot.pause()
+        assert isinstance(app.screen, KeysScreen)
+        await pilot.press("escape", "f1")  # F1 again closes the help it opened
+        await pilot.pause()
+        assert isinstance(app.screen, OpenPngModal)
+        await pilot.press("f2")
+        await pilot.pause()
+        assert isinstance(app.screen, KeysScreen)
+        await pilot.press("escape", "escape")
+        await pilot.pause()
+
+        for key, screen_type, topic in (("ctrl+o", ModelBrowser, "browser-table"), ("ctrl+t", HistoryScreen, "history-list")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, screen_type)
+            await pilot.press("f1")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpModal) and app.screen.topic == topic
+            await pilot.press("escape", "escape")
+            await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+
+
+async def test_command_palette_and_footer_list_each_action_once(paths):
+    from textual.command import CommandList
+    from textual.widgets._footer import FooterKey
+
+    from picotui.ui.commands import COMMANDS
+
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.pause()
+        assert [k.key for k in app.query(FooterKey)].count("ctrl+p") == 1
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: app.screen.query(CommandList) and
+                       app.screen.query_one(CommandList).option_count >= len(COMMANDS), 10, "the palette")
+        shown = [str(app.screen.query_one(CommandList).get_option_at_index(i).prompt).splitlines()[0]
+                 for i in range(app.screen.query_one(CommandList).option_count)]
+        assert sorted(shown) == sorted(title for title, _help, _action in COMMANDS)  # ours only, once each
+        assert len({action for _t, _h, action in COMMANDS}) == len(COMMANDS)
 
 
 async def test_seed_keys_and_lora_rows(paths):
@@ -231,3 +317,17 @@ async def test_control_characters_are_shown_escaped(paths):
         text = app.query_one("#prompt", TextArea).text
         assert "\x1b" not in text and "\\x1b[31mcat\\x07" in text
         assert notes and "escaped" in notes[0]
+
+
+async def test_a_failure_stays_in_the_progress_line_and_names_the_log_file(paths):
+    from picotui.engine.events import Failed
+    from picotui.ui.engine_link import EngineMessage
+
+    app = app_for(paths)
+    said = record_notifications(app)
+    async with app.run_test(size=(140, 45)) as pilot:
+        # what the worker sends when a job dies of an unexpected error
+        app.post_message(EngineMessage(Failed(4, "internal", "boom [/] (details in the log)")))
+        await pilot.pause()
+        assert f"boom [/] (details in the log: {paths.log_file})" in said
+        assert text_of(app, "#progress-text") == "failed: boom [/] (details in the log)"

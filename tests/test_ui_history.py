@@ -6,13 +6,15 @@ from __future__ import annotations
 import datetime as dt
 
 from PIL import Image, PngImagePlugin
-from textual.widgets import Checkbox, Input, Select, Static, TextArea
+from textual.widgets import Checkbox, Input, OptionList, Select, Static, TextArea
 
 from picotui.engine.metadata import a1111_parameters
 from picotui.engine.output import save_png
 from picotui.engine.request import GenerationRequest
 from picotui.ui.app import PicoApp
 from picotui.ui.screens.history import HistoryScreen
+from picotui.ui.screens.image_view import ImageModal
+from picotui.ui.widgets.image_pane import ImagePane
 from ui_support import make_paths, wait_for
 
 A1111 = ("masterpiece, a castle on a hill\nNegative prompt: blurry, lowres\n"
@@ -38,6 +40,17 @@ async def test_earlier_images_are_browsable_and_restorable(tmp_path):
         assert isinstance(app.screen, HistoryScreen)
         detail = app.screen.query_one("#history-detail", Static)
         await wait_for(pilot, lambda: "seed        222" in str(detail.render()), 10, "the newest recipe")
+        picture = app.screen.query_one("#history-image", ImagePane)
+        await wait_for(pilot, lambda: picture.image is not None, 10, "the picture, read in a thread")
+        assert picture.image.size == (256, 256) and picture.image.getpixel((0, 0)) == (200, 40, 40)
+        await pilot.press("ctrl+f")  # full screen, then back to the list
+        await pilot.pause()
+        assert isinstance(app.screen, ImageModal) and app.screen.image.size == (256, 256)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, HistoryScreen)
+        labels = [app.screen.query_one(OptionList).get_option_at_index(i).prompt for i in range(2)]
+        assert all("\n" not in str(label) for label in labels)  # one line each
         await pilot.press("down")
         await wait_for(pilot, lambda: "seed        111" in str(detail.render()), 10, "the older recipe")
         shown = str(detail.render())

@@ -5,10 +5,8 @@ the value it is (the raw name goes to the engine and into the settings file)."""
 
 from __future__ import annotations
 
-import html
 import json
 import os
-import re
 import shutil
 
 from textual.widgets import Select, Static
@@ -21,19 +19,12 @@ from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.screens.history import HistoryScreen
 from picotui.ui.widgets.lora_rows import LoraRow
 from conftest import KOHYA_LORA, TINY_CHECKPOINT
-from ui_support import make_paths, wait_for, write_settings
+from ui_support import make_paths, screen_text, wait_for, write_settings
 
 EVIL = "\x1b[31mevil.safetensors"
 BOLD = "[bold]x.safetensors"
 CLICK = "[@click=app.quit]quit.safetensors"  # as markup: a link that quits the app
 EVIL_LORA = "[@click=app.quit]\x1b[2Jwipe.safetensors"
-
-
-def screen_text(app) -> str:
-    """What the terminal shows, as text: the screenshot SVG without its tags and entities."""
-    svg = app.export_screenshot()
-    body = svg[svg.index("<g class="):]  # after the style sheet
-    return html.unescape(re.sub(r"<[^>]*>", "", body)).replace("\xa0", " ")
 
 
 def assert_nothing_raw(app) -> str:

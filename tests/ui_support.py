@@ -47,3 +47,16 @@ def record_notifications(app) -> list[str]:
         return notify(message, *args, **kwargs)
     app.notify = recording
     return said
+
+
+def screen_text(app) -> str:
+    """What the terminal shows, as plain text lines (the same render as a screenshot, without styles)."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False)

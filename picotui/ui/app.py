@@ -54,24 +54,32 @@ class PicoApp(EngineEvents, App):
     CSS_PATH = "app.tcss"
     TITLE = "picotui"
     COMMANDS = {PicoCommands}  # only picotui's commands: Textual's system ones would duplicate Keys and Quit
+    # The footer shows the short description; the keys screen (F2) the tooltip, which says more.
     BINDINGS = [
-        Binding("ctrl+g", "generate", "Generate", priority=True),
-        Binding("escape", "cancel_job", "Cancel job"),
-        Binding("ctrl+r", "new_seed", "New seed", priority=True),
-        Binding("ctrl+l", "toggle_lock", "Lock seed", priority=True),
-        Binding("ctrl+o", "browser", "Models", priority=True),
-        Binding("ctrl+t", "history", "History", priority=True),
-        Binding("ctrl+n", "add_lora", "Add LoRA", show=False, priority=True),
-        Binding("ctrl+f", "full_image", "Image", priority=True),
+        Binding("ctrl+g", "generate", "Generate", priority=True,
+                tooltip="generate; while one runs, queue another with the form as it is now"),
+        Binding("escape", "cancel_job", "Cancel job", tooltip="cancel the running job (the one the progress line shows)"),
+        Binding("ctrl+r", "new_seed", "New seed", priority=True, tooltip="put a new random seed in the form"),
+        Binding("ctrl+l", "toggle_lock", "Lock seed", priority=True,
+                tooltip="lock / unlock the seed (locked: every job uses the seed in the field)"),
+        Binding("ctrl+o", "browser", "Models", priority=True,
+                tooltip="model browser: checkpoints, VAEs, LoRAs, embeddings"),
+        Binding("ctrl+t", "history", "History", priority=True,
+                tooltip="history: this session's images and earlier ones from outputs/"),
+        Binding("ctrl+n", "add_lora", "Add LoRA", show=False, priority=True, tooltip="add a LoRA row"),
+        Binding("ctrl+f", "full_image", "Image", priority=True,
+                tooltip="the image full screen (main screen or history); escape closes"),
         # F-keys are priority bindings so they also work inside dialogs (a modal screen hides the app's
         # other keys); "?" is not, or it could never be typed into a prompt.
-        Binding("f1", "help_focused", "Help", priority=True),
-        Binding("f2", "keys", "Keys", priority=True),
-        Binding("question_mark", "keys", "Keys", key_display="?", show=False),
-        Binding("f3", "engine_details", "Engine", show=False, priority=True),
+        Binding("f1", "help_focused", "Help", priority=True, tooltip="help for the focused control"),
+        Binding("f2", "keys", "Keys", priority=True, tooltip="this list of keys"),
+        Binding("question_mark", "keys", "Keys", key_display="?", show=False, tooltip="this list of keys"),
+        Binding("f3", "engine_details", "Engine", show=False, priority=True,
+                tooltip="engine details: device, VRAM, memory mode and speed path, and why"),
         # shown once, at the footer's right end, where Textual puts the command palette key
-        Binding("ctrl+p", "command_palette", "Commands", show=False, priority=True),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+p", "command_palette", "Commands", show=False, priority=True,
+                tooltip="command palette: every action by name"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="quit (a running job is cancelled cleanly)"),
     ]
 
     def __init__(self, paths: Paths, *, graphics_choice: str | None = None, engine_options: dict | None = None,

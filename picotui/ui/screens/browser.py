@@ -92,8 +92,9 @@ class ModelBrowser(Screen):
                 counts[kind] += 1
                 style = "" if mf.usable else "dim"
                 note = "" if mf.usable else f"can't use: {mf.reason or 'unknown reason'}"
-                cells = [shorten(mf.name, 48), mf.family, human_size(mf.size), self.hashes.get(str(mf.path), "…"),
-                         note]
+                # "…" until hashing gets there; an empty file has nothing to hash
+                hashed = self.hashes.get(str(mf.path), "…" if mf.size else "-")
+                cells = [shorten(mf.name, 48), mf.family, human_size(mf.size), hashed, note]
                 table.add_row(*(label(c, style) for c in cells), key=str(mf.path))
         unknown = len(self.files) - sum(counts.values())
         intro = self.query_one("#browser-intro", Static)
@@ -103,9 +104,9 @@ class ModelBrowser(Screen):
                 f"No model files found yet. Put SD1.5 .safetensors files here, then press r:\n{folders}\n"
                 "Until then, press d (or enter on the demo row) to use the tiny demo model."))
         else:
-            summary = ", ".join(f"{counts[k]} {t.lower()}" for k, t, _ in KINDS)
+            summary = " · ".join(f"{t}: {counts[k]}" for k, t, _ in KINDS)
             extra = f", {unknown} other files" if unknown else ""
-            intro.update(plain(f"{self.models_dir}: {summary}{extra}. enter uses a file · r rescans · 1–4 tabs"))
+            intro.update(plain(f"{self.models_dir}  {summary}{extra}\nenter uses a file · r rescans · 1–4 switch tabs"))
 
     def set_hash(self, path: str, value: str) -> None:
         self.hashes[path] = value

@@ -52,7 +52,7 @@ def key_rows(bindings) -> list[tuple[str, str]]:
         if binding.action in rows:
             rows[binding.action][0] += f" / {keys}"
         else:
-            rows[binding.action] = [keys, binding.description]
+            rows[binding.action] = [keys, binding.tooltip or binding.description]
     return [(keys, desc) for keys, desc in rows.values()]
 
 

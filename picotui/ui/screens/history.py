@@ -68,22 +68,25 @@ def _value(request: GenerationRequest, name: str) -> str:
 
 
 def describe(entry: HistoryEntry, current: GenerationRequest | None) -> str:
+    """The entry's file (or why it is not saved), what differs from the form (first: it is what one
+    looks for), then every setting."""
     if entry.request is None:
         return entry.problem or "Reading its settings…"
-    lines = [f"{label:<11} {_value(entry.request, name)}" for name, label in COMPARED]
+    lines = []
     if entry.path:
-        lines.insert(0, f"file        {entry.path}")
+        lines.append(f"file        {entry.path}")
     elif entry.unsaved:
-        lines.insert(0, f"NOT SAVED   {entry.save_error or 'saving failed'}")
-        lines.insert(1, "            s saves it again (it is still in memory)")
-    if entry.unmatched:
-        lines.append(f"not used    {', '.join(entry.unmatched)}")
+        lines.append(f"NOT SAVED   {entry.save_error or 'saving failed'}")
+        lines.append("            s saves it again (it is still in memory)")
     if current is not None:
         diffs = [f"  {label}: {_value(entry.request, name)!s:.40} → yours {_value(current, name)!s:.40}"
                  for name, label in COMPARED if _value(entry.request, name) != _value(current, name)]
-        lines.append("")
         lines.append("Differs from your form:" if diffs else "Same settings as your form.")
         lines.extend(diffs)
+    lines.append("")
+    lines.extend(f"{label:<11} {_value(entry.request, name)}" for name, label in COMPARED)
+    if entry.unmatched:
+        lines.append(f"not used    {', '.join(entry.unmatched)}")
     return escape_controls("\n".join(lines))
 
 
