@@ -307,10 +307,10 @@ class JobForm(VerticalScroll, can_focus=False):
             self.app.call_from_thread(self._show_counts, labels)
 
     def _show_counts(self, labels: dict[str, str]) -> None:
-        if not self.is_attached:  # the count finished while the app was closing
-            return
         for area_id, text in labels.items():
-            self.query_one(f"#{area_id}-tokens", Static).update(plain(text, one_line=True))
+            counters = self.query(f"#{area_id}-tokens")  # none while the app closes and the form goes
+            if counters:
+                counters.first(Static).update(plain(text, one_line=True))
 
 
 def token_label(text: str, vectors: dict[str, int] | None = None) -> str:

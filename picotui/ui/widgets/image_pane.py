@@ -8,7 +8,7 @@ the pane (in terminal cells, using the cell's pixel size) and refitted when the 
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Container
+from textual.containers import Center, Container
 from textual.widgets import Static
 
 from picotui.ui import graphics
@@ -31,7 +31,8 @@ class ImagePane(Container):
             yield Static("Images are not drawn (graphics: none). Finished images are saved in outputs/.",
                          id="image-none", classes="dim")
         else:
-            yield image_cls(None, id="picture")
+            with Center(classes="picture-row"):  # the caption spans the pane, so center the picture itself
+                yield image_cls(None, id="picture")
         yield Static(plain(self.empty, one_line=True), id="image-caption", classes="dim")
 
     def show(self, image, caption: str) -> None:
