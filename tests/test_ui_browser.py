@@ -11,7 +11,7 @@ from picotui.ui.app import PicoApp
 from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.widgets.lora_rows import LoraRow
 from conftest import DIFFUSERS_LORA, EMBEDDING, KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
-from ui_support import make_paths, wait_for
+from ui_support import make_paths, record_notifications, wait_for
 
 
 def row_names(screen, kind: str) -> list[str]:
@@ -75,15 +75,20 @@ async def test_browse_and_pick_each_kind(tmp_path, models_root, cache_dir):
 async def test_empty_library_says_where_files_go(tmp_path):
     paths = make_paths(tmp_path)
     app = PicoApp(paths, graphics_choice="none", start_engine=False)
+    said = record_notifications(app)
     async with app.run_test(size=(140, 45)) as pilot:
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: app._scanned_once, 10, "the scan")
+        notice = [m for m in said if "demo model is in use" in m]  # once, on start
+        assert len(notice) == 1 and str(paths.models / "checkpoints") in notice[0]
         app.query_one("#form").set_model("checkpoint", "someone-elses.safetensors")
         await pilot.press("ctrl+o")
         await pilot.pause()
         intro = str(app.screen.query_one("#browser-intro", Static).render())
         assert "No model files found" in intro and str(paths.models / "checkpoints") in intro
         await pilot.press("r")
-        await pilot.pause()
+        await wait_for(pilot, lambda: any("Rescanning" in m for m in said), 10, "the rescan")
+        await pilot.pause(0.3)
+        assert len([m for m in said if "demo model is in use" in m]) == 1  # not again on a rescan
         await pilot.press("d")  # the demo model
         await pilot.pause()
         assert str(app.query_one("#checkpoint", Select).value) == "demo"

@@ -1,15 +1,25 @@
-"""The app against the real engine on the demo model: generate, progress, preview, cancel, history,
-failures, quitting mid-job. Real key presses; small, fast jobs (256×256, a few steps)."""
+"""The app against the real engine on the demo model: the form filled with key presses, generate,
+progress and loading text, preview, cancel (also pressed many times fast), queueing, failures, saving
+again after a full disk, engine details, quitting mid-job. Small, fast jobs (256×256, a few steps)."""
 
 from __future__ import annotations
+
+import errno
+import re
+import threading
+import types
 
 import pytest
 from textual.widgets import Checkbox, Input, Static
 
+from picotui.engine import output
+from picotui.engine.metadata import read_recipe
 from picotui.ui.app import PicoApp
+from picotui.ui.screens.engine_details import EngineDetailsModal
 from picotui.ui.screens.history import HistoryScreen
+from picotui.ui.screens.image_view import ImageModal
 from picotui.ui.widgets.image_pane import ImagePane
-from ui_support import make_paths, wait_for, write_settings
+from ui_support import make_paths, record_notifications, wait_for, write_settings
 
 
 @pytest.fixture
@@ -25,58 +35,172 @@ def count(app, name: str) -> int:
     return app.events_seen.count(name)
 
 
-async def test_generate_then_restore_from_history(paths):
-    write_settings(paths, seed_locked=True, seed=42, width=256, height=256, steps=3, prompt="a red boat")
+def spy_progress(app) -> list[str]:
+    """Every progress line shown while loading and stepping (they change faster than a test polls)."""
+    seen = []
+    for name in ("_on_loading", "_on_step"):
+        handler = getattr(app, name)
+
+        def spy(event, handler=handler):
+            handler(event)
+            seen.append(text_of(app, "#progress-text"))
+        setattr(app, name, spy)
+    return seen
+
+
+async def type_into(pilot, field_id: str, text: str) -> None:
+    pilot.app.query_one(f"#{field_id}").focus()
+    await pilot.press("ctrl+a", "ctrl+k", *text)  # Input: select all, delete to the end, type
+
+
+async def ready(pilot) -> None:
+    await wait_for(pilot, lambda: text_of(pilot.app, "#progress-text").startswith("ready"), 120, "the engine")
+
+
+async def test_fill_the_form_with_keys_generate_and_restore(paths):
     app = PicoApp(paths, graphics_choice="halfcell")
+    said = record_notifications(app)
     async with app.run_test(size=(140, 45)) as pilot:
+        progress = spy_progress(app)
+        await ready(pilot)  # the start-up load ends as "ready", not stuck at "loading: importing torch"
+        assert any(line.startswith("loading: importing torch") for line in progress)
+        app.query_one("#prompt").focus()
+        await pilot.press("f7", *"a red boat")
+        for field_id, value in (("steps", "3"), ("width", "256"), ("height", "256"), ("seed", "42")):
+            await type_into(pilot, field_id, value)
+        await pilot.press("ctrl+l")  # lock: this job uses 42
         pane = app.query_one(ImagePane)
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: count(app, "Finished") == 1 or count(app, "Failed"), 120, "the first image")
-        assert count(app, "Failed") == 0, [n.message for n in app._notifications]
-        assert count(app, "Step") == 3 and "Loading" in app.events_seen
+        await pilot.pause()
+        assert not any("Queued" in m for m in said)  # nothing else runs: it starts, not queues
+        await wait_for(pilot, lambda: count(app, "Finished") == 1 or count(app, "Failed"), 120, "the image")
+        assert count(app, "Failed") == 0, said
+        steps = [line for line in progress if "step" in line]
+        assert len(steps) == 3 and all(re.fullmatch(r"step [123]/3 · [\d.]+ it/s · ETA [\d.]+s", s) for s in steps)
         assert pane.version >= 4  # three previews, then the final image
-        assert pane.image.size == (256, 256)
-        assert "seed 42" in pane.caption
+        assert pane.image.size == (256, 256) and "seed 42" in pane.caption
         assert text_of(app, "#progress-text").startswith("done")
         assert "engine: idle" in text_of(app, "#status-line") and "picotui-demo" in text_of(app, "#status-line")
 
+        await pilot.press("ctrl+f")  # the image full screen (what a compact terminal relies on)
+        await pilot.pause()
+        assert isinstance(app.screen, ImageModal) and app.screen.image is pane.image
+        await pilot.press("escape", "f3")  # engine details: the memory mode and speed path, and why
+        await pilot.pause()
+        assert isinstance(app.screen, EngineDetailsModal)
+        details, status = text_of(app.screen, "#engine-details"), app.engine_status
+        assert status.memory_mode and status.detail["memory_reason"] and status.detail["speed_reason"]
+        assert f"memory mode {status.memory_mode}\n  why       {status.detail['memory_reason']}" in details
+        assert f"speed path  {status.speed_path}\n  why       {status.detail['speed_reason']}" in details
+        assert str(paths.log_file) in details
+        await pilot.press("escape")
+
         # change the form, then restore the image's settings from history
-        app.query_one("#seed", Input).value = "7"
-        app.query_one("#steps", Input).value = "9"
+        await type_into(pilot, "seed", "7")
+        await type_into(pilot, "steps", "9")
         await pilot.press("ctrl+l")  # unlock
         await pilot.press("ctrl+t")
         await pilot.pause()
         assert isinstance(app.screen, HistoryScreen)
         detail = text_of(app.screen, "#history-detail")
         assert "Differs from your form" in detail and "seed: 42 → yours 7" in detail and "steps: 3 → yours 9" in detail
+        assert app.screen.query_one("#history-image", ImagePane).image is pane.image  # drawn beside it
         await pilot.press("enter")
         await pilot.pause()
         assert not isinstance(app.screen, HistoryScreen)
         assert app.query_one("#seed", Input).value == "42" and app.query_one("#steps", Input).value == "3"
         assert app.query_one("#seed-lock", Checkbox).value is True
+        assert app.query_one("#prompt").text == "a red boat"
 
 
-async def test_cancel_with_escape_then_queue_and_fail(paths):
-    write_settings(paths, seed_locked=True, seed=1, width=256, height=256, steps=60)
+async def test_queue_rapid_escapes_cancel_and_failure(paths):
+    write_settings(paths, seed_locked=True, seed=1, width=256, height=256, steps=150)
     app = PicoApp(paths, graphics_choice="halfcell")
+    said = record_notifications(app)
     async with app.run_test(size=(140, 45)) as pilot:
-        await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: count(app, "Step") >= 1, 120, "the first step")
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: count(app, "Cancelled") == 1, 60, "the cancel")
-        assert count(app, "Finished") == 0 and count(app, "Step") < 60
-        assert text_of(app, "#progress-text") == "cancelled"
-        assert not list(paths.outputs.rglob("*.png"))  # nothing half-written
+        await ready(pilot)
+        # Hold the engine's events back on demand: the app then still shows job 1 while the worker has
+        # moved on, which is what a late (stale) escape looks like.
+        gate, ended = threading.Event(), []
+        gate.set()
+        deliver = app.worker.on_event
 
-        # a missing checkpoint fails with the engine's one line; the form keeps its values
+        def held(event):
+            gate.wait()
+            if type(event).__name__ in ("Cancelled", "Finished", "Failed"):
+                ended.append((type(event).__name__, event.job_id))
+            deliver(event)
+        app.worker.on_event = held
+
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: count(app, "Step") >= 1, 120, "job 1's first step")
+        await type_into(pilot, "steps", "30")  # long enough to be running when the late escapes come
+        await pilot.press("ctrl+g")  # busy: queued, and the queue says so
+        await pilot.pause()
+        assert any("Queued job 2" in m for m in said), said
+        assert text_of(app, "#queue") == "running · 1 queued"
+
+        gate.clear()
+        await pilot.press("escape")  # cancels job 1 (the one on screen)
+        await wait_for(pilot, lambda: app.worker.running_job == 2, 60, "the worker to move on to job 2")
+        await pilot.press("escape", "escape", "escape")  # late: the screen still shows job 1
+        gate.set()
+        await wait_for(pilot, lambda: ("Finished", 2) in ended or ("Cancelled", 2) in ended, 120, "job 2")
+        assert ended == [("Cancelled", 1), ("Finished", 2)]
+        await pilot.pause()
+        pane = app.query_one(ImagePane)
+        final = pane.image
+        assert final.size == (256, 256) and text_of(app, "#queue") == ""
+
+        # cancel with a finished image on screen: the noisy preview goes, the last image comes back
+        await type_into(pilot, "steps", "150")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.last_step.get(3, (0, 0))[0] >= 1, 120, "job 3's first step")
+        assert pane.image is not final  # the preview
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: count(app, "Cancelled") == 2, 60, "the cancel")
+        assert re.fullmatch(r"job 3 cancelled at step \d+/150", text_of(app, "#progress-text"))
+        assert pane.image is final and "seed 1" in pane.caption
+        assert not [p for p in paths.outputs.rglob("*.png")][1:]  # only job 2's image was written
+
+        # a missing checkpoint fails with the engine's one line, kept in the progress line; the form keeps its values
         app.query_one("#form").set_model("checkpoint", "no-such-model")
-        app.query_one("#steps", Input).value = "2"
+        await type_into(pilot, "steps", "2")
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: count(app, "Failed") == 1, 60, "the failure")
-        messages = [n.message for n in app._notifications]
-        assert any("no-such-model" in m for m in messages), messages
+        assert any("no-such-model" in m for m in said), said
+        assert text_of(app, "#progress-text").startswith("failed: ") and "no-such-model" in text_of(app, "#progress-text")
         request = app.query_one("#form").request()
         assert (request.checkpoint, request.steps, request.seed) == ("no-such-model", 2, 1)
+
+
+async def test_save_again_after_a_full_disk(paths, monkeypatch):
+    write_settings(paths, seed_locked=True, seed=9, width=256, height=256, steps=2)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(output, "tempfile", types.SimpleNamespace(mkstemp=disk_full))
+    app = PicoApp(paths, graphics_choice="halfcell")
+    said = record_notifications(app)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: count(app, "Finished") == 1 or count(app, "Failed"), 120, "the image")
+        assert "NOT SAVED" in text_of(app, "#progress-text")
+        assert any("ctrl+t then s" in m for m in said), said
+        assert not list(paths.outputs.rglob("*.png"))
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        await pilot.press("s")  # still full: says so, keeps the image
+        await pilot.pause()
+        assert any(m.startswith("Still not saved") for m in said)
+        monkeypatch.undo()  # space freed
+        await pilot.press("s")
+        await pilot.pause()
+        entry = app.history[0]
+        assert entry.path is not None and entry.path.is_file() and entry.save_error is None
+        assert read_recipe(entry.path).request.seed == 9
+        assert str(entry.path.name) in str(app.screen.query_one("#history-detail", Static).render())
+        assert not [p for p in paths.outputs.rglob(".*") if p.is_file()]  # no temp or marker files
 
 
 async def test_quit_while_generating_cancels_cleanly(paths):
@@ -90,4 +214,6 @@ async def test_quit_while_generating_cancels_cleanly(paths):
         await pilot.pause()
     assert not worker._thread.is_alive()
     assert count(app, "Finished") == 0
-    assert not list(paths.outputs.rglob("*.png")) and not list(paths.outputs.rglob("*.tmp"))
+    # what output.save_png leaves while it works: .picotui-*.part temp files and .NNNNN.reserved markers
+    leftovers = [p for pattern in ("*.png", ".picotui-*.part", ".*.reserved") for p in paths.outputs.rglob(pattern)]
+    assert not leftovers

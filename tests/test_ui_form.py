@@ -11,9 +11,10 @@ from textual.widgets import Checkbox, Input, Select, Static, TextArea
 from picotui.engine.request import GenerationRequest
 from picotui.ui.app import PicoApp
 from picotui.ui.help_texts import HELP, topic_for
+from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.screens.help import HelpModal, KeysScreen
 from picotui.ui.widgets.lora_rows import LoraRow
-from ui_support import make_paths, write_settings
+from ui_support import make_paths, record_notifications, wait_for, write_settings
 
 
 @pytest.fixture
@@ -29,20 +30,52 @@ def text_of(app, selector: str) -> str:
     return str(app.query_one(selector, Static).render())
 
 
+async def tokens_become(pilot, selector: str, expected: str) -> None:
+    """The counter runs in a thread after a pause in typing: wait for it to say `expected`."""
+    await wait_for(pilot, lambda: text_of(pilot.app, selector) == expected, 15,
+                   f"{selector} to read {expected!r} (it reads {text_of(pilot.app, selector)!r})")
+
+
 async def test_token_counter_follows_typing(paths):
     write_settings(paths, prompt="a cat")
     app = app_for(paths)
     async with app.run_test(size=(140, 45)) as pilot:
-        await pilot.pause(0.3)
-        assert text_of(app, "#prompt-tokens") == "2/75 · 1 chunk"
+        await tokens_become(pilot, "#prompt-tokens", "2/75 · 1 chunk")
         await pilot.click("#prompt")
         await pilot.press("end", *" sitting on a red mat")
-        await pilot.pause(0.4)
         assert app.query_one("#prompt", TextArea).text == "a cat sitting on a red mat"
-        assert text_of(app, "#prompt-tokens") == "7/75 · 1 chunk"
+        await tokens_become(pilot, "#prompt-tokens", "7/75 · 1 chunk")
+        # A1111's way of counting chunks: BREAK fills the first chunk, so one token more is 76 of 150
+        await pilot.press("f7", *"cat BREAK dog")  # f7: select all; typing replaces it
+        await tokens_become(pilot, "#prompt-tokens", "76/150 · 2 chunks")
         app.query_one("#prompt", TextArea).load_text("word, " * 60)
-        await pilot.pause(0.4)
-        assert text_of(app, "#prompt-tokens").endswith("/150 · 2 chunks")
+        await wait_for(pilot, lambda: text_of(app, "#prompt-tokens").endswith("/150 · 2 chunks"), 15, "2 chunks")
+
+
+async def test_token_counter_counts_an_embedding_as_its_vectors(tmp_path, models_root, cache_dir):
+    from conftest import EMBEDDING, EMBEDDING_VECTORS
+
+    paths = make_paths(tmp_path, models=models_root, cache=cache_dir)
+    write_settings(paths, prompt="")
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_for(pilot, lambda: app.model_files, 30, "the scan")
+        app.query_one("#prompt").focus()
+        await pilot.press(*f"a {EMBEDDING.removesuffix('.safetensors')} cat")
+        # "tinyembed" alone is 4 CLIP tokens; as the installed embedding it takes its 2 vectors
+        await tokens_become(pilot, "#prompt-tokens", f"{2 + EMBEDDING_VECTORS}/75 · 1 chunk")
+
+
+async def test_a_huge_paste_neither_freezes_nor_is_counted(paths):
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        area = app.query_one("#prompt", TextArea)
+        area.focus()
+        area.load_text("")
+        area.insert("corgi " * 20_000)  # 120,000 characters, the way a paste arrives: one insert
+        await tokens_become(pilot, "#prompt-tokens", "too long: 120,000 characters (max 20,000)")
+        await pilot.press("f7", *"a cat")  # and the app still answers keys
+        await tokens_become(pilot, "#prompt-tokens", "2/75 · 1 chunk")
 
 
 async def test_inputs_validate_as_you_type_and_generate_refuses(paths):
@@ -105,7 +138,7 @@ async def test_f1_explains_every_focusable_control(paths):
                 "clip-skip", "batch", "generate"} <= topics
 
 
-async def test_keys_screen_lists_every_binding(paths):
+async def test_keys_screen_lists_every_binding_once(paths):
     app = app_for(paths)
     async with app.run_test(size=(140, 45)) as pilot:
         app.query_one("#steps").focus()
@@ -114,14 +147,86 @@ async def test_keys_screen_lists_every_binding(paths):
         await pilot.pause()
         assert isinstance(app.screen, KeysScreen)
         text = str(app.screen.query_one("#keys-body", Static).render())
-        for key in ("ctrl+g", "escape", "ctrl+r", "ctrl+l", "ctrl+o", "ctrl+t", "f1", "ctrl+p", "ctrl+q", "ctrl+n"):
-            assert key in text
-        await pilot.press("escape")
+        for key in ("ctrl+g", "escape", "ctrl+r", "ctrl+l", "ctrl+o", "ctrl+t", "ctrl+n", "ctrl+f", "f1", "f2", "?",
+                    "f3", "ctrl+p", "ctrl+q", "ctrl+t then s"):
+            assert key in text, key
+        lines = text.splitlines()
+        assert len([line for line in lines if line.startswith("ctrl+n ")]) == 1
+        assert str(paths.log_file) in str(app.screen.query_one("#keys-log", Static).render())
+        await pilot.press("f2")  # the same key closes it
+        await pilot.pause()
+        assert not isinstance(app.screen, KeysScreen)
         app.query_one("#seed-lock").focus()
         await pilot.pause()
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, KeysScreen)
+        await pilot.press("escape")
+        app.query_one("#prompt").focus()
+        await pilot.press("f7", *"why?")  # in a text field ? is just a character
+        await pilot.pause()
+        assert app.query_one("#prompt", TextArea).text == "why?" and not isinstance(app.screen, KeysScreen)
+
+
+async def test_f1_and_f2_work_inside_dialogs_and_other_screens(paths):
+    from PIL import Image
+
+    from picotui.engine.output import save_png
+    from picotui.ui.screens.history import HistoryScreen
+    from picotui.ui.screens.open_png import OpenPngModal
+
+    save_png(Image.new("RGB", (64, 64)), paths.outputs, GenerationRequest(seed=1), "a cat")
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press("ctrl+p", *"Open PNG")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, OpenPngModal)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal) and app.screen.topic == "open-path"
+        await pilot.press("question_mark")  # the help dialog's promise: ? lists every key
+        await pilot.pause()
+        assert isinstance(app.screen, KeysScreen)
+        await pilot.press("escape", "f1")  # F1 again closes the help it opened
+        await pilot.pause()
+        assert isinstance(app.screen, OpenPngModal)
+        await pilot.press("f2")
+        await pilot.pause()
+        assert isinstance(app.screen, KeysScreen)
+        await pilot.press("escape", "escape")
+        await pilot.pause()
+
+        for key, screen_type, topic in (("ctrl+o", ModelBrowser, "browser-table"), ("ctrl+t", HistoryScreen, "history-list")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, screen_type)
+            await pilot.press("f1")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpModal) and app.screen.topic == topic
+            await pilot.press("escape", "escape")
+            await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+
+
+async def test_command_palette_and_footer_list_each_action_once(paths):
+    from textual.command import CommandList
+    from textual.widgets._footer import FooterKey
+
+    from picotui.ui.commands import COMMANDS
+
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.pause()
+        assert [k.key for k in app.query(FooterKey)].count("ctrl+p") == 1
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: app.screen.query(CommandList) and
+                       app.screen.query_one(CommandList).option_count >= len(COMMANDS), 10, "the palette")
+        shown = [str(app.screen.query_one(CommandList).get_option_at_index(i).prompt).splitlines()[0]
+                 for i in range(app.screen.query_one(CommandList).option_count)]
+        assert sorted(shown) == sorted(title for title, _help, _action in COMMANDS)  # ours only, once each
+        assert len({action for _t, _h, action in COMMANDS}) == len(COMMANDS)
 
 
 async def test_seed_keys_and_lora_rows(paths):
@@ -135,8 +240,9 @@ async def test_seed_keys_and_lora_rows(paths):
         assert app.query_one("#seed-lock", Checkbox).value is True
         assert form.next_request().seed == int(seed)  # locked: the field's seed
         await pilot.press("ctrl+l")
-        assert form.next_request().seed != int(seed) or True  # unlocked: drawn anew (may collide, 1 in 2^32)
-        assert app.query_one("#seed", Input).value != seed
+        drawn = form.next_request().seed  # unlocked: a new seed each job, shown in the field
+        assert app.query_one("#seed", Input).value == str(drawn)
+        assert drawn != int(seed)  # two equal draws from 2^32 seeds: once in four billion runs
         await pilot.press("ctrl+n", "ctrl+n")
         await pilot.pause()
         assert len(app.query(LoraRow)) == 2
@@ -176,18 +282,31 @@ async def test_corrupt_settings_are_ignored_with_a_notice(paths):
 
 async def test_tiny_terminal_gets_a_compact_layout(paths):
     app = app_for(paths)
-    async with app.run_test(size=(60, 20)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        assert app.screen.has_class("compact")
-        assert not app.query_one("#image-pane").display or app.query_one("#image-pane").size.height == 0
+        assert app.has_class("compact")
+        assert app.query_one("#image-pane").size.height == 0  # its room goes to the form
+        assert app.query_one("#prompt").size.height > 0 and app.query_one("#progress").size.height > 0
+        await pilot.resize_terminal(90, 26)  # a small pane is kept from here up
+        await pilot.pause()
+        assert not app.has_class("compact") and app.query_one("#image-pane").size.height > 0
         await pilot.resize_terminal(140, 45)
         await pilot.pause()
-        assert not app.screen.has_class("compact")
+        assert not app.has_class("compact")
+        # absurdly small: nothing crashes, every key still works
         await pilot.resize_terminal(20, 8)
         await pilot.pause()
+        assert app.has_class("compact")
         await pilot.press("tab", "ctrl+o")
         await pilot.pause()
-        await pilot.press("escape")
+        assert isinstance(app.screen, ModelBrowser)
+        await pilot.press("escape", "f2")
+        await pilot.pause()
+        assert isinstance(app.screen, KeysScreen)
+        await pilot.press("escape", "ctrl+f")  # no image yet: says so
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+        assert any("No image to show yet" in n.message for n in app._notifications)
 
 
 async def test_control_characters_are_shown_escaped(paths):
@@ -198,3 +317,17 @@ async def test_control_characters_are_shown_escaped(paths):
         text = app.query_one("#prompt", TextArea).text
         assert "\x1b" not in text and "\\x1b[31mcat\\x07" in text
         assert notes and "escaped" in notes[0]
+
+
+async def test_a_failure_stays_in_the_progress_line_and_names_the_log_file(paths):
+    from picotui.engine.events import Failed
+    from picotui.ui.engine_link import EngineMessage
+
+    app = app_for(paths)
+    said = record_notifications(app)
+    async with app.run_test(size=(140, 45)) as pilot:
+        # what the worker sends when a job dies of an unexpected error
+        app.post_message(EngineMessage(Failed(4, "internal", "boom [/] (details in the log)")))
+        await pilot.pause()
+        assert f"boom [/] (details in the log: {paths.log_file})" in said
+        assert text_of(app, "#progress-text") == "failed: boom [/] (details in the log)"

@@ -13,7 +13,9 @@ from picotui.engine.output import save_png
 from picotui.engine.request import GenerationRequest
 from picotui.ui.app import PicoApp
 from picotui.ui.screens.history import HistoryScreen
-from ui_support import make_paths, wait_for
+from picotui.ui.screens.image_view import ImageModal
+from picotui.ui.widgets.image_pane import ImagePane
+from ui_support import make_paths, screen_text, wait_for
 
 A1111 = ("masterpiece, a castle on a hill\nNegative prompt: blurry, lowres\n"
          "Steps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 987654, Size: 512x768, "
@@ -30,7 +32,7 @@ def our_png(paths, seed: int, prompt: str):
 async def test_earlier_images_are_browsable_and_restorable(tmp_path):
     paths = make_paths(tmp_path)
     our_png(paths, 111, "first \x1b[31mred")
-    our_png(paths, 222, "second")
+    our_png(paths, 222, "second, " * 40)  # far longer than the list is wide
     app = PicoApp(paths, graphics_choice="none", start_engine=False)
     async with app.run_test(size=(140, 45)) as pilot:
         await pilot.press("ctrl+t")
@@ -38,6 +40,18 @@ async def test_earlier_images_are_browsable_and_restorable(tmp_path):
         assert isinstance(app.screen, HistoryScreen)
         detail = app.screen.query_one("#history-detail", Static)
         await wait_for(pilot, lambda: "seed        222" in str(detail.render()), 10, "the newest recipe")
+        picture = app.screen.query_one("#history-image", ImagePane)
+        await wait_for(pilot, lambda: picture.image is not None, 10, "the picture, read in a thread")
+        assert picture.image.size == (256, 256) and picture.image.getpixel((0, 0)) == (200, 40, 40)
+        await pilot.press("ctrl+f")  # full screen, then back to the list
+        await pilot.pause()
+        assert isinstance(app.screen, ImageModal) and app.screen.image.size == (256, 256)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, HistoryScreen)
+        list_column = [line[:60] for line in screen_text(app).splitlines()]  # the list is the left half
+        rows = [i for i, line in enumerate(list_column) if "-222.png" in line or "-111.png" in line]
+        assert len(rows) == 2 and rows[1] == rows[0] + 1  # one line each, even with a long prompt
         await pilot.press("down")
         await wait_for(pilot, lambda: "seed        111" in str(detail.render()), 10, "the older recipe")
         shown = str(detail.render())

@@ -1,33 +1,52 @@
-"""Snapshot tests (pytest-textual-snapshot): main screen, model browser, F1 help and the keys screen.
+"""Snapshot tests (pytest-textual-snapshot): main screen (defaults, a filled form, 80×24), model
+browser (empty, and with usable, unusable and hashed files), F1 help, the keys screen, engine
+details and history.
 
-Deterministic: no engine (its text depends on the machine), default settings, fixed folders and
-terminal size. Update after an intended change with `pytest tests/test_ui_snapshots.py --snapshot-update`.
+Deterministic: no engine (its text depends on the machine; engine details get a fixed status), fixed
+folders and terminal sizes. Update after an intended change with
+`pytest tests/test_ui_snapshots.py --snapshot-update`, and look at the SVGs before committing them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
 import pytest
 
+from picotui.engine.request import GenerationRequest, LoraSpec
 from picotui.paths import Paths
 from picotui.ui.app import PicoApp
+from conftest import DIFFUSERS_LORA, EMBEDDING, TINY_CHECKPOINT, TINY_VAE
+from ui_support import wait_for, write_settings
 
-ROOT = Path("/tmp/picotui-ui-snapshot")  # fixed: the browser shows the models path
+ROOT = Path("/tmp/picotui-ui-snapshot")  # fixed: screens show the models path
 
 
-@pytest.fixture
-def app():
+def fresh_paths() -> Paths:
     shutil.rmtree(ROOT, ignore_errors=True)
     for sub in ("checkpoints", "vae", "loras", "embeddings"):
         (ROOT / "models" / sub).mkdir(parents=True)
-    paths = Paths(models=ROOT / "models", outputs=ROOT / "outputs", config_file=ROOT / "config" / "config.toml",
-                  state=ROOT / "state", cache=ROOT / "cache")
+    return Paths(models=ROOT / "models", outputs=ROOT / "outputs", config_file=ROOT / "config" / "config.toml",
+                 state=ROOT / "state", cache=ROOT / "cache")
+
+
+def make_app(paths: Paths) -> PicoApp:
     app = PicoApp(paths, graphics_choice="none", start_engine=False)
     app.animation_level = "none"  # no smooth scrolling: a screenshot must not catch a scroll half-way
-    yield app
+    return app
+
+
+@pytest.fixture
+def paths():
+    yield fresh_paths()
     shutil.rmtree(ROOT, ignore_errors=True)
+
+
+@pytest.fixture
+def app(paths):
+    return make_app(paths)
 
 
 async def _settle(pilot):
@@ -37,7 +56,11 @@ async def _settle(pilot):
         widget.cursor_blink = False  # the blink phase depends on timing
     for widget in pilot.app.query(Input).results():
         widget.cursor_blink = False
-    await pilot.pause(0.4)  # token counters and the library scan land after the first paint
+    # token counters (a thread) and the library scan land after the first paint
+    await wait_for(pilot, lambda: pilot.app._scanned_once and "chunk" in str(
+        pilot.app.query_one("#negative-tokens").render()), 20, "counters and scan")
+    pilot.app.clear_notifications()  # the start-up notice ("no checkpoints yet") would cover the screen
+    await pilot.pause(0.3)
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
 
@@ -46,12 +69,37 @@ def test_main_screen(snap_compare, app):
     assert snap_compare(app, terminal_size=(140, 45), run_before=_settle)
 
 
+def test_main_screen_filled_form(snap_compare, paths):
+    write_settings(paths, seed_locked=True, prompt="a lighthouse at dusk, (dramatic sky:1.2), BREAK oil painting",
+                   negative_prompt="blurry", checkpoint="dreamshaper_8.safetensors", steps=30, cfg=6.5,
+                   width=512, height=768, seed=1234, clip_skip=2, batch_count=4, sampler="Euler a",
+                   loras=(LoraSpec("add_detail.safetensors", 0.6),))
+    assert snap_compare(make_app(paths), terminal_size=(140, 45), run_before=_settle)
+
+
 def test_main_screen_compact(snap_compare, app):
     assert snap_compare(app, terminal_size=(80, 24), run_before=_settle)
 
 
 def test_model_browser_empty(snap_compare, app):
     assert snap_compare(app, press=["ctrl+o"], terminal_size=(140, 45), run_before=_settle)
+
+
+def test_model_browser_with_files(snap_compare, paths, models_root):
+    for kind, name in (("checkpoints", TINY_CHECKPOINT), ("vae", TINY_VAE), ("loras", DIFFUSERS_LORA),
+                       ("embeddings", EMBEDDING)):
+        shutil.copy(models_root / kind / name, paths.models / kind / name)
+    (paths.models / "checkpoints" / "half-downloaded.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
+    (paths.models / "checkpoints" / "empty.safetensors").write_bytes(b"")
+    app = make_app(paths)
+
+    async def open_browser(pilot):
+        await _settle(pilot)
+        await wait_for(pilot, lambda: len(pilot.app.hashes) >= 4, 30, "the hashes")
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(140, 30), run_before=open_browser)
 
 
 def test_help_for_cfg(snap_compare, app):
@@ -72,3 +120,47 @@ def test_keys_screen(snap_compare, app):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(140, 45), run_before=keys)
+
+
+def test_engine_details(snap_compare, app):
+    from picotui.engine.events import EngineStatus
+    from picotui.ui.engine_link import EngineMessage
+
+    status = EngineStatus(
+        0, "idle", device="cuda:0 NVIDIA GeForce GTX 1060 6GB", dtype="float16", vram_used_gib=2.1,
+        vram_total_gib=5.93, checkpoint="dreamshaper_8.safetensors", memory_mode="text encoder off the GPU",
+        speed_path="eager", detail={"memory_reason": "5.1 GiB free: UNet and VAE fit, the text encoder waits in RAM",
+                                    "speed_reason": "sm_61 (Pascal): no CUDA graphs or compile below sm_70",
+                                    "capability": "6.1"})
+
+    async def details(pilot):
+        await _settle(pilot)
+        pilot.app.post_message(EngineMessage(status))
+        await pilot.pause()
+        await pilot.press("f3")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=details)
+
+
+def test_history(snap_compare, paths):
+    from PIL import Image
+
+    from picotui.engine.metadata import a1111_parameters
+    from picotui.engine.output import save_png
+
+    for seed, prompt in ((11, "a red boat on a calm lake"), (12, "a corgi, (warm lighting:1.2)")):
+        request = GenerationRequest(prompt=prompt, seed=seed, steps=20, width=512, height=512)
+        save_png(Image.new("RGB", (512, 512), (90, 120, 200)), paths.outputs, request,
+                 a1111_parameters(request, model_name="v1-5-pruned-emaonly", model_hash="6ce0161689"),
+                 today=dt.date(2025, 1, 31))
+    app = make_app(paths)
+
+    async def history(pilot):
+        await _settle(pilot)
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: "seed        12" in str(pilot.app.screen.query_one("#history-detail").render())
+                       and pilot.app.screen.query_one("#history-image").image is not None, 10, "the newest entry")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(140, 40), run_before=history)

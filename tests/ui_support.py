@@ -34,3 +34,29 @@ async def wait_for(pilot, predicate, timeout: float = 60.0, what: str = "conditi
             raise AssertionError(f"timed out waiting for {what}; events: {pilot.app.events_seen[-20:]}")
         await asyncio.sleep(0.05)
         await pilot.pause()
+
+
+def record_notifications(app) -> list[str]:
+    """Every notification's message, kept (the app's own list drops them when they time out, which
+    on a busy machine can happen before a test looks)."""
+    said: list[str] = []
+    notify = app.notify
+
+    def recording(message, *args, **kwargs):
+        said.append(str(message))
+        return notify(message, *args, **kwargs)
+    app.notify = recording
+    return said
+
+
+def screen_text(app) -> str:
+    """What the terminal shows, as plain text lines (the same render as a screenshot, without styles)."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False)

@@ -27,8 +27,10 @@ from picotui.ui.commands import PicoCommands
 from picotui.ui.engine_link import EngineEvents
 from picotui.ui.help_texts import topic_for
 from picotui.ui.screens.browser import ModelBrowser
+from picotui.ui.screens.engine_details import EngineDetailsModal, details_text
 from picotui.ui.screens.help import HelpModal, KeysScreen
 from picotui.ui.screens.history import HistoryEntry, HistoryScreen
+from picotui.ui.screens.image_view import ImageModal
 from picotui.ui.screens.open_png import OpenPngModal
 from picotui.ui.settings import Saved, load_settings, save_settings
 from picotui.ui.widgets.form import JobForm
@@ -37,7 +39,9 @@ from picotui.ui.widgets.lora_rows import LoraPanel
 from picotui.ui.widgets.status import ProgressPanel
 
 log = logging.getLogger("picotui.ui")
-COMPACT = (100, 30)  # below this many columns or rows the image pane moves out of the way
+# Below this many columns or rows the image pane gives its room to the form (ctrl+f still shows the
+# image, full screen). 90×26 keeps a small pane; 80×24, the classic SSH size, is compact.
+COMPACT = (90, 26)
 
 
 class Hashed(Message):
@@ -49,19 +53,33 @@ class Hashed(Message):
 class PicoApp(EngineEvents, App):
     CSS_PATH = "app.tcss"
     TITLE = "picotui"
-    COMMANDS = App.COMMANDS | {PicoCommands}
+    COMMANDS = {PicoCommands}  # only picotui's commands: Textual's system ones would duplicate Keys and Quit
+    # The footer shows the short description; the keys screen (F2) the tooltip, which says more.
     BINDINGS = [
-        Binding("ctrl+g", "generate", "Generate", priority=True),
-        Binding("escape", "cancel_job", "Cancel job"),
-        Binding("ctrl+r", "new_seed", "New seed", priority=True),
-        Binding("ctrl+l", "toggle_lock", "Lock seed", priority=True),
-        Binding("ctrl+o", "browser", "Models", priority=True),
-        Binding("ctrl+t", "history", "History", priority=True),
-        Binding("ctrl+n", "add_lora", "Add LoRA", show=False, priority=True),
-        Binding("f1", "help_focused", "Help"),
-        Binding("question_mark,f2", "keys", "Keys", key_display="? / f2"),
-        Binding("ctrl+p", "command_palette", "Commands", priority=True),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+g", "generate", "Generate", priority=True,
+                tooltip="generate; while one runs, queue another with the form as it is now"),
+        Binding("escape", "cancel_job", "Cancel job", tooltip="cancel the running job (the one the progress line shows)"),
+        Binding("ctrl+r", "new_seed", "New seed", priority=True, tooltip="put a new random seed in the form"),
+        Binding("ctrl+l", "toggle_lock", "Lock seed", priority=True,
+                tooltip="lock / unlock the seed (locked: every job uses the seed in the field)"),
+        Binding("ctrl+o", "browser", "Models", priority=True,
+                tooltip="model browser: checkpoints, VAEs, LoRAs, embeddings"),
+        Binding("ctrl+t", "history", "History", priority=True,
+                tooltip="history: this session's images and earlier ones from outputs/"),
+        Binding("ctrl+n", "add_lora", "Add LoRA", show=False, priority=True, tooltip="add a LoRA row"),
+        Binding("ctrl+f", "full_image", "Image", priority=True,
+                tooltip="the image full screen (main screen or history); escape closes"),
+        # F-keys are priority bindings so they also work inside dialogs (a modal screen hides the app's
+        # other keys); "?" is not, or it could never be typed into a prompt.
+        Binding("f1", "help_focused", "Help", priority=True, tooltip="help for the focused control"),
+        Binding("f2", "keys", "Keys", priority=True, tooltip="this list of keys"),
+        Binding("question_mark", "keys", "Keys", key_display="?", show=False, tooltip="this list of keys"),
+        Binding("f3", "engine_details", "Engine", show=False, priority=True,
+                tooltip="engine details: device, VRAM, memory mode and speed path, and why"),
+        # shown once, at the footer's right end, where Textual puts the command palette key
+        Binding("ctrl+p", "command_palette", "Commands", show=False, priority=True,
+                tooltip="command palette: every action by name"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="quit (a running job is cancelled cleanly)"),
     ]
 
     def __init__(self, paths: Paths, *, graphics_choice: str | None = None, engine_options: dict | None = None,
@@ -75,11 +93,15 @@ class PicoApp(EngineEvents, App):
         self.engine_status = None
         self.events_seen: list[str] = []  # event type names in arrival order (tests and debugging)
         self.history: list[HistoryEntry] = []  # this session's images, newest first
+        self.shown_job: int | None = None  # the job the progress line is about: what escape cancels
+        self.last_step: dict[int, tuple[int, int]] = {}  # job id -> (step, total) last shown
+        self.last_final: tuple[object, str] | None = None  # the last finished image and its caption
         self.library = None
         self.model_files: list = []
         self.hashes: dict[str, str] = {}
         self.notices = list(notices or [])
         self._quitting = False
+        self._scanned_once = False
         saved, problem = load_settings(paths.settings_file)
         if problem:
             self.notices.append(problem)
@@ -93,13 +115,13 @@ class PicoApp(EngineEvents, App):
                 yield ImagePane(id="image-pane", classes="help-image")
                 yield ProgressPanel(id="progress")
         yield Static("engine: not started" if not self.start_engine_on_mount else
-                     "engine: starting (torch loads in the background)", id="status-line")
+                     "engine: starting (torch loads in the background)", id="status-line", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#prompt").focus()
         for notice in self.notices:
-            self.notify(notice, severity="warning", markup=False, timeout=10)
+            self._say(notice, "warning", timeout=10)
         self._apply_compact(self.size.width, self.size.height)
         self.call_after_refresh(self._after_first_paint)
 
@@ -116,7 +138,7 @@ class PicoApp(EngineEvents, App):
                 self.start_engine()
             except Exception as exc:  # the form stays usable even when the engine cannot start
                 log.exception("engine start failed")
-                self._say(f"The engine could not start: {exc}", "error")
+                self._say(f"The engine could not start: {exc} (details in the log)", "error")
                 self.start_engine_on_mount = False
         return self.worker is not None
 
@@ -124,7 +146,8 @@ class PicoApp(EngineEvents, App):
         self._apply_compact(event.size.width, event.size.height)
 
     def _apply_compact(self, width: int, height: int) -> None:
-        self.screen_stack[0].set_class(width < COMPACT[0] or height < COMPACT[1], "compact")
+        # on the app node, so the main screen and history both see it in their CSS
+        self.set_class(width < COMPACT[0] or height < COMPACT[1], "compact")
 
     # ---- the model library (scanned in a thread: reading headers of many files takes a moment) ----
     @work(thread=True, exclusive=True, group="scan")
@@ -154,10 +177,17 @@ class PicoApp(EngineEvents, App):
         self.model_files = files
         for problem in getattr(self.library, "problems", [])[:3]:
             self._say(problem, "warning")
-        names = lambda kind: [f.name for f in files if f.kind == kind and f.usable]  # noqa: E731
-        self.query_one(JobForm).set_models(names("checkpoint"), names("vae"), names("lora"))
+        usable = lambda kind: [f for f in files if f.kind == kind and f.usable]  # noqa: E731
+        form = self.query_one(JobForm)
+        form.set_models(*[[f.name for f in usable(kind)] for kind in ("checkpoint", "vae", "lora")])
+        form.set_embeddings({f.stem: f.vectors or 1 for f in usable("embedding")})
         if isinstance(self.screen, ModelBrowser):
             self.screen.refill(files)
+        if not self._scanned_once and not usable("checkpoint"):
+            self._say(f"No checkpoints installed yet: the demo model is in use (random weights, it paints "
+                      f"noise). Put SD1.5 .safetensors files in {self.paths.model_dir('checkpoints')}, then "
+                      "ctrl+o and r to rescan.", timeout=20)
+        self._scanned_once = True
 
     def on_hashed(self, message: Hashed) -> None:
         model_file, value = message.model_file, message.value
@@ -175,24 +205,32 @@ class PicoApp(EngineEvents, App):
             return
         self._save_settings(request)
         if not self._ensure_engine():
-            self._say("The engine is not running (see the log).", "error")
+            self._say(f"The engine is not running (details in the log: {self.paths.log_file}).", "error")
             return
+        # Busy is judged before submitting: afterwards the new job itself would count as waiting.
+        busy = self.worker.running_job is not None or self.worker.pending > 0
         try:
             job_id = self.worker.submit(request)
         except PicoError as exc:
             self._say(str(exc), "error")
             return
-        busy = self.worker.running_job is not None or self.worker.pending > 1
         if busy:
             self._say(f"Queued job {job_id} (seed {request.seed}).", timeout=3)
         else:
-            self.query_one(ProgressPanel).done(f"starting job {job_id} · seed {request.seed}")
+            self.shown_job = job_id
+            self.query_one(ProgressPanel).done(f"starting job {job_id} · seed {request.seed}", "running")
+        self._update_queue()
 
     def action_cancel_job(self) -> None:
-        if self.worker is None or not self.worker.cancel():
+        # Only the job the progress line shows: an escape that arrives late must not stop the next job.
+        job_id = self.shown_job
+        if self.worker is None or job_id is None:
             self._say("Nothing is running.", timeout=2)
             return
-        self.query_one(ProgressPanel).done("cancelling…")
+        if not self.worker.cancel(job_id):
+            self._say(f"Job {job_id} has already ended.", timeout=2)
+            return
+        self.query_one(ProgressPanel).done(f"cancelling job {job_id}…", "running")
 
     def action_cancel_all(self) -> None:
         if self.worker is not None:
@@ -240,25 +278,78 @@ class PicoApp(EngineEvents, App):
         except RequestError:
             current = None
         self.push_screen(HistoryScreen(self._history_entries(), current,
-                                       lambda entry: read_entry(entry, self.library)))
+                                       lambda entry: read_entry(entry, self.library), self.save_entry))
 
     def action_open_png(self) -> None:
         self._back_to_main()
         self.push_screen(OpenPngModal(), self._open_png)
 
     def action_help_focused(self) -> None:
+        if isinstance(self.screen, HelpModal):  # F1 again closes the help it opened
+            self.pop_screen()
+            return
         focused = self.focused
         topic = topic_for(focused) if focused is not None else None
-        if isinstance(self.screen, HelpModal):
-            return
-        if topic is None:
-            self.push_screen(KeysScreen())
-            return
-        self.push_screen(HelpModal(topic))
+        if topic is not None:
+            self.push_screen(HelpModal(topic))
+        elif not isinstance(self.screen, KeysScreen):
+            self.push_screen(KeysScreen(self.paths.log_file))
 
     def action_keys(self) -> None:
-        if not isinstance(self.screen, KeysScreen):
-            self.push_screen(KeysScreen())
+        if isinstance(self.screen, KeysScreen):  # F2 again closes it
+            self.pop_screen()
+        else:
+            self.push_screen(KeysScreen(self.paths.log_file))
+
+    def action_full_image(self) -> None:
+        if isinstance(self.screen, ImageModal):  # ctrl+f again closes it
+            self.pop_screen()
+            return
+        if isinstance(self.screen, HistoryScreen):
+            shown = self.screen.picture()
+        else:
+            pane = self.query_one("#image-pane", ImagePane)
+            shown = (pane.image, pane.caption) if pane.image is not None else None
+        if shown is None:
+            self._say("No image to show yet: ctrl+g generates one.", timeout=3)
+            return
+        self.push_screen(ImageModal(*shown))
+
+    def action_engine_details(self) -> None:
+        if isinstance(self.screen, EngineDetailsModal):  # F3 again closes it
+            self.pop_screen()
+            return
+        self.push_screen(EngineDetailsModal(self._engine_details()))
+
+    def _engine_details(self) -> str:
+        return details_text(self.engine_status, log_file=self.paths.log_file, graphics=self.graphics,
+                            models=self.paths.models, outputs=self.paths.outputs)
+
+    def action_save_again(self) -> None:
+        unsaved = [entry for entry in self.history if entry.unsaved]
+        if not unsaved:
+            self._say("Every image of this session is saved.", timeout=3)
+            return
+        for entry in unsaved:
+            if not self.save_entry(entry):
+                break  # the same disk problem would repeat for the rest: one message is enough
+
+    def save_entry(self, entry: HistoryEntry) -> bool:
+        """Save an image whose save failed (it is still in memory); True when it is on disk now."""
+        from picotui.engine.errors import SaveError
+        from picotui.engine.output import save_png
+
+        try:
+            path = save_png(entry.image, self.paths.outputs, entry.request, entry.parameters)
+        except SaveError as exc:
+            entry.save_error = str(exc)
+            self._say(f"Still not saved: {exc}", "error", timeout=10)
+            return False
+        entry.path, entry.save_error = path, None
+        self._say(f"Saved {path}.", timeout=4)
+        if self.last_final is not None and self.last_final[0] is entry.image:
+            self.last_final = (entry.image, self.last_final[1].replace("not saved", f"saved {path.name}"))
+        return True
 
     async def action_quit(self) -> None:
         self._quitting = True
@@ -269,7 +360,7 @@ class PicoApp(EngineEvents, App):
         if self.worker is not None:
             running = self.worker.running_job is not None
             if running:
-                self.query_one(ProgressPanel).done("cancelling the running job before quitting…")
+                self.query_one(ProgressPanel).done("cancelling the running job before quitting…", "running")
             worker, self.worker = self.worker, None
             if self.library is not None:
                 self.library.stop_hashing()
@@ -364,6 +455,7 @@ def run_tui(args: argparse.Namespace) -> int:
                           config=config.values)
     setup_logging(paths)  # never to the terminal: a stray line would tear the screen
     capture_warnings()
+    graphics.route_library_logs()  # textual-image's probe warnings too (PicoApp probes in __init__)
     notices = [config.problem] if config.problem else []
     choice = config.get("graphics", getattr(args, "graphics", None))
     app = PicoApp(paths, graphics_choice=choice, engine_options=engine_options(args, config), notices=notices)

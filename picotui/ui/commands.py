@@ -1,4 +1,7 @@
-"""Every action in the command palette (ctrl+p), so nothing needs a memorised key."""
+"""Every action in the command palette (ctrl+p), so nothing needs a memorised key.
+
+The palette shows only these: Textual's own system commands (themes, screenshots, a second "Keys"
+and "Quit") are left out, so each of picotui's actions appears exactly once."""
 
 from __future__ import annotations
 
@@ -18,7 +21,10 @@ COMMANDS = [
     ("Open PNG…", "Load the settings stored in a PNG (picotui or AUTOMATIC1111)", "open_png"),
     ("Add LoRA row", "Add a LoRA to the job (ctrl+n)", "add_lora"),
     ("Help for the focused control", "What it does and how to choose a value (F1)", "help_focused"),
-    ("Show all keys", "Every key of the app (?)", "keys"),
+    ("Show all keys", "Every key of the app, and where the log file is (F2 or ?)", "keys"),
+    ("Show the image full screen", "The current image on the whole terminal (ctrl+f)", "full_image"),
+    ("Engine details", "Device, VRAM, memory mode and speed path, and why they were chosen (F3)", "engine_details"),
+    ("Save again", "Retry saving images whose save failed (they are still in memory)", "save_again"),
     ("Rescan models folder", "Find files added to models/ since the start", "rescan_models"),
     ("Use the demo model", "The tiny built-in model: paints noise, needs no download", "use_demo"),
     ("Size 512×512", "Square, what SD1.5 was trained on", "size(512,512)"),

@@ -34,7 +34,9 @@ def load_settings(path: Path) -> tuple[Saved | None, str | None]:
             raise RequestError("it is not a picotui settings file")
         request = GenerationRequest.from_dict(data["request"])
         return Saved(request, bool(data.get("seed_locked", False))), None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RequestError, TypeError) as exc:
+    except (OSError, ValueError, RequestError, TypeError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError and UnicodeDecodeError; RecursionError is what json raises
+        # on a file nested thousands of levels deep: every one means "not usable settings".
         reason = " ".join(str(exc).split())[:120] or type(exc).__name__
         return None, f"Ignored the saved settings in {path} ({reason}); starting with defaults."
 
@@ -42,12 +44,22 @@ def load_settings(path: Path) -> tuple[Saved | None, str | None]:
 def save_settings(path: Path, saved: Saved) -> str | None:
     """Write atomically; returns a problem line instead of raising (saving settings must not break the app)."""
     data = {"version": VERSION, "seed_locked": saved.seed_locked, "request": saved.request.to_dict()}
+    tmp = None
     try:
+        # ensure_ascii: names from non-UTF-8 file systems carry lone surrogates ("caf\udce9") that no
+        # UTF-8 writer accepts; as \u escapes they round-trip through json.loads unchanged.
+        text = json.dumps(data, ensure_ascii=True, indent=1)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(text)
         os.replace(tmp, path)
         return None
-    except OSError as exc:
-        return f"Could not save settings to {path}: {exc.strerror or exc}."
+    except (OSError, ValueError) as exc:
+        if tmp is not None:  # never leave a .settings-*.json behind
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return f"Could not save settings to {path}: {' '.join(reason.split())[:120]}."

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -17,11 +16,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from picotui.ui.text import escape_controls, shorten
+from picotui.ui.text import label, plain, say, shorten
 
 KINDS = [("checkpoint", "Checkpoints", "checkpoints"), ("vae", "VAEs", "vae"), ("lora", "LoRAs", "loras"),
          ("embedding", "Embeddings", "embeddings")]
 DEMO_KEY = "demo"
+HASH_CHARS = 10  # AutoV2: the first 10 hex digits of the file's sha256, as A1111 and civitai show it
 
 
 def human_size(size: int) -> str:
@@ -71,7 +71,8 @@ class ModelBrowser(Screen):
             table.add_column("name", key="name")
             table.add_column("family", key="family")
             table.add_column("size", key="size")
-            table.add_column("hash", key="hash")
+            # sized for the full hash now: rows start with "…" and a narrow column would cut it later
+            table.add_column("hash", key="hash", width=HASH_CHARS)
             table.add_column("notes", key="notes")
         self.refill(self.files)
         self.query_one("#table-checkpoint", DataTable).focus()
@@ -84,27 +85,28 @@ class ModelBrowser(Screen):
             table = self.query_one(f"#table-{kind}", DataTable)
             table.clear()
             if kind == "checkpoint":
-                table.add_row("demo", "SD1.x", "tiny", "", Text("built in: random weights, paints noise", "dim"),
+                table.add_row("demo", "SD1.x", "tiny", "", label("built in: random weights, paints noise", "dim"),
                               key=DEMO_KEY)
             mine = [f for f in self.files if f.kind == kind or (f.kind == "unknown" and f.folder == folder)]
             for mf in sorted(mine, key=lambda f: f.name.lower()):
                 counts[kind] += 1
                 style = "" if mf.usable else "dim"
                 note = "" if mf.usable else f"can't use: {mf.reason or 'unknown reason'}"
-                cells = [shorten(mf.name, 48), mf.family, human_size(mf.size), self.hashes.get(str(mf.path), "…"),
-                         escape_controls(note, keep_newlines=False)]
-                table.add_row(*(Text(c, style=style) for c in cells), key=str(mf.path))
+                # "…" until hashing gets there; an empty file has nothing to hash
+                hashed = self.hashes.get(str(mf.path), "…" if mf.size else "-")
+                cells = [shorten(mf.name, 48), mf.family, human_size(mf.size), hashed, note]
+                table.add_row(*(label(c, style) for c in cells), key=str(mf.path))
         unknown = len(self.files) - sum(counts.values())
         intro = self.query_one("#browser-intro", Static)
         if not any(counts.values()):
             folders = "\n".join(f"  {title:<12} {self.models_dir / folder}" for _k, title, folder in KINDS)
-            intro.update(Text(
+            intro.update(plain(
                 f"No model files found yet. Put SD1.5 .safetensors files here, then press r:\n{folders}\n"
-                "Until then, press d (or enter on the demo row) to use the tiny demo model.", no_wrap=False))
+                "Until then, press d (or enter on the demo row) to use the tiny demo model."))
         else:
-            summary = ", ".join(f"{counts[k]} {t.lower()}" for k, t, _ in KINDS)
+            summary = " · ".join(f"{t}: {counts[k]}" for k, t, _ in KINDS)
             extra = f", {unknown} other files" if unknown else ""
-            intro.update(Text(f"{self.models_dir}: {summary}{extra}. enter uses a file · r rescans · 1–4 tabs"))
+            intro.update(plain(f"{self.models_dir}  {summary}{extra}\nenter uses a file · r rescans · 1–4 switch tabs"))
 
     def set_hash(self, path: str, value: str) -> None:
         self.hashes[path] = value
@@ -112,7 +114,8 @@ class ModelBrowser(Screen):
             table = self.query_one(f"#table-{kind}", DataTable)
             if path in [str(k.value) for k in table.rows]:
                 mf = next((f for f in self.files if str(f.path) == path), None)
-                table.update_cell(path, "hash", Text(value, style="" if mf is None or mf.usable else "dim"))
+                table.update_cell(path, "hash", label(value, "" if mf is None or mf.usable else "dim"),
+                                  update_width=True)
 
     # ---- actions ----------------------------------------------------------------------------------
     def action_tab(self, kind: str) -> None:
@@ -139,7 +142,6 @@ class ModelBrowser(Screen):
         if mf is None:
             return
         if not mf.usable:
-            self.notify(escape_controls(f"{mf.name} can't be used: {mf.reason}", keep_newlines=False),
-                        severity="warning", markup=False)
+            say(self, f"{mf.name} can't be used: {mf.reason}", "warning")
             return
         self.post_message(self.Picked(kind, mf.name))

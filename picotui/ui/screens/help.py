@@ -9,23 +9,25 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from picotui.ui.help_texts import HELP, reflow
+from picotui.ui.text import plain
 
 # Keys handled inside widgets or screens (not app bindings), listed on the keys screen too.
 OTHER_KEYS = [
     ("tab / shift+tab", "move between fields"),
     ("enter / space", "open a list, press a button, toggle the seed lock"),
-    ("ctrl+n", "add a LoRA row"),
     ("delete (on a LoRA)", "remove that LoRA row"),
     ("ctrl+o then 1–4", "model browser: checkpoints, VAEs, LoRAs, embeddings; enter picks, r rescans"),
     ("ctrl+t then enter", "history: restore the highlighted image's settings (seed included)"),
-    ("escape", "close a dialog or screen; on the main screen cancel the running job"),
+    ("ctrl+t then s", "history: save again an image whose save failed (it is kept in memory)"),
+    ("escape", "close a dialog or screen"),
 ]
 
 
 class HelpModal(ModalScreen):
     """Help for one control."""
 
-    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
+    # F1 itself is an app key (it works in every dialog) and closes this one; ? opens the key list
+    BINDINGS = [Binding("escape,q", "dismiss", "Close"), Binding("question_mark", "app.keys", "Keys")]
 
     def __init__(self, topic: str):
         super().__init__()
@@ -37,7 +39,21 @@ class HelpModal(ModalScreen):
             yield Static(title, classes="dialog-title", markup=False)
             with VerticalScroll():
                 yield Static(reflow(body), id="help-body", markup=False)
-            yield Static("escape closes · ? lists every key", classes="dim")
+            yield Static("escape closes · ? or F2 lists every key", classes="dim", markup=False)
+
+
+def key_rows(bindings) -> list[tuple[str, str]]:
+    """(keys, what they do) for each described binding; keys for the same action share one row."""
+    rows: dict[str, list] = {}
+    for binding in bindings:
+        if not isinstance(binding, Binding) or not binding.description:
+            continue
+        keys = binding.key_display or binding.key.replace(",", " / ")
+        if binding.action in rows:
+            rows[binding.action][0] += f" / {keys}"
+        else:
+            rows[binding.action] = [keys, binding.tooltip or binding.description]
+    return [(keys, desc) for keys, desc in rows.values()]
 
 
 class KeysScreen(ModalScreen):
@@ -45,16 +61,18 @@ class KeysScreen(ModalScreen):
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
+    def __init__(self, log_file=None):
+        super().__init__()
+        self.log_file = log_file
+
     def compose(self) -> ComposeResult:
-        rows = []
-        for binding in self.app.BINDINGS:
-            if isinstance(binding, Binding) and binding.description:
-                rows.append((binding.key_display or binding.key.replace(",", " / "), binding.description))
-        rows += OTHER_KEYS
+        rows = key_rows(self.app.BINDINGS) + OTHER_KEYS
         width = max(len(k) for k, _d in rows) + 2
         text = "\n".join(f"{key:<{width}}{desc}" for key, desc in rows)
         with Vertical(id="keys-box", classes="dialog"):
             yield Static("Keys", classes="dialog-title")
             with VerticalScroll():
                 yield Static(text, id="keys-body", markup=False)
-            yield Static("escape closes · F1 on any control explains it", classes="dim")
+            if self.log_file is not None:
+                yield Static(plain(f"Log file (attach it to a bug report): {self.log_file}"), id="keys-log")
+            yield Static("escape closes · F1 on any control explains it", classes="dim", markup=False)

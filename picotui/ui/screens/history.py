@@ -1,29 +1,34 @@
 """History: this session's images and earlier ones from outputs/, newest first.
 
-The left list is browsable with the arrow keys; the right panel shows the highlighted image's
-settings and what differs from the current form. Enter restores the settings (seed included, and
-locked) into the form. Recipes of older PNGs are read lazily, when highlighted.
+The left list is browsable with the arrow keys; the right side draws the highlighted image and shows
+its settings and what differs from the current form. Enter (or r) restores the settings (seed
+included, and locked) into the form; s saves again an image whose save failed (it is still in
+memory); ctrl+f shows the image full screen. Recipes and pictures of older PNGs are read lazily, in
+a thread, when highlighted.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from picotui.engine.request import GenerationRequest
-from picotui.ui.text import escape_controls, plain, shorten
+from picotui.ui.text import escape_controls, label, plain, say, shorten
+from picotui.ui.widgets.image_pane import ImagePane
 
 COMPARED = [("prompt", "prompt"), ("negative_prompt", "negative"), ("checkpoint", "checkpoint"), ("vae", "VAE"),
             ("loras", "LoRAs"), ("sampler", "sampler"), ("steps", "steps"), ("cfg", "CFG"), ("width", "width"),
             ("height", "height"), ("seed", "seed"), ("clip_skip", "clip skip"), ("batch_count", "batch")]
+PICTURES_KEPT = 8  # older PNGs' pictures decoded for this screen; a few MB each, so only the recent ones
 
 
 @dataclass
@@ -34,14 +39,21 @@ class HistoryEntry:
     problem: str | None = None  # why the recipe could not be read
     unmatched: list[str] = field(default_factory=list)
     source: str = "picotui"
-    image: object = None  # the PIL image for session entries
+    image: object = None  # the PIL image, kept for this session's entries
+    parameters: str = ""  # the A1111 text written into the PNG (needed to save it again)
+    save_error: str | None = None  # why it is not on disk (the image is still in memory)
 
     @property
-    def label(self) -> str:
-        name = self.path.name if self.path else "(not saved)"
+    def unsaved(self) -> bool:
+        return self.path is None and self.image is not None and self.request is not None
+
+    @property
+    def label(self):
+        """One line for the list: file name, where it comes from, the start of the prompt."""
+        name = self.path.name if self.path else "NOT SAVED"
         where = "this session" if self.session else (self.path.parent.name if self.path else "")
-        prompt = shorten(self.request.prompt, 50) if self.request else ""
-        return escape_controls(f"{name:<20} {where:<12} {prompt}", keep_newlines=False)
+        prompt = shorten(self.request.prompt, 60) if self.request else ""
+        return label(f"{shorten(name, 24):<24} {where:<12} {prompt}", "bold red" if self.unsaved else "")
 
 
 def _value(request: GenerationRequest, name: str) -> str:
@@ -56,37 +68,58 @@ def _value(request: GenerationRequest, name: str) -> str:
 
 
 def describe(entry: HistoryEntry, current: GenerationRequest | None) -> str:
+    """The entry's file (or why it is not saved), what differs from the form (first: it is what one
+    looks for), then every setting."""
     if entry.request is None:
         return entry.problem or "Reading its settings…"
-    lines = [f"{label:<11} {_value(entry.request, name)}" for name, label in COMPARED]
+    lines = []
     if entry.path:
-        lines.insert(0, f"file        {entry.path}")
-    if entry.unmatched:
-        lines.append(f"not used    {', '.join(entry.unmatched)}")
+        lines.append(f"file        {entry.path}")
+    elif entry.unsaved:
+        lines.append(f"NOT SAVED   {entry.save_error or 'saving failed'}")
+        lines.append("            s saves it again (it is still in memory)")
     if current is not None:
         diffs = [f"  {label}: {_value(entry.request, name)!s:.40} → yours {_value(current, name)!s:.40}"
                  for name, label in COMPARED if _value(entry.request, name) != _value(current, name)]
-        lines.append("")
         lines.append("Differs from your form:" if diffs else "Same settings as your form.")
         lines.extend(diffs)
+    lines.append("")
+    lines.extend(f"{label:<11} {_value(entry.request, name)}" for name, label in COMPARED)
+    if entry.unmatched:
+        lines.append(f"not used    {', '.join(entry.unmatched)}")
     return escape_controls("\n".join(lines))
+
+
+def load_picture(path: Path):
+    """The PNG's pixels as a PIL image (decoded fully, so the file is closed), or None if unreadable."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("RGB") if im.mode not in ("RGB", "RGBA") else im.copy()
+    except Exception:
+        return None
 
 
 class HistoryScreen(Screen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"),
                 Binding("enter", "restore", "Restore settings", priority=True),
-                Binding("r", "restore", "Restore", show=False)]
+                Binding("r", "restore", "Restore", show=False),
+                Binding("s", "save_again", "Save again")]
 
     class Restore(Message):
         def __init__(self, entry: HistoryEntry):
             super().__init__()
             self.entry = entry
 
-    def __init__(self, entries: list[HistoryEntry], current: GenerationRequest | None, read_recipe):
+    def __init__(self, entries: list[HistoryEntry], current: GenerationRequest | None, read_recipe, save_entry):
         super().__init__()
         self.entries = entries
         self.current = current
-        self.read_recipe = read_recipe  # path -> HistoryEntry fields (runs in a thread)
+        self.read_recipe = read_recipe  # fills a HistoryEntry from its PNG (runs in a thread)
+        self.save_entry = save_entry  # saves an unsaved entry's image; True when it worked
+        self._pictures: OrderedDict[int, object] = OrderedDict()  # index -> PIL image (older PNGs)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="history"):
@@ -96,8 +129,10 @@ class HistoryScreen(Screen):
             else:
                 yield Static("No images yet: generate one with ctrl+g (they are saved in outputs/).",
                              id="history-list")
-            with VerticalScroll(id="history-detail-box"):
-                yield Static("", id="history-detail")
+            with Vertical(id="history-side"):
+                yield ImagePane(empty="", id="history-image")
+                with VerticalScroll(id="history-detail-box"):
+                    yield Static("", id="history-detail")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -110,16 +145,56 @@ class HistoryScreen(Screen):
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         self._show(int(event.option.id))
 
+    @property
+    def highlighted(self) -> HistoryEntry | None:
+        if not self.entries:
+            return None
+        index = self.query_one(OptionList).highlighted
+        return None if index is None else self.entries[index]
+
+    def picture(self) -> tuple[object, str] | None:
+        """The highlighted entry's picture and a caption, for the full-screen view (None: not loaded)."""
+        pane = self.query_one("#history-image", ImagePane)
+        return (pane.image, pane.caption) if pane.image is not None else None
+
     def _show(self, index: int) -> None:
         entry = self.entries[index]
         self.query_one("#history-detail", Static).update(plain(describe(entry, self.current)))
         if entry.request is None and entry.problem is None and entry.path is not None:
             self.run_worker(lambda: self._read(index), thread=True, group="recipe")
+        picture = entry.image if entry.image is not None else self._pictures.get(index)
+        pane = self.query_one("#history-image", ImagePane)
+        if picture is not None:
+            pane.show(picture, self._caption(entry))
+        else:
+            pane.show(None, "loading the picture…" if entry.path else "")
+            if entry.path is not None:
+                self.run_worker(lambda: self._load_picture(index), thread=True, group="picture", exclusive=True)
+
+    @staticmethod
+    def _caption(entry: HistoryEntry) -> str:
+        name = entry.path.name if entry.path else "not saved"
+        return f"{name} · seed {entry.request.seed}" if entry.request else name
 
     def _read(self, index: int) -> None:
         entry = self.entries[index]
         self.read_recipe(entry)
         self.app.call_from_thread(self._refresh_entry, index)
+
+    def _load_picture(self, index: int) -> None:
+        picture = load_picture(self.entries[index].path)
+        self.app.call_from_thread(self._picture_loaded, index, picture)
+
+    def _picture_loaded(self, index: int, picture) -> None:
+        if picture is None:
+            if self.query_one(OptionList).highlighted == index:
+                self.query_one("#history-image", ImagePane).show(None, "the picture could not be read")
+            return
+        self._pictures[index] = picture
+        while len(self._pictures) > PICTURES_KEPT:
+            self._pictures.popitem(last=False)
+        if self.query_one(OptionList).highlighted == index:
+            self.query_one("#history-image", ImagePane).show(picture, self._caption(self.entries[index]))
 
     def _refresh_entry(self, index: int) -> None:
         options = self.query_one(OptionList)
@@ -128,14 +203,21 @@ class HistoryScreen(Screen):
             self._show(index)
 
     def action_restore(self) -> None:
-        if not self.entries:
+        entry = self.highlighted
+        if entry is None:
             return
-        index = self.query_one(OptionList).highlighted
-        if index is None:
-            return
-        entry = self.entries[index]
         if entry.request is None:
-            self.notify(entry.problem or "Its settings are still being read; try again.", severity="warning",
-                        markup=False)
+            say(self, entry.problem or "Its settings are still being read; try again.", "warning")
             return
         self.post_message(self.Restore(entry))
+
+    def action_save_again(self) -> None:
+        entry = self.highlighted
+        if entry is None:
+            return
+        if not entry.unsaved:
+            say(self, "This image is already saved." if entry.path else "Only images still in memory can be "
+                "saved again.", timeout=3)
+            return
+        if self.save_entry(entry):
+            self._refresh_entry(self.entries.index(entry))

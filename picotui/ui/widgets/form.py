@@ -9,15 +9,15 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
 from picotui.engine.errors import RequestError
-from picotui.engine.request import BATCH_COUNT, CFG, CLIP_SKIP, MAX_SEED, STEPS, GenerationRequest
+from picotui.engine.request import BATCH_COUNT, CFG, CLIP_SKIP, MAX_PROMPT_CHARS, MAX_SEED, STEPS, GenerationRequest
 from picotui.engine.samplers import SAMPLER_NAMES
-from picotui.ui.text import escape_controls, has_controls
+from picotui.ui.text import escape_controls, file_options, has_controls, plain
 from picotui.ui.validators import Decimal, WholeNumber, seed_validator, size_validator
 from picotui.ui.widgets.lora_rows import LoraPanel
 
@@ -37,20 +37,13 @@ _INPUTS = {  # id -> (label, validator factory, max length)
 
 
 def _field(field_id: str, value: str) -> Vertical:
-    label, validator, max_length = _INPUTS[field_id]
-    return Vertical(Label(label, classes="field-label"),
+    title, validator, max_length = _INPUTS[field_id]
+    return Vertical(Label(title, classes="field-label"),
                     Input(value, id=field_id, validators=[validator()], max_length=max_length,
                           placeholder="random" if field_id == "seed" else "",
                           valid_empty=field_id == "seed", compact=True, select_on_focus=True),
                     Static("", id=f"{field_id}-error", classes="field-error"),
                     classes="field", id=f"{field_id}-field")
-
-
-def _model_options(names: list[str], current: str | None, first: tuple[str, str]) -> list[tuple[str, str]]:
-    options = [first] + [(n, n) for n in names if n != first[1]]
-    if current and current not in [v for _label, v in options]:
-        options.append((f"{escape_controls(current, keep_newlines=False)} (not installed)", current))
-    return options
 
 
 class JobForm(VerticalScroll, can_focus=False):
@@ -76,11 +69,11 @@ class JobForm(VerticalScroll, can_focus=False):
         with Horizontal(classes="row"):
             with Vertical(classes="field wide"):
                 yield Label("Checkpoint", classes="field-label")
-                yield Select(_model_options([], r.checkpoint, (DEMO, DEMO)), id="checkpoint", allow_blank=False,
+                yield Select(file_options([], r.checkpoint, (DEMO, DEMO)), id="checkpoint", allow_blank=False,
                              value=r.checkpoint, compact=True)
             with Vertical(classes="field wide"):
                 yield Label("VAE", classes="field-label")
-                yield Select(_model_options([], r.vae, ("checkpoint's own", OWN_VAE)), id="vae",
+                yield Select(file_options([], r.vae, ("checkpoint's own", OWN_VAE)), id="vae",
                              allow_blank=False, value=r.vae or OWN_VAE, compact=True)
         with Horizontal(classes="row"):
             yield Label("LoRAs", classes="field-label")
@@ -129,7 +122,7 @@ class JobForm(VerticalScroll, can_focus=False):
                                          ("vae", vaes, ("checkpoint's own", OWN_VAE))):
                 select = self.query_one(f"#{sel_id}", Select)
                 current = str(select.value)
-                select.set_options(_model_options(names, current, first))
+                select.set_options(file_options(names, current, first))
                 select.value = current
             self.query_one(LoraPanel).set_names(loras)
         finally:
@@ -179,7 +172,7 @@ class JobForm(VerticalScroll, can_focus=False):
         return request
 
     def show_error(self, message: str) -> None:
-        self.query_one("#form-error", Static).update(escape_controls(message, keep_newlines=False))
+        self.query_one("#form-error", Static).update(plain(message, one_line=True))
 
     # ---- writing the form -------------------------------------------------------------------------
     def load(self, request: GenerationRequest, *, lock_seed: bool | None = None) -> list[str]:
@@ -217,7 +210,7 @@ class JobForm(VerticalScroll, can_focus=False):
             (self.vaes, ("checkpoint's own", OWN_VAE))
         value = value or OWN_VAE
         select = self.query_one(f"#{sel_id}", Select)
-        select.set_options(_model_options(names, value, first))
+        select.set_options(file_options(names, value, first))
         select.value = value
 
     def new_random_seed(self) -> int:
@@ -242,9 +235,9 @@ class JobForm(VerticalScroll, can_focus=False):
             return
         result = event.validation_result
         error = "" if result is None or result.is_valid else result.failure_descriptions[0]
-        label = self.query_one(f"#{event.input.id}-error", Static)
-        label.update(error)
-        label.display = bool(error)
+        error_line = self.query_one(f"#{event.input.id}-error", Static)
+        error_line.update(plain(error, one_line=True))
+        error_line.display = bool(error)
         if event.input.id in ("width", "height") and not self._quiet:
             self._sync_preset()
 
@@ -285,7 +278,15 @@ class JobForm(VerticalScroll, can_focus=False):
     def _generate_pressed(self) -> None:
         self.app.action_generate()
 
-    # ---- token counters (debounced: counting on every keystroke of a fast typist is wasted work) ----
+    # ---- token counters ---------------------------------------------------------------------------
+    # Counting runs after a short pause in typing (a fast typist would otherwise count every key) and
+    # in a thread, so a huge paste never freezes the screen; the text counted is capped at what a
+    # request accepts anyway.
+    def set_embeddings(self, vectors: dict[str, int]) -> None:
+        """Embedding names (file stems) and their vector counts, so the counter matches the encoder."""
+        self.embedding_vectors = dict(vectors)
+        self.count_tokens()
+
     @on(TextArea.Changed)
     def _prompt_changed(self, event: TextArea.Changed) -> None:
         timer = getattr(self, "_count_timer", None)
@@ -294,15 +295,35 @@ class JobForm(VerticalScroll, can_focus=False):
         self._count_timer = self.set_timer(0.15, self.count_tokens)
 
     def count_tokens(self) -> None:
-        from picotui.engine.tokens import count_tokens
+        texts = {area_id: self.query_one(f"#{area_id}", TextArea).text for area_id in ("prompt", "negative")}
+        self._count_in_thread(texts, dict(getattr(self, "embedding_vectors", {})))
 
-        for area_id in ("prompt", "negative"):
-            text = self.query_one(f"#{area_id}", TextArea).text
-            try:
-                counted = count_tokens(text)
-            except Exception as exc:  # a counter must never break typing; say why instead
-                self.query_one(f"#{area_id}-tokens", Static).update(f"tokens: ? ({type(exc).__name__})")
-                continue
-            chunks = max(1, counted.chunks)
-            label = f"{counted.tokens}/{chunks * 75} · {chunks} chunk{'s' if chunks != 1 else ''}"
-            self.query_one(f"#{area_id}-tokens", Static).update(label)
+    @work(thread=True, exclusive=True, group="token-count")
+    def _count_in_thread(self, texts: dict[str, str], vectors: dict[str, int]) -> None:
+        from textual.worker import get_current_worker
+
+        labels = {area_id: token_label(text, vectors) for area_id, text in texts.items()}
+        if not get_current_worker().is_cancelled:  # a newer count is on its way: show that one
+            self.app.call_from_thread(self._show_counts, labels)
+
+    def _show_counts(self, labels: dict[str, str]) -> None:
+        for area_id, text in labels.items():
+            counters = self.query(f"#{area_id}-tokens")  # none while the app closes and the form goes
+            if counters:
+                counters.first(Static).update(plain(text, one_line=True))
+
+
+def token_label(text: str, vectors: dict[str, int] | None = None) -> str:
+    """A1111's counter: tokens so far as 75 per full chunk plus the last chunk's, over 75 per chunk
+    ("cat BREAK dog" is 76/150: BREAK fills the first chunk up)."""
+    if len(text) > MAX_PROMPT_CHARS:
+        return f"too long: {len(text):,} characters (max {MAX_PROMPT_CHARS:,})"
+    from picotui.engine.tokens import CHUNK_TOKENS, count_tokens
+
+    try:
+        counted = count_tokens(text, vectors)
+    except Exception as exc:  # a counter must never break typing; say why instead
+        return f"tokens: ? ({type(exc).__name__})"
+    chunks = max(1, counted.chunks)
+    used = CHUNK_TOKENS * (chunks - 1) + counted.last_chunk
+    return f"{used}/{chunks * CHUNK_TOKENS} · {chunks} chunk{'s' if chunks != 1 else ''}"

@@ -8,19 +8,21 @@ the pane (in terminal cells, using the cell's pixel size) and refitted when the 
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Container
+from textual.containers import Center, Container
 from textual.widgets import Static
 
 from picotui.ui import graphics
+from picotui.ui.text import plain
 
 
 class ImagePane(Container):
     """Holds an Image widget (or a text placeholder) and a caption line."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, empty: str = "No image yet: ctrl+g generates one.", **kwargs):
         super().__init__(**kwargs)
         self.image = None  # the PIL image shown (preview or final)
         self.caption = ""
+        self.empty = empty
         self.version = 0  # bumps on every new picture (tests and the app can tell it changed)
 
     def compose(self) -> ComposeResult:
@@ -29,22 +31,28 @@ class ImagePane(Container):
             yield Static("Images are not drawn (graphics: none). Finished images are saved in outputs/.",
                          id="image-none", classes="dim")
         else:
-            yield image_cls(None, id="picture")
-        yield Static("No image yet: ctrl+g generates one.", id="image-caption", classes="dim")
+            with Center(classes="picture-row"):  # the caption spans the pane, so center the picture itself
+                yield image_cls(None, id="picture")
+        yield Static(plain(self.empty, one_line=True), id="image-caption", classes="dim")
 
     def show(self, image, caption: str) -> None:
+        """Draw `image` (a PIL image; None clears the picture) with a one-line caption (shown literally)."""
         self.image = image
         self.caption = caption
         self.version += 1
-        self.query_one("#image-caption", Static).update(caption)
-        if image is None:
-            return
+        self.query_one("#image-caption", Static).update(plain(caption, one_line=True))
         pictures = self.query("#picture")
         if pictures:
             pictures.first().image = image
             self._fit()
         else:
-            self.query_one("#image-none", Static).update(f"image {image.width}×{image.height} (graphics: none)")
+            self.query_one("#image-none", Static).update(
+                "no image" if image is None else f"image {image.width}×{image.height} (graphics: none)")
+
+    def recaption(self, caption: str) -> None:
+        """Change the caption, keeping the picture."""
+        self.caption = caption
+        self.query_one("#image-caption", Static).update(plain(caption, one_line=True))
 
     def on_resize(self) -> None:
         self._fit()

@@ -10,14 +10,8 @@ from textual.message import Message
 from textual.widgets import Button, Input, Select, Static
 
 from picotui.engine.request import DEFAULT_LORA_WEIGHT, LORA_WEIGHT, LoraSpec
+from picotui.ui.text import file_options, plain
 from picotui.ui.validators import Decimal
-
-
-def _options(names: list[str], current: str | None) -> list[tuple[str, str]]:
-    options = [(n, n) for n in names]
-    if current and current not in names:  # e.g. restored from a PNG made with a LoRA we do not have
-        options.append((f"{current} (not installed)", current))
-    return options
 
 
 class LoraRow(Horizontal):
@@ -35,11 +29,14 @@ class LoraRow(Horizontal):
         self._weight = weight
 
     def compose(self) -> ComposeResult:
-        yield Select(_options(self._names, self._name), prompt="LoRA file", allow_blank=True,
-                     value=self._name if self._name else Select.NULL, classes="lora-name help-lora-name")
+        # compact widgets, like the rest of the form: one line per row, the error line below only when shown
+        yield Select(file_options(self._names, self._name), prompt="LoRA file", allow_blank=True,
+                     value=self._name if self._name else Select.NULL, classes="lora-name help-lora-name",
+                     compact=True)
         with Vertical(classes="lora-weight-box"):
             yield Input(f"{self._weight:g}", placeholder="0.8", classes="lora-weight help-lora-weight",
-                        validators=[Decimal("LoRA weight", *LORA_WEIGHT)], max_length=8)
+                        validators=[Decimal("LoRA weight", *LORA_WEIGHT)], max_length=8, compact=True,
+                        select_on_focus=True)
             yield Static("", classes="field-error")
         yield Button("remove", classes="lora-remove help-lora-remove", compact=True)
 
@@ -53,7 +50,7 @@ class LoraRow(Horizontal):
         select = self.query_one(".lora-name", Select)
         current = None if select.is_blank() else str(select.value)
         self._names = names
-        select.set_options(_options(names, current))
+        select.set_options(file_options(names, current))
         if current:
             select.value = current
 
@@ -64,9 +61,9 @@ class LoraRow(Horizontal):
     def _weight_changed(self, event: Input.Changed) -> None:
         result = event.validation_result
         error = "" if result is None or result.is_valid else result.failure_descriptions[0]
-        label = self.query_one(".field-error", Static)
-        label.update(error)
-        label.display = bool(error)
+        error_line = self.query_one(".field-error", Static)
+        error_line.update(plain(error, one_line=True))
+        error_line.display = bool(error)
 
     @on(Button.Pressed, ".lora-remove")
     def _remove_pressed(self, event: Button.Pressed) -> None:

@@ -1,4 +1,4 @@
-"""The status line (engine state, device, VRAM, checkpoint, memory mode) and the progress panel."""
+"""The status line (engine state, device, VRAM, checkpoint, memory mode, speed path) and the progress panel."""
 
 from __future__ import annotations
 
@@ -7,31 +7,43 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar, Static
 
 from picotui.engine.events import EngineStatus
-from picotui.ui.text import shorten
+from picotui.ui.text import plain, shorten
 
 
 def status_text(status: EngineStatus | None) -> str:
     if status is None:
         return "engine: starting (torch loads in the background)"
+    # most useful first: a narrow terminal cuts the end (F3 shows everything)
     parts = [f"engine: {status.state}"]
-    if status.device:
-        parts.append(shorten(status.device, 40) + (f" {status.dtype}" if status.dtype else ""))
-    if status.vram_total_gib:
-        parts.append(f"VRAM {status.vram_used_gib or 0:.1f}/{status.vram_total_gib:.1f} GiB")
-    parts.append(f"model: {shorten(status.checkpoint, 36) if status.checkpoint else 'none loaded'}")
     if status.memory_mode:
         parts.append(f"memory: {status.memory_mode}")
     if status.speed_path:
         parts.append(f"speed: {status.speed_path}")
+    if status.vram_total_gib:
+        parts.append(f"VRAM {status.vram_used_gib or 0:.1f}/{status.vram_total_gib:.1f} GiB")
+    parts.append(f"model: {shorten(status.checkpoint, 36) if status.checkpoint else 'none loaded'}")
+    if status.device:
+        parts.append(shorten(status.device, 40) + (f" {status.dtype}" if status.dtype else ""))
+    parts.append("F3 details")
     return " │ ".join(parts)
 
 
 class ProgressPanel(Vertical):
+    """A bar and one line of text. `state` says what the line shows: "idle", "loading", "running",
+    "done", "failed", "cancelled" (the app resets a finished load to "ready" on idle)."""
+
+    state = "idle"
+
     def compose(self) -> ComposeResult:
         with Horizontal(id="progress-row"):
             yield ProgressBar(total=100, show_eta=False, show_percentage=True, id="progress-bar")
             yield Static("", id="queue")
         yield Static("idle", id="progress-text")
+
+    def _text(self, text: str, state: str) -> None:
+        self.state = state
+        # file names and engine messages end up here: shown literally, on one line
+        self.query_one("#progress-text", Static).update(plain(text, one_line=True))
 
     def loading(self, stage: str, fraction: float | None) -> None:
         bar = self.query_one(ProgressBar)
@@ -39,20 +51,19 @@ class ProgressPanel(Vertical):
             bar.update(total=None)
         else:
             bar.update(total=100, progress=round(fraction * 100))
-        self.query_one("#progress-text", Static).update(f"loading: {shorten(stage, 60)}")
+        self._text(f"loading: {shorten(stage, 60)}", "loading")
 
     def step(self, index: int, total: int, it_per_s: float, eta_s: float, image_index: int, batch: int) -> None:
         self.query_one(ProgressBar).update(total=total * batch, progress=image_index * total + index)
         image = f"image {image_index + 1}/{batch} · " if batch > 1 else ""
         eta = f"{eta_s:.0f}s" if eta_s >= 1 else f"{eta_s:.1f}s"
-        self.query_one("#progress-text", Static).update(
-            f"{image}step {index}/{total} · {it_per_s:.2f} it/s · ETA {eta}")
+        self._text(f"{image}step {index}/{total} · {it_per_s:.2f} it/s · ETA {eta}", "running")
 
-    def done(self, text: str) -> None:
+    def done(self, text: str, state: str = "done") -> None:
         bar = self.query_one(ProgressBar)
-        bar.update(total=100, progress=100 if text.startswith("done") else 0)
-        self.query_one("#progress-text", Static).update(text)
+        bar.update(total=100, progress=100 if state == "done" else 0)
+        self._text(text, state)
 
     def queue(self, running: bool, waiting: int) -> None:
         text = ("running" if running else "") + (f" · {waiting} queued" if waiting else "")
-        self.query_one("#queue", Static).update(text.strip(" ·"))
+        self.query_one("#queue", Static).update(plain(text.strip(" ·"), one_line=True))
