@@ -248,3 +248,18 @@ def test_save_again_without_parameters_still_writes_the_recipe(tmp_path):
     recipe = read_recipe(path)
     assert recipe.request == REQUEST
     assert "Seed: 4242" in read_png_text(path)["parameters"] and "Model: dreamshaper_8" in recipe.parameters
+
+
+def test_saved_pngs_get_the_permissions_open_would_give(tmp_path):
+    import os
+    import stat
+
+    from PIL import Image
+
+    from picotui.engine.output import save_png
+    from picotui.engine.request import GenerationRequest
+
+    mask = os.umask(0o027)
+    os.umask(mask)
+    path = save_png(Image.new("RGB", (8, 8)), tmp_path, GenerationRequest(seed=3), "a corgi")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask  # not mkstemp's private 0600

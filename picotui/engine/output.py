@@ -39,6 +39,17 @@ TEMP_PREFIX, TEMP_SUFFIX = ".picotui-", ".part"
 TEMP_GLOBS = (f"{TEMP_PREFIX}*{TEMP_SUFFIX}", ".*.reserved")  # what an interrupted save could leave behind
 
 
+def _file_mode() -> int:
+    """0666 less the process umask, as open() would give. os.umask can only be read by setting it: it is
+    set to the usual 022 for that instant, so a file another thread creates meanwhile is still ordinary."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
+
+
 def _text(value: str) -> str:
     """Text a PNG chunk can hold: a file name that is not valid UTF-8 (Linux gives it to Python with
     surrogate escapes) is written with its raw bytes as \\xNN escapes instead of failing the save."""
@@ -85,6 +96,7 @@ def save_png(image, outputs_dir, request, parameters: str, *, today: _dt.date | 
     try:
         day.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=day)
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; an image is a normal file (0644 with umask 022)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

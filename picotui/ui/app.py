@@ -445,14 +445,10 @@ def read_entry(entry: HistoryEntry, library=None) -> None:
 
 
 def run_tui(args: argparse.Namespace) -> int:
-    from picotui.cli.common import engine_options
-    from picotui.config import load_config
+    from picotui.cli.common import engine_options, load_settings
     from picotui.logs import capture_warnings, setup_logging
-    from picotui.paths import resolve_paths
 
-    config = load_config()
-    paths = resolve_paths(models=getattr(args, "models", None), outputs=getattr(args, "outputs", None),
-                          config=config.values)
+    config, paths = load_settings(args)  # --config/--models/--outputs/--state/--cache, env, config file
     setup_logging(paths)  # never to the terminal: a stray line would tear the screen
     capture_warnings()
     graphics.route_library_logs()  # textual-image's probe warnings too (PicoApp probes in __init__)
