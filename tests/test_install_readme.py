@@ -51,7 +51,7 @@ PROVEN_BY = {
          "tests/test_install_readme.py::test_docker_run_mounts_match_the_image_volumes"],
     "python -m pytest": [".ci/run", "tests/test_install_readme.py::test_test_command_is_what_ci_runs"],
     # The TUI, driven through Textual's pilot; its headless --check from a fresh install.
-    "picotui": ["tests/test_ui_engine.py::test_generate_then_restore_from_history",
+    "picotui": ["tests/test_ui_engine.py::test_fill_the_form_with_keys_generate_and_restore",
                 "tests/test_ui_browser.py::test_empty_library_says_where_files_go",
                 "tests/test_install_venv.py::test_check_generates_with_the_demo_model"],
     "picotui --check": ["tests/test_install_venv.py::test_check_generates_with_the_demo_model",
@@ -207,8 +207,12 @@ def test_pascal_index_matches_the_dockerfile():
 
 
 def test_keys_table_lists_every_documented_key():
-    for key in ("ctrl+g", "escape", "ctrl+r", "ctrl+l", "ctrl+o", "ctrl+t", "F1", "?", "ctrl+p", "ctrl+q"):
-        assert re.search(rf"^\| {re.escape(key)} \|", README, flags=re.M), key
+    section = README.split("## Keys", 1)[1].split("\n## ", 1)[0]
+    documented = {key.strip() for row in re.findall(r"^\| ([^|]+) \|", section, flags=re.M)
+                  for key in row.split(" or ")}
+    for key in ("ctrl+g", "escape", "ctrl+r", "ctrl+l", "ctrl+n", "ctrl+o", "ctrl+t", "ctrl+f", "F1", "F2", "?",
+                "F3", "ctrl+p", "ctrl+q"):
+        assert key in documented, key
 
 
 def test_docker_run_mounts_match_the_image_volumes():

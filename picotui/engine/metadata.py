@@ -222,7 +222,7 @@ def read_recipe(path, library=None) -> Recipe:
                                 "metadata") from None
             notes.append(f"picotui settings ignored ({_short(exc, 120)}); read the A1111 text instead")
         else:
-            notes += [f"{k}: {_short(v)} (unknown setting)" for k, v in request.extra.items()]
+            notes += [f"{_short(k, 40) or repr(k)}: {_short(v)} (unknown setting)" for k, v in request.extra.items()]
             recipe = Recipe(request, notes, "picotui", parameters)
             if library is None:
                 return recipe
