@@ -56,6 +56,17 @@ class Paths:
     def model_dir(self, kind: str) -> Path:
         return self.models / kind
 
+    def make_model_folders(self) -> str | None:
+        """Create models/checkpoints, vae, loras, embeddings if missing, so the folder the app tells a new
+        user to fill exists. Returns a one-line problem instead of raising (a read-only models folder
+        still works for reading)."""
+        try:
+            for sub in MODEL_SUBDIRS:
+                (self.models / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"Could not create the model folders in {self.models}: {exc.strerror or exc}."
+        return None
+
 
 def is_checkout(folder: Path) -> bool:
     """Whether `folder` is a checkout of picotui: its pyproject.toml names the project "picotui".

@@ -219,3 +219,16 @@ def test_paths_command_escapes_control_characters(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "evil\\x1b[2J\\x07" in result.stdout
+
+
+def test_model_folders_are_made_so_the_path_the_app_names_exists(tmp_path):
+    from picotui.paths import MODEL_SUBDIRS
+
+    paths = resolve_paths(models=tmp_path / "fresh" / "models", outputs=tmp_path / "out", cwd=tmp_path)
+    assert paths.make_model_folders() is None
+    assert all((paths.models / sub).is_dir() for sub in MODEL_SUBDIRS)
+    assert paths.make_model_folders() is None  # again: nothing to do, no error
+    blocked = resolve_paths(models=tmp_path / "file", outputs=tmp_path / "out", cwd=tmp_path)
+    (tmp_path / "file").write_text("not a folder")
+    problem = blocked.make_model_folders()
+    assert problem.startswith("Could not create the model folders in") and "\n" not in problem

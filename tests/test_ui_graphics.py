@@ -97,3 +97,15 @@ def test_auto_asks_a_lazy_textual_image_to_probe_before_the_app_runs(monkeypatch
     calls = fake_lazy_textual_image(monkeypatch)
     assert graphics.prepare("auto") == "auto"
     assert calls["probed"] == 1 and graphics.image_widget() is calls["widget"].SixelImage
+
+
+def test_engine_details_say_what_auto_settled_on(fresh_choice):
+    from textual_image import renderable
+    from textual_image.renderable import halfcell, sixel, tgp, unicode
+
+    graphics.prepare("auto")
+    expected = {tgp.Image: "kitty", sixel.Image: "sixel", halfcell.Image: "halfcell",
+                unicode.Image: "unicode"}[renderable.Image]
+    assert graphics.describe() == f"auto: {expected} (force another with --graphics)"
+    graphics.prepare("halfcell")
+    assert graphics.describe() == "halfcell"

@@ -322,7 +322,7 @@ class PicoApp(EngineEvents, App):
         self.push_screen(EngineDetailsModal(self._engine_details()))
 
     def _engine_details(self) -> str:
-        return details_text(self.engine_status, log_file=self.paths.log_file, graphics=self.graphics,
+        return details_text(self.engine_status, log_file=self.paths.log_file, graphics=graphics.describe(),
                             models=self.paths.models, outputs=self.paths.outputs)
 
     def action_save_again(self) -> None:
@@ -449,10 +449,11 @@ def run_tui(args: argparse.Namespace) -> int:
     from picotui.logs import capture_warnings, setup_logging
 
     config, paths = load_settings(args)  # --config/--models/--outputs/--state/--cache, env, config file
+    folders_problem = paths.make_model_folders()
     setup_logging(paths)  # never to the terminal: a stray line would tear the screen
     capture_warnings()
     graphics.route_library_logs()  # textual-image's probe warnings too (PicoApp probes in __init__)
-    notices = [config.problem] if config.problem else []
+    notices = [problem for problem in (config.problem, folders_problem) if problem]
     choice = config.get("graphics", getattr(args, "graphics", None))
     app = PicoApp(paths, graphics_choice=choice, engine_options=engine_options(args, config), notices=notices)
     app.run()

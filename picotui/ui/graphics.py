@@ -104,8 +104,24 @@ def _tty_cell_size() -> tuple[int, int] | None:
 
 
 def current_choice() -> str:
-    """The effective choice (after prepare): what the engine-details dialog shows."""
+    """The effective choice (after prepare)."""
     return _state["choice"] or "auto"
+
+
+def describe() -> str:
+    """The choice as a person needs it: for "auto", also what the terminal probe settled on."""
+    choice = current_choice()
+    if choice != "auto":
+        return choice
+    try:
+        from textual_image import renderable
+        from textual_image.renderable import halfcell, sixel, tgp, unicode
+
+        found = {tgp.Image: "kitty", sixel.Image: "sixel", halfcell.Image: "halfcell",
+                 unicode.Image: "unicode"}.get(renderable.Image, "unknown")
+    except Exception:  # the library moved things around: the setting alone still says something
+        return choice
+    return f"auto: {found} (force another with --graphics)"
 
 
 def image_widget():
