@@ -105,7 +105,7 @@ class JobForm(VerticalScroll, can_focus=False):
             yield _field("batch", str(r.batch_count))
             with Vertical(classes="field wide"):
                 yield Label(" ", classes="field-label")
-                yield Button("Generate (ctrl+g)", id="generate", variant="primary", compact=True)
+                yield Button("Generate ^g", id="generate", variant="primary", compact=True)
         yield Static("", id="form-error")
 
     def on_mount(self) -> None:
