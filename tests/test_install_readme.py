@@ -80,7 +80,14 @@ def test_readme_has_the_required_commands():
                      "docker build -t picotui .", "picotui paths"):
         assert required in COMMANDS, required
     assert any(c.startswith("docker run --gpus all -it -v ") for c in COMMANDS)
-    assert "<!-- screen -->" in README
+
+
+def test_readme_shows_a_real_capture_of_the_main_screen():
+    screen = README.split("<!-- screen -->", 1)[1].split("<!-- /screen -->", 1)[0]
+    assert "lead pastes" not in screen and "```text" in screen
+    for landmark in ("Prompt", "Negative prompt", "Checkpoint", "Sampler", "Seed", "Generate ^g", "engine: ",
+                     "^g Generate"):
+        assert landmark in screen, landmark  # the form, the status line and the footer as the app draws them
 
 
 @pytest.mark.parametrize("command", COMMANDS)
