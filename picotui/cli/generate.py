@@ -21,7 +21,7 @@ FIELDS_HELP = "Every option maps to one field of the request; unset options take
 
 def register(sub: argparse._SubParsersAction) -> None:
     from picotui.cli.common import add_engine_arguments
-    from picotui.engine.request import DEFAULT_NEGATIVE, DEFAULT_PROMPT
+    from picotui.engine.request import DEFAULT_NEGATIVE
     from picotui.engine.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
 
     p = sub.add_parser("generate", help="generate images without the TUI", description=FIELDS_HELP)

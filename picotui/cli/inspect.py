@@ -11,6 +11,7 @@ import json
 import sys
 
 from picotui.engine.errors import PicoError
+from picotui.engine.library import human_size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,14 +70,6 @@ def run_info(args) -> int:
             for line in recipe.unmatched:
                 out.print(Text(f"  - {safe(line, keep_newlines=False)}"))
     return status
-
-
-def human_size(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} B"
 
 
 def run_models(args) -> int:

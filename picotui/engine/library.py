@@ -32,6 +32,15 @@ LABEL = {"checkpoint": "checkpoint", "vae": "VAE", "lora": "LoRA", "embedding": 
 MAX_DEPTH = 8  # subfolders deeper than this are not searched (and a link cycle cannot run away)
 
 
+
+def human_size(size: int) -> str:
+    """A file size as people read it: 512 B, 16.5 MB, 2.1 GB."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
 @dataclass(frozen=True)
 class ModelFile:
     path: Path

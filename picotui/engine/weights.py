@@ -12,7 +12,6 @@ import stat
 from pathlib import Path
 
 from picotui.engine.errors import ModelError, is_out_of_memory
-from picotui.engine.headers import MAX_HEADER  # noqa: F401  (one limit for the sniff and the loader)
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 

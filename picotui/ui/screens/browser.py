@@ -16,20 +16,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
+from picotui.engine.library import human_size
 from picotui.ui.text import label, plain, say, shorten
 
 KINDS = [("checkpoint", "Checkpoints", "checkpoints"), ("vae", "VAEs", "vae"), ("lora", "LoRAs", "loras"),
          ("embedding", "Embeddings", "embeddings")]
 DEMO_KEY = "demo"
 HASH_CHARS = 10  # AutoV2: the first 10 hex digits of the file's sha256, as A1111 and civitai show it
-
-
-def human_size(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
 
 
 class ModelBrowser(Screen):
