@@ -217,3 +217,21 @@ async def test_quit_while_generating_cancels_cleanly(paths):
     # what output.save_png leaves while it works: .picotui-*.part temp files and .NNNNN.reserved markers
     leftovers = [p for pattern in ("*.png", ".picotui-*.part", ".*.reserved") for p in paths.outputs.rglob(pattern)]
     assert not leftovers
+
+
+async def test_no_graphics_and_resizing_while_it_generates(paths):
+    """A terminal that draws no pictures (graphics: none), resized to tiny and back while steps arrive:
+    the job finishes, is saved, and the pane describes the image in words."""
+    write_settings(paths, seed_locked=True, seed=11, width=256, height=256, steps=6)
+    app = PicoApp(paths, graphics_choice="none")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: count(app, "Step") >= 1, 120, "the first step")
+        for size in ((60, 20), (20, 8), (95, 28), (140, 45)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+        await wait_for(pilot, lambda: count(app, "Finished") == 1 or count(app, "Failed"), 120, "the image")
+        assert count(app, "Failed") == 0
+        assert app.history[0].path.is_file()
+        assert str(app.query_one("#image-none", Static).render()) == "image 256×256 (graphics: none)"
+        assert text_of(app, "#progress-text").startswith("done")
