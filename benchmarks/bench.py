@@ -144,7 +144,7 @@ def measure_diffusers(root: Path, a: dict) -> dict:
 
 def measure_picotui(root: Path, a: dict) -> dict:
     from picotui.engine.events import Finished, Notice
-    from picotui.engine.generate import JobRunner
+    from picotui.engine.jobs import JobRunner
     from picotui.engine.request import GenerationRequest
     from picotui.paths import Paths
 

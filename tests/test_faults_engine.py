@@ -21,7 +21,7 @@ from conftest import KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
 from PIL import Image
 from worker_support import Events
 
-from picotui.engine import generate, memory, output
+from picotui.engine import generate, jobs, memory, output
 from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Loading, Notice, Step
 from picotui.engine.loading import ModelManager
 from picotui.engine.request import GenerationRequest, LoraSpec
@@ -128,7 +128,7 @@ def patch_once(monkeypatch, owner, name, fault):
 
 def test_status_failing_after_a_job_does_not_kill_the_worker(worker, paths, monkeypatch, log_records):
     """The idle status after a job reads the GPU; a CUDA error there used to kill the worker thread."""
-    real = generate.JobRunner.status
+    real = jobs.JobRunner.status
     calls = []
 
     def status(self, job_id, state):
@@ -137,7 +137,7 @@ def test_status_failing_after_a_job_does_not_kill_the_worker(worker, paths, monk
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
         return real(self, job_id, state)
 
-    monkeypatch.setattr(generate.JobRunner, "status", status)
+    monkeypatch.setattr(jobs.JobRunner, "status", status)
     job = run(worker, request(seed=1))
     worker.events.wait(lambda items: any(isinstance(e, EngineStatus) and e.job_id == job and e.state == "idle"
                                          for e in items))
@@ -197,7 +197,7 @@ def test_a_fault_inside_the_error_handling_still_ends_the_job_and_the_next_runs(
         raise RuntimeError("CUDA error: device-side assert triggered")
 
     patch_once(monkeypatch, AutoencoderKL, "decode", torch.OutOfMemoryError("CUDA out of memory."))
-    monkeypatch.setattr(generate.JobRunner, "on_out_of_memory", cannot_free)
+    monkeypatch.setattr(jobs.JobRunner, "on_out_of_memory", cannot_free)
     before = pngs(paths)
     job = run(worker, request(width=128, height=128, seed=8))
     (failed,) = worker.events.of(Failed, job)
@@ -240,8 +240,8 @@ def test_out_of_memory_anywhere_is_reported_memory_is_freed_and_a_smaller_job_su
     run(worker, request(checkpoint=CKPT_A, seed=10))  # a known state: checkpoint A loaded, no LoRA
     loads = engine.manager.load_count
     freed = []
-    real_free = generate.free_memory
-    monkeypatch.setattr(generate, "free_memory", lambda: freed.append(1) or real_free())
+    real_free = memory.free_memory
+    monkeypatch.setattr(memory, "free_memory", lambda: freed.append(1) or real_free())
     state = _oom_at(where, monkeypatch)
     big = request(checkpoint=CKPT_B if where.startswith("load") else CKPT_A, width=128, height=128, seed=11,
                   prompt=f"a corgi, out of memory at {where}",  # not in the prompt cache: the encoder runs
@@ -269,7 +269,7 @@ def test_free_memory_empties_the_cuda_cache_when_there_is_one(monkeypatch):
     emptied = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(1))
-    generate.free_memory()
+    memory.free_memory()
     assert emptied == [1]
 
 
@@ -290,7 +290,7 @@ def test_an_out_of_memory_error_lets_go_of_the_failed_calls_tensors():
     try:
         step()
     except torch.OutOfMemoryError as exc:
-        error = generate._oom(64, 64, exc)
+        error = memory.out_of_memory(64, 64, exc)
         gc.collect()
         assert ref[0]() is None  # cleared while the exception is still being handled
     assert "64x64" in str(error)
@@ -424,7 +424,7 @@ def test_cancel_at_each_phase_leaves_no_image_and_the_next_job_works(worker, pat
     elif phase == "decode":
         calls = _cancel_inside(worker, monkeypatch, AutoencoderKL, "decode")
     elif phase == "before save":  # while the A1111 text is being made, before the save starts
-        calls = _cancel_inside(worker, monkeypatch, generate.JobRunner, "_parameters")
+        calls = _cancel_inside(worker, monkeypatch, jobs.JobRunner, "_parameters")
     else:  # the PNG is encoded and being written; its final name is not claimed yet
         calls = _cancel_inside(worker, monkeypatch, output, "encode_png")
     before = pngs(paths)

@@ -51,7 +51,7 @@ def paths(models_root, tmp_path):
 
 
 def run_job(paths, request, on_check=lambda events: None):
-    from picotui.engine.generate import JobRunner
+    from picotui.engine.jobs import JobRunner
 
     events = []
     runner = JobRunner(paths, "cpu", False, None, events.append)

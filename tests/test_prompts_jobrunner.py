@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import TINY_CHECKPOINT
 
-from picotui.engine import generate
+from picotui.engine import generate, jobs
 from picotui.engine.errors import RequestError
 from picotui.engine.events import Finished, Notice
 from picotui.engine.request import GenerationRequest
@@ -63,7 +63,7 @@ class Runner:
         self.events = []
         paths = Paths(models=models, outputs=base / "outputs", config_file=base / "config.toml",
                       state=base / "state", cache=base / "cache")
-        self.runner = generate.JobRunner(paths, "cpu", allow_pickle, None, self.events.append)
+        self.runner = jobs.JobRunner(paths, "cpu", allow_pickle, None, self.events.append)
         self.ids = itertools.count(1)
 
     def job(self, prompt, negative=""):

@@ -161,7 +161,7 @@ class ModelManager:
             src.close()
         self.on_stage("building pipeline", 0.8)
         pipe = _assemble(unet, vae, text_encoder)
-        # Still on the CPU: the memory plan (generate.JobRunner) moves to the GPU what it decides should live
+        # Still on the CPU: the memory plan (jobs.JobRunner) moves to the GPU what it decides should live
         # there, so an offloading plan never needs the whole model on the card at once.
         pipe.to(dtype=self.dtype)
         self.on_stage("ready", 1.0)

@@ -29,7 +29,7 @@ import os
 import re
 from dataclasses import dataclass, replace
 
-from picotui.engine.errors import PicoError
+from picotui.engine.errors import OutOfMemory, PicoError
 
 log = logging.getLogger("picotui.memory")
 
@@ -176,6 +176,47 @@ def next_mode(plan: MemoryPlan, width: int | None = None, height: int | None = N
     if plan.mode not in order or plan.mode == order[-1]:
         return None
     return order[order.index(plan.mode) + 1]
+
+
+# ---- after an out-of-memory error -----------------------------------------------------------------
+
+def out_of_memory_message(width: int, height: int) -> str:
+    return f"Out of GPU memory at {width}x{height}: try a smaller size, or close other programs using the GPU."
+
+
+def free_memory() -> None:
+    """Give back what a failed job held: Python garbage first (it owns CUDA tensors), then the CUDA cache."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        try:
+            torch.cuda.empty_cache()
+        except RuntimeError:  # a CUDA error state: nothing more to free here, the next job will say so
+            log.debug("empty_cache failed", exc_info=True)
+
+
+def clear_frames(exc: BaseException) -> None:
+    """Drop the local variables of the finished frames in `exc`'s traceback (and its causes): a tensor kept
+    alive by a traceback is memory that gc.collect() cannot give back."""
+    import traceback
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)
+        exc = exc.__cause__ or exc.__context__
+
+
+def out_of_memory(width: int, height: int, exc: BaseException | None = None) -> OutOfMemory:
+    """The OutOfMemory to raise for `exc`, after dropping the failed call's frames (their locals hold the
+    activations) and freeing memory."""
+    if exc is not None:
+        clear_frames(exc)
+    free_memory()
+    return OutOfMemory(out_of_memory_message(width, height))
 
 
 # ---- device ------------------------------------------------------------------------------------

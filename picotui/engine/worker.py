@@ -73,7 +73,7 @@ class Worker:
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._main, name="picotui-worker", daemon=True)
         self._dispatcher = threading.Thread(target=self._dispatch, name="picotui-events", daemon=True)
-        self._engine = None  # generate.JobRunner, built in the worker thread (it imports torch)
+        self._engine = None  # jobs.JobRunner, built in the worker thread (it imports torch)
         self._status = EngineStatus(0, "starting")
 
     # ---- public API (any thread) ---------------------------------------------------------------
@@ -186,7 +186,7 @@ class Worker:
         setup_error: str | None = None
         try:
             self._emit(Loading(0, "importing torch", 0.0))
-            from picotui.engine.generate import JobRunner
+            from picotui.engine.jobs import JobRunner
 
             self._engine = JobRunner(self.paths, self.device_request, self.allow_pickle, self.memory_mode,
                                      emit=self._emit, speed=self.speed)
@@ -272,7 +272,7 @@ class Worker:
                 self._emit(Failed(job_id, "internal", f"{one_line(exc)} (details in the log)"))
 
     def _free_after_failure(self) -> None:
-        from picotui.engine.generate import free_memory
+        from picotui.engine.memory import free_memory
 
         try:
             free_memory()
@@ -284,12 +284,12 @@ class Worker:
         """Free memory (a half-loaded pipeline included) and step the memory plan up. If the plan did step
         up, the unfinished rest of the job is returned to run again at once (the user asked for an image,
         not for a lesson in memory modes); otherwise the job fails with what to do."""
-        from picotui.engine.generate import _clear_frames, free_memory, out_of_memory_message
+        from picotui.engine.memory import clear_frames, free_memory, out_of_memory_message
 
         phase = getattr(self._engine, "phase", "?")
         log.warning("job %d: out of GPU memory while %s: %s", job_id, phase, one_line(exc, 300))
         message = str(exc) if isinstance(exc, OutOfMemory) else out_of_memory_message(request.width, request.height)
-        _clear_frames(exc)  # the failed call's locals (activations, half-built models) must not outlive it
+        clear_frames(exc)  # the failed call's locals (activations, half-built models) must not outlive it
         hint, before = "", getattr(self._engine, "min_mode", None)
         try:
             hint = self._engine.on_out_of_memory() if self._engine else ""

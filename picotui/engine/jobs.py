@@ -1,0 +1,319 @@
+"""A whole job: resolve the request's models, load or reuse the pipeline, fit it to memory, then for each
+image of the batch denoise, decode and save, sending events all along. The maths of one image is in
+`generate`; this module is about everything around it that outlives one image.
+
+Lives in the worker thread: torch is imported when a JobRunner is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable
+
+from picotui.engine import generate, memory
+from picotui.engine.errors import JobCancelled, SaveError
+from picotui.engine.events import EngineStatus, Finished, Loading, Notice, Step
+
+log = logging.getLogger("picotui.jobs")
+
+
+
+class JobRunner:
+    """Everything a job needs that outlives it: device, library, loaded pipeline, prompt cache, memory plan.
+
+    Built in the worker thread (it imports torch). `emit` sends events to the worker's event queue.
+    """
+
+    def __init__(self, paths, device_request: str, allow_pickle: bool, memory_mode: str | None, emit,
+                 speed: str | None = None):
+        import torch  # noqa: F401  (the expensive import happens here, in the worker thread)
+
+        emit(Loading(0, "importing diffusers", 0.5))
+        # ~3 s of imports paid now, while the user types, rather than on the first ctrl+g.
+        from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel  # noqa: F401
+        from transformers import CLIPTextModel  # noqa: F401
+
+        from picotui.engine.library import Library
+        from picotui.engine.loading import ModelManager
+        from picotui.engine.memory import choose_device, memory_mode_setting
+        from picotui.engine.speed import UNetGraphs, check_speed_setting
+
+        self.paths = paths
+        self.emit = emit
+        self.job_id = 0
+        self.choice = choose_device(device_request)
+        if self.choice.notice:
+            emit(Notice(0, self.choice.notice, "warning"))
+        self.memory_mode = memory_mode or memory_mode_setting()
+        self.library = Library(paths.models, paths.cache, allow_pickle=allow_pickle)  # .pt embeddings: same opt-in
+        self._is_cancelled: Callable[[], bool] = lambda: False
+        self.manager = ModelManager(self.library, self.choice.device, self.choice.dtype, allow_pickle=allow_pickle,
+                                    on_stage=self._on_stage)
+        self.prompts = generate.PromptCache()
+        self.plan = None
+        self.speed_setting = check_speed_setting(speed)
+        self.speed = None  # speed.SpeedPath chosen for the current job
+        self.graphs = UNetGraphs()
+        self.min_mode: str | None = None  # after an out-of-memory error: never go back below this
+        self._encoder = None
+        self._encoder_for = None
+        self._said_demo = False
+        self.phase = "idle"  # what the running job is doing: loading, encoding, denoising, decoding, saving
+        self.job_request = None  # the running job's request, with its concrete seed
+        self.images_done = 0  # of that request's batch
+        log.info("engine ready on %s (%s)", self.choice.name, self.choice.dtype)
+
+    # ---- status ---------------------------------------------------------------------------------
+    def status(self, job_id: int, state: str) -> EngineStatus:
+        from picotui.engine.memory import vram_info
+
+        info = vram_info(self.choice.device)
+        gib = 1024**3
+        cuda = info is not None
+        plan, speed = self.plan, self.speed
+        detail = {"memory_reason": plan.reason if plan else "", "capability": self.choice.capability,
+                  "speed_reason": speed.reason if speed else ("" if cuda else "CPU in fp32: no GPU in use")}
+        return EngineStatus(
+            job_id, state, device=self.choice.name, dtype=str(self.choice.dtype).removeprefix("torch."),
+            vram_used_gib=round(info[2] / gib, 2) if cuda else None,
+            vram_total_gib=round(info[1] / gib, 2) if cuda else None,
+            checkpoint=self.manager.checkpoint.name if self.manager.checkpoint else None,
+            memory_mode=plan.label if plan else ("cpu" if not cuda else ""),
+            speed_path=(speed.label if speed else "") if cuda else "eager (CPU)", detail=detail)
+
+    # ---- one job --------------------------------------------------------------------------------
+    def run_job(self, job_id: int, request, is_cancelled: Callable[[], bool], *, done_before: int = 0) -> None:
+        """Make and save the request's images, emitting events. `done_before`: images of this job finished by
+        an earlier attempt (a retry after out-of-memory), so progress keeps counting from there."""
+        from dataclasses import replace
+
+        from picotui.engine.prompts import extract_prompt_tags
+
+        self.job_id = job_id
+        self._is_cancelled = is_cancelled
+        self.phase = "starting"
+        t0 = time.perf_counter()
+        request = request.with_seed()
+        seeds = request.seeds()
+        self.job_request, self.images_done = request, 0
+        log.info("job %d: %s", job_id, request.to_json())
+        tags = extract_prompt_tags(request.prompt, request.negative_prompt)  # negative tags: removed, not applied
+        prompt, negative, tag_loras = tags.prompt, tags.negative, tags.loras
+        for message in tags.notices:  # e.g. <hypernet:...>, which picotui cannot apply
+            self.emit(Notice(job_id, message, "warning"))
+        self.library.scan()  # files dropped in since the last job are found
+        checkpoint = self.library.resolve(request.checkpoint, "checkpoint")
+        vae = self.library.resolve(request.vae, "vae") if request.vae else None
+        # The panel's LoRAs and the prompt's <lora:...> tags together; the same file twice adds up (A1111).
+        loras = [(self.library.resolve(spec.name, "lora"), spec.weight) for spec in (*request.loras, *tag_loras)]
+        self.library.start_hashing(files=[checkpoint, vae, *(mf for mf, _w in loras)])  # ready by the first save
+        if self.manager.checkpoint is None or Path(self.manager.checkpoint.path) != Path(checkpoint.path):
+            self.graphs.clear()  # the old UNet's graphs hold VRAM the new checkpoint needs
+            self._encoder = self._encoder_for = None  # and the cached encoder holds the old text encoder
+            self.prompts.clear()
+            self.emit(self.status(job_id, "loading"))
+        self.phase = "loading"
+        pipe = self.manager.pipeline_for(checkpoint, vae, loras)
+        self._apply_plans(pipe, request.width, request.height)
+        t_load = time.perf_counter() - t0
+        self._maybe_demo_notice(job_id, checkpoint)
+        if is_cancelled():
+            raise JobCancelled()
+        self.emit(self.status(job_id, "generating"))
+
+        self.phase = "encoding"
+        t1 = time.perf_counter()
+        cond, uncond = self._encode(pipe, prompt, negative, request.clip_skip, loras)
+        t_encode = time.perf_counter() - t1
+        hashes = None
+        for index, seed in enumerate(seeds):
+            if is_cancelled():
+                raise JobCancelled()
+            image_request = replace(request, seed=seed, batch_count=1)
+            t2 = time.perf_counter()
+            self.phase = "denoising"
+            latents = generate.denoise(
+                pipe, cond, uncond, sampler=request.sampler, steps=request.steps, cfg=request.cfg,
+                width=request.width, height=request.height, seed=seed, is_cancelled=is_cancelled,
+                graphs=self.graphs if self.speed.name == "cuda-graphs" else None, graph_state=self._graph_state(),
+                on_notice=lambda m: self.emit(Notice(job_id, m, "warning")),
+                on_step=lambda r, i=index: self.emit(Step(job_id, r.index, r.total, r.it_per_s, r.eta_s, r.preview,
+                                                          done_before + i, done_before + len(seeds))))
+            t3 = time.perf_counter()
+            self.phase = "decoding"
+            image = generate.decode(pipe, latents, on_notice=lambda m: self.emit(Notice(job_id, m, "warning")))
+            t4 = time.perf_counter()
+            if is_cancelled():  # cancelled while decoding: no new PNG for an image the user stopped
+                raise JobCancelled()
+            self.phase = "saving"
+            path = save_error = None
+            parameters = ""
+            try:
+                if hashes is None:
+                    hashes = self._hashes(job_id, checkpoint, vae, zip((*request.loras, *tag_loras), loras),
+                                          prompt, negative)
+                parameters = self._parameters(image_request, checkpoint, vae, hashes)
+                from picotui.engine.output import save_png
+
+                path = save_png(image, self.paths.outputs, image_request, parameters, is_cancelled=is_cancelled)
+            except JobCancelled:  # cancelled before the PNG got its name: nothing was written
+                raise
+            except SaveError as exc:  # the image is kept; the UI offers to save it again
+                log.warning("job %d: saving image %d failed: %s", job_id, index, exc)
+                save_error = str(exc)
+            except Exception as exc:
+                log.exception("job %d: saving image %d failed", job_id, index)
+                text = " ".join(str(exc).split())[:160] or type(exc).__name__
+                save_error = f"Could not save the image ({text}): details in the log; save it again."
+            t5 = time.perf_counter()
+            timings = {"load": t_load if index == 0 else 0.0, "encode": t_encode if index == 0 else 0.0,
+                       "denoise": t3 - t2, "decode": t4 - t3, "save": t5 - t4,
+                       "total": (t5 - t0) if index == 0 else (t5 - t2)}
+            log.info("job %d image %d/%d seed %d: %s -> %s", job_id, index + 1, len(seeds), seed,
+                     {k: round(v, 3) for k, v in timings.items()}, path or save_error)
+            self.images_done += 1
+            self.emit(Finished(job_id, image, path, image_request, parameters, timings, done_before + index,
+                               done_before + len(seeds),
+                               save_error))
+
+    # ---- pieces ---------------------------------------------------------------------------------
+    def _apply_plans(self, pipe, width: int, height: int) -> None:
+        """The memory plan for this size, then the speed path that plan allows."""
+        from picotui.engine.memory import apply_plan, choose_memory_plan, same_layout, vram_info
+        from picotui.engine.speed import choose_speed_path
+
+        info = vram_info(self.choice.device)
+        free, total = (info[0], info[1]) if info else (None, None)
+        plan = choose_memory_plan(free, total, width, height, self.choice.capability,
+                                  override=self.memory_mode, at_least=self.min_mode)
+        if plan.mode != "cpu":
+            if not same_layout(pipe, plan):
+                self.emit(Loading(self.job_id, f"placing models on {self.choice.device} ({plan.label})", 0.9))
+            apply_plan(pipe, plan, self.choice.device)
+        self.plan = plan
+        speed = choose_speed_path(self.choice.capability, plan, width, height, free_vram_bytes=free,
+                                  total_vram_bytes=total, setting=self.speed_setting, broken=self.graphs.broken)
+        if speed.name != "cuda-graphs":
+            self.graphs.clear()
+        if speed != self.speed:
+            log.info("speed path: %s (%s)", speed.label, speed.reason)
+        self.speed = speed
+
+    def _graph_state(self):
+        """What a captured UNet graph depends on besides input shapes: the loaded weights and LoRA scales."""
+        plan = self.plan
+        return (self.manager.load_count, self.manager.lora_state, plan.attention_slicing if plan else False)
+
+    def _on_stage(self, stage: str, fraction: float | None) -> None:
+        """A loading stage: a Loading event, and the cancel check between stages (a cancelled load stops
+        before its next stage; the manager is left with nothing loaded, never half a pipeline)."""
+        self.emit(Loading(self.job_id, stage, fraction))
+        if (fraction is None or fraction < 1.0) and self._is_cancelled():
+            raise JobCancelled()
+
+    def on_out_of_memory(self) -> str:
+        """After an out-of-memory error: free what the job held and step the memory policy up.
+
+        A failure while loading (checkpoint, VAE, LoRA, or placing them on the GPU) may leave a half-built
+        pipeline, so everything is unloaded and the next job loads afresh. Returns one sentence for the
+        user about what the next job does differently ("" when nothing changes), true also when the
+        memory mode is fixed by the user's setting (the policy does not step up then).
+        """
+        from picotui.engine.memory import next_mode
+
+        self.graphs.clear()  # their memory pools are the first thing to give back
+        if self.phase == "loading":
+            self._encoder = self._encoder_for = None  # it holds the text encoder
+            self.prompts.clear()
+            self.manager.unload()
+        memory.free_memory()
+        if self.plan is None or self.plan.mode == "cpu":
+            return ""
+        failed = self.job_request
+        nxt = next_mode(self.plan, failed.width, failed.height) if failed else next_mode(self.plan)
+        fixed = self.memory_mode not in (None, "", "auto")
+        if fixed:
+            instead = f"set it to {nxt} or auto" if nxt else "nothing leaner exists"
+            return (f" The memory mode is fixed to {self.memory_mode} by your settings (--memory-mode, memory_mode "
+                    f"in the config file, or PICOTUI_MEMORY_MODE), so the next job uses it again: {instead}.")
+        if not nxt:
+            return " picotui already uses its leanest memory mode."
+        self.min_mode = nxt
+        return f" The next job uses at least {nxt.replace('-', ' ')} to need less memory."
+
+    def remaining_request(self):
+        """The part of the current job not finished yet (its seeds continue where it stopped), or None."""
+        from dataclasses import replace
+
+        from picotui.engine.request import MAX_SEED
+
+        request = self.job_request
+        if request is None or self.images_done >= request.batch_count:
+            return None
+        return replace(request, seed=(request.seed + self.images_done) % (MAX_SEED + 1),
+                       batch_count=request.batch_count - self.images_done)
+
+    def _encode(self, pipe, prompt: str, negative: str, clip_skip: int, loras):
+        from picotui.engine.conditioning import PromptEncoder
+        from picotui.engine.embeddings import skipped_embedding_notices
+
+        files = self.library.files("embedding")
+        embeddings = {Path(mf.path).stem: Path(mf.path) for mf in files if mf.usable}
+        # A1111 silently reads an unusable embedding's name as words; say so, and why (e.g. .pt without opt-in).
+        for message in skipped_embedding_notices([prompt, negative], files):
+            self.emit(Notice(self.job_id, message, "warning"))
+        owner = (id(pipe), id(pipe.text_encoder), self.manager.load_count, tuple(sorted(embeddings.items())))
+        if self._encoder is None or self._encoder_for != owner:
+            self._encoder = PromptEncoder(pipe.tokenizer, pipe.text_encoder, embeddings,
+                                          allow_pickle=self.library.allow_pickle)
+            self._encoder_for = owner
+            self.prompts.clear()
+        lora_key = tuple(sorted((str(mf.path), mf.size, float(w)) for mf, w in loras))
+        plan = self.plan
+        key = (owner, lora_key, prompt, negative, clip_skip)
+        return self.prompts.get(key, lambda: generate.encode_prompts(
+            pipe, self._encoder, prompt, negative, clip_skip,
+            text_encoder_offload=bool(plan and plan.text_encoder_offload), device=self.choice.device))
+
+    def _hashes(self, job_id: int, checkpoint, vae, loras, prompt: str, negative: str) -> dict:
+        """The hashes A1111 writes, best effort: one that cannot be computed (the file was deleted mid-job)
+        is left out with a notice, as A1111 leaves out unknown hashes; the image is saved either way.
+
+        `loras` pairs each LoraSpec (A1111 keys "Lora hashes" by the name as written) with its (file, weight).
+        Embeddings are the ones the encoder found in the prompt or the negative prompt (its own matching)."""
+        from picotui.engine.errors import ModelError
+        from picotui.engine.metadata import model_stem
+
+        def best_effort(compute, mf):
+            try:
+                return compute(mf)
+            except ModelError as exc:
+                log.warning("job %d: %s", job_id, exc)
+                self.emit(Notice(job_id, f"{exc} The image is saved without this hash.", "warning"))
+                return None
+
+        used = dict.fromkeys(name for text in (prompt, negative) if self._encoder is not None
+                             for chunk in self._encoder.chunks(text) for _offset, name in chunk.fixes)
+        embeddings = {mf.stem: mf for mf in self.library.files("embedding") if mf.usable}
+        return {"model": best_effort(self.library.autov2, checkpoint),
+                "vae": best_effort(self.library.autov2, vae) if vae else None,
+                "loras": {model_stem(spec.name): best_effort(self.library.lora_hash, mf)
+                          for spec, (mf, _w) in loras},
+                "tis": {name: best_effort(self.library.ti_hash, embeddings[name]) for name in used
+                        if name in embeddings}}
+
+    def _parameters(self, request, checkpoint, vae, hashes) -> str:
+        from picotui.engine.metadata import a1111_parameters
+
+        return a1111_parameters(request, model_name=Path(checkpoint.name).stem, model_hash=hashes["model"],
+                                vae_name=vae.name if vae else None, vae_hash=hashes["vae"],
+                                lora_hashes=hashes["loras"], ti_hashes=hashes["tis"])
+
+    def _maybe_demo_notice(self, job_id: int, checkpoint) -> None:
+        from picotui.engine.demo import DEMO_FILE, DEMO_NOTE
+
+        if not self._said_demo and Path(checkpoint.path).name == DEMO_FILE:
+            self._said_demo = True
+            self.emit(Notice(job_id, DEMO_NOTE, "information"))
