@@ -12,11 +12,9 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Footer, Static
 
 from picotui.engine.errors import PicoError, RequestError
@@ -25,11 +23,12 @@ from picotui.paths import Paths
 from picotui.ui import graphics
 from picotui.ui.commands import PicoCommands
 from picotui.ui.engine_link import EngineEvents
+from picotui.ui.library_link import ModelLibrary
 from picotui.ui.help_texts import topic_for
 from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.screens.engine_details import EngineDetailsModal, details_text
 from picotui.ui.screens.help import HelpModal, KeysScreen
-from picotui.ui.screens.history import HistoryEntry, HistoryScreen
+from picotui.ui.screens.history import HistoryEntry, HistoryScreen, history_entries, read_entry
 from picotui.ui.screens.image_view import ImageModal
 from picotui.ui.screens.open_png import OpenPngModal
 from picotui.ui.settings import Saved, load_settings, save_settings
@@ -44,13 +43,7 @@ log = logging.getLogger("picotui.ui")
 COMPACT = (90, 26)
 
 
-class Hashed(Message):
-    def __init__(self, model_file, value: str):
-        super().__init__()
-        self.model_file, self.value = model_file, value
-
-
-class PicoApp(EngineEvents, App):
+class PicoApp(EngineEvents, ModelLibrary, App):
     CSS_PATH = "app.tcss"
     TITLE = "picotui"
     COMMANDS = {PicoCommands}  # only picotui's commands: Textual's system ones would duplicate Keys and Quit
@@ -149,52 +142,6 @@ class PicoApp(EngineEvents, App):
         # on the app node, so the main screen and history both see it in their CSS
         self.set_class(width < COMPACT[0] or height < COMPACT[1], "compact")
 
-    # ---- the model library (scanned in a thread: reading headers of many files takes a moment) ----
-    @work(thread=True, exclusive=True, group="scan")
-    def scan_models(self) -> None:
-        try:
-            from picotui.engine.library import Library
-
-            if self.library is None:
-                self.library = Library(self.paths.models, self.paths.cache)
-            files = self.library.scan()
-        except Exception as exc:
-            log.exception("model scan failed")
-            self.call_from_thread(self._say, f"Could not read the models folder: {exc}", "warning")
-            return
-        files = [f for f in files if f.folder != "demo"]  # the form and the browser offer "demo" themselves
-        for mf in files:
-            known = self.library.cached_autov2(mf) if mf.size else None
-            if known:
-                self.hashes[str(mf.path)] = known
-        self.call_from_thread(self._models_scanned, files)
-        try:  # post_message, not call_from_thread: it never blocks the hashing thread, even while quitting
-            self.library.start_hashing(lambda mf, value: self.post_message(Hashed(mf, value)))
-        except Exception:
-            log.exception("hashing could not start")
-
-    def _models_scanned(self, files: list) -> None:
-        self.model_files = files
-        for problem in getattr(self.library, "problems", [])[:3]:
-            self._say(problem, "warning")
-        usable = lambda kind: [f for f in files if f.kind == kind and f.usable]  # noqa: E731
-        form = self.query_one(JobForm)
-        form.set_models(*[[f.name for f in usable(kind)] for kind in ("checkpoint", "vae", "lora")])
-        form.set_embeddings({f.stem: f.vectors or 1 for f in usable("embedding")})
-        if isinstance(self.screen, ModelBrowser):
-            self.screen.refill(files)
-        if not self._scanned_once and not usable("checkpoint"):
-            self._say(f"No checkpoints installed yet: the demo model is in use (random weights, it paints "
-                      f"noise). Put SD1.5 .safetensors files in {self.paths.model_dir('checkpoints')}, then "
-                      "ctrl+o and r to rescan.", timeout=20)
-        self._scanned_once = True
-
-    def on_hashed(self, message: Hashed) -> None:
-        model_file, value = message.model_file, message.value
-        self.hashes[str(model_file.path)] = value
-        if isinstance(self.screen, ModelBrowser):
-            self.screen.set_hash(str(model_file.path), value)
-
     # ---- actions ----------------------------------------------------------------------------------
     def action_generate(self) -> None:
         form = self.query_one(JobForm)
@@ -277,7 +224,7 @@ class PicoApp(EngineEvents, App):
             current = self.query_one(JobForm).request()
         except RequestError:
             current = None
-        self.push_screen(HistoryScreen(self._history_entries(), current,
+        self.push_screen(HistoryScreen(history_entries(self.history, self.paths.outputs), current,
                                        lambda entry: read_entry(entry, self.library), self.save_entry))
 
     def action_open_png(self) -> None:
@@ -415,33 +362,6 @@ class PicoApp(EngineEvents, App):
             self._say(entry.problem or f"No settings found in {path}.", "error")
             return
         self._restore(entry.request, entry.unmatched, str(path))
-
-    def _history_entries(self) -> list[HistoryEntry]:
-        entries = list(self.history)
-        seen = {str(e.path) for e in entries if e.path}
-        try:
-            from picotui.engine.output import list_outputs
-
-            older = [p for p in list_outputs(self.paths.outputs) if str(p) not in seen]
-        except Exception as exc:
-            log.warning("could not list outputs: %s", exc)
-            older = []
-        return entries + [HistoryEntry(Path(p)) for p in older[:500]]
-
-
-def read_entry(entry: HistoryEntry, library=None) -> None:
-    """Fill a history entry from its PNG's recipe (picotui's JSON or A1111's parameters)."""
-    try:
-        from picotui.engine.metadata import read_recipe
-
-        recipe = read_recipe(entry.path, library)
-    except PicoError as exc:
-        entry.problem = str(exc)
-        return
-    except Exception as exc:
-        entry.problem = f"Could not read {entry.path.name}: {' '.join(str(exc).split())[:120]}"
-        return
-    entry.request, entry.unmatched, entry.source = recipe.request, list(recipe.unmatched), recipe.source
 
 
 def run_tui(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ a thread, when highlighted.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +22,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from picotui.engine.errors import PicoError
 from picotui.engine.request import GenerationRequest
 from picotui.ui.text import escape_controls, label, plain, say, shorten
 from picotui.ui.widgets.image_pane import ImagePane
 
+log = logging.getLogger("picotui.ui")
 COMPARED = [("prompt", "prompt"), ("negative_prompt", "negative"), ("checkpoint", "checkpoint"), ("vae", "VAE"),
             ("loras", "LoRAs"), ("sampler", "sampler"), ("steps", "steps"), ("cfg", "CFG"), ("width", "width"),
             ("height", "height"), ("seed", "seed"), ("clip_skip", "clip skip"), ("batch_count", "batch")]
@@ -100,6 +103,34 @@ def load_picture(path: Path):
             return im.convert("RGB") if im.mode not in ("RGB", "RGBA") else im.copy()
     except Exception:
         return None
+
+
+def history_entries(session: list[HistoryEntry], outputs_dir: Path, limit: int = 500) -> list[HistoryEntry]:
+    """This session's entries, then earlier PNGs from outputs/ (newest first; their recipes are read lazily)."""
+    seen = {str(e.path) for e in session if e.path}
+    try:
+        from picotui.engine.output import list_outputs
+
+        older = [p for p in list_outputs(outputs_dir) if str(p) not in seen]
+    except Exception as exc:
+        log.warning("could not list outputs: %s", exc)
+        older = []
+    return list(session) + [HistoryEntry(Path(p)) for p in older[:limit]]
+
+
+def read_entry(entry: HistoryEntry, library=None) -> None:
+    """Fill a history entry from its PNG's recipe (picotui's JSON or A1111's parameters)."""
+    try:
+        from picotui.engine.metadata import read_recipe
+
+        recipe = read_recipe(entry.path, library)
+    except PicoError as exc:
+        entry.problem = str(exc)
+        return
+    except Exception as exc:
+        entry.problem = f"Could not read {entry.path.name}: {' '.join(str(exc).split())[:120]}"
+        return
+    entry.request, entry.unmatched, entry.source = recipe.request, list(recipe.unmatched), recipe.source
 
 
 class HistoryScreen(Screen):
