@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from picotui.engine.speed import SPEED_SETTINGS
+
 GRAPHICS_CHOICES = ("auto", "kitty", "sixel", "halfcell", "unicode", "none")
 
 # key -> (type the TOML value must have, environment variable that overrides it, default)
@@ -40,7 +42,7 @@ SETTINGS: dict[str, tuple[type, str, Any]] = {
     "speed": (str, "PICOTUI_SPEED", "auto"),
 }
 # Values with a closed set of choices; the others (device, memory_mode) are checked by whoever uses them.
-CHOICES: dict[str, tuple[str, ...]] = {"graphics": GRAPHICS_CHOICES, "speed": ("auto", "eager", "cuda-graphs")}
+CHOICES: dict[str, tuple[str, ...]] = {"graphics": GRAPHICS_CHOICES, "speed": SPEED_SETTINGS}
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from picotui.engine.speed import SPEED_SETTINGS
 from picotui.paths import Paths, resolve_paths
 
 
@@ -92,7 +93,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow .ckpt/.pt files, loaded as weights only, never code (env PICOTUI_ALLOW_PICKLE)")
     parser.add_argument("--memory-mode", default=unset, choices=MEMORY_MODES, metavar="MODE",
                         help=f"how hard to save VRAM: {', '.join(MEMORY_MODES)} (env PICOTUI_MEMORY_MODE)")
-    parser.add_argument("--speed", default=unset, choices=("auto", "eager", "cuda-graphs"),
+    parser.add_argument("--speed", default=unset, choices=SPEED_SETTINGS,
                         help="auto (default: CUDA graphs on sm_70+ when memory allows), eager, cuda-graphs "
                              "(env PICOTUI_SPEED)")
 

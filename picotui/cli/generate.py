@@ -105,7 +105,7 @@ def run_headless(paths, request, *, engine: dict | None = None, progress=True, o
     from picotui.engine.worker import Worker
 
     events: queue.SimpleQueue = queue.SimpleQueue()
-    worker = Worker(paths, events.put, **(engine or {})).start()
+    worker = Worker(paths, events.put, preview=False, **(engine or {})).start()  # a progress bar draws no pictures
     saved: list[Path] = []
     status = None
     bar = _Progress(enabled=progress)

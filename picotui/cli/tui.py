@@ -1,12 +1,14 @@
-"""`picotui` with no subcommand: the terminal app. OWNER: UI helper (fills in run_tui)."""
+"""`picotui` with no subcommand: the terminal app (picotui.ui.app.run_tui), or `--check` headless."""
 
 from __future__ import annotations
 
 import argparse
 
+from picotui.config import GRAPHICS_CHOICES
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--graphics", choices=["auto", "kitty", "sixel", "halfcell", "unicode", "none"],
+    parser.add_argument("--graphics", choices=GRAPHICS_CHOICES,
                         default=None, help="how to draw images (env PICOTUI_GRAPHICS; default auto-detect)")
     parser.add_argument("--check", action="store_true",
                         help="headless self-test: load the demo model, generate one tiny image, exit")

@@ -27,7 +27,7 @@ class JobRunner:
     """
 
     def __init__(self, paths, device_request: str, allow_pickle: bool, memory_mode: str | None, emit,
-                 speed: str | None = None):
+                 speed: str | None = None, preview: bool = True):
         import torch  # noqa: F401  (the expensive import happens here, in the worker thread)
 
         emit(Loading(0, "importing diffusers", 0.5))
@@ -42,6 +42,7 @@ class JobRunner:
 
         self.paths = paths
         self.emit = emit
+        self.preview = preview  # a GPU->CPU copy every step: only when something draws it
         self.job_id = 0
         self.choice = choose_device(device_request)
         if self.choice.notice:
@@ -139,6 +140,7 @@ class JobRunner:
                 width=request.width, height=request.height, seed=seed, is_cancelled=is_cancelled,
                 graphs=self.graphs if self.speed.name == "cuda-graphs" else None, graph_state=self._graph_state(),
                 on_notice=lambda m: self.emit(Notice(job_id, m, "warning")),
+                preview=self.preview,
                 on_step=lambda r, i=index: self.emit(Step(job_id, r.index, r.total, r.it_per_s, r.eta_s, r.preview,
                                                           done_before + i, done_before + len(seeds))))
             t3 = time.perf_counter()

@@ -272,19 +272,21 @@ class Library:
         """Hash `files` (default: every readable file) in a daemon thread; callback(model_file, autov2) as
         each finishes. LoRAs get their "Lora hashes" hash too, so a later lora_hash() is a cache hit.
 
-        The callback runs in that thread. stop_hashing() ends it between chunks."""
-        self._hash_stop.clear()
+        The callback runs in that thread. stop_hashing(), or the next start_hashing(), ends it between
+        chunks: a rescan starts a new run over every file (cached ones cost nothing) instead of adding one."""
+        self._hash_stop.set()
+        stop = self._hash_stop = threading.Event()
         todo = [mf for mf in (self.files() if files is None else files)
                 if mf is not None and mf.size > 0 and Path(mf.path).is_file()]
 
         def run():
             for mf in todo:
-                if self._hash_stop.is_set():
+                if stop.is_set():
                     return
                 try:
-                    full = self.hashes.digest(mf.path, "sha256", self._hash_stop.is_set)
+                    full = self.hashes.digest(mf.path, "sha256", stop.is_set)
                     if full and mf.kind == "lora" and not _sshs_hash(mf):
-                        self.hashes.digest(mf.path, _lora_hash_kind(mf), self._hash_stop.is_set)
+                        self.hashes.digest(mf.path, _lora_hash_kind(mf), stop.is_set)
                 except OSError as exc:
                     log.info("could not hash %s: %s", mf.path, exc)
                     continue

@@ -201,8 +201,9 @@ class TokenCount:
 
     @property
     def label(self) -> str:
-        """The counter as A1111 shows it, e.g. "80/150"."""
-        return f"{self.tokens}/{self.limit}"
+        """The counter as A1111 shows it: 75 per full chunk plus the last chunk's tokens, over 75 per chunk
+        ("cat " * 80 is 80/150; "cat BREAK dog" is 76/150, as BREAK fills the first chunk up)."""
+        return f"{CHUNK_TOKENS * (self.chunks - 1) + self.last_chunk}/{self.limit}"
 
 
 def count_tokens(text: str, embedding_vectors: dict[str, int] | None = None) -> TokenCount:

@@ -56,8 +56,10 @@ def one_line(exc: BaseException, limit: int = 200) -> str:
 
 class Worker:
     def __init__(self, paths, on_event: Callable[[Event], None], *, device: str = "auto",
-                 allow_pickle: bool = False, memory_mode: str | None = None, speed: str | None = None):
+                 allow_pickle: bool = False, memory_mode: str | None = None, speed: str | None = None,
+                 preview: bool = True):
         self.paths = paths
+        self.preview = preview  # Step events carry a latent preview; off where nothing draws it (headless)
         self.on_event = on_event
         self.device_request = device or "auto"
         self.allow_pickle = allow_pickle
@@ -189,7 +191,7 @@ class Worker:
             from picotui.engine.jobs import JobRunner
 
             self._engine = JobRunner(self.paths, self.device_request, self.allow_pickle, self.memory_mode,
-                                     emit=self._emit, speed=self.speed)
+                                     emit=self._emit, speed=self.speed, preview=self.preview)
         except PicoError as exc:
             setup_error = str(exc)
             self._emit(Failed(0, exc.kind, setup_error))

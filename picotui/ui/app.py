@@ -284,10 +284,10 @@ class PicoApp(EngineEvents, ModelLibrary, App):
     def save_entry(self, entry: HistoryEntry) -> bool:
         """Save an image whose save failed (it is still in memory); True when it is on disk now."""
         from picotui.engine.errors import SaveError
-        from picotui.engine.output import save_png
+        from picotui.engine.output import save_again
 
         try:
-            path = save_png(entry.image, self.paths.outputs, entry.request, entry.parameters)
+            path = save_again(entry, self.paths.outputs)  # an entry has what a Finished event has
         except SaveError as exc:
             entry.save_error = str(exc)
             self._say(f"Still not saved: {exc}", "error", timeout=10)
@@ -304,13 +304,13 @@ class PicoApp(EngineEvents, ModelLibrary, App):
             self._save_settings(self.query_one(JobForm).request())
         except Exception:
             pass  # an invalid form is not saved; quitting still works
+        if self.library is not None:
+            self.library.stop_hashing()
         if self.worker is not None:
             running = self.worker.running_job is not None
             if running:
                 self.query_one(ProgressPanel).done("cancelling the running job before quitting…", "running")
             worker, self.worker = self.worker, None
-            if self.library is not None:
-                self.library.stop_hashing()
             await asyncio.to_thread(worker.shutdown, 10)
         self.exit(0)
 
@@ -372,7 +372,6 @@ def run_tui(args: argparse.Namespace) -> int:
     folders_problem = paths.make_model_folders()
     setup_logging(paths)  # never to the terminal: a stray line would tear the screen
     capture_warnings()
-    graphics.route_library_logs()  # textual-image's probe warnings too (PicoApp probes in __init__)
     notices = [problem for problem in (config.problem, folders_problem) if problem]
     choice = config.get("graphics", getattr(args, "graphics", None))
     app = PicoApp(paths, graphics_choice=choice, engine_options=engine_options(args, config), notices=notices)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from picotui.engine.events import Cancelled, EngineStatus, Event, Failed, Finished, Loading, Notice, Queued, Step
+from picotui.engine.events import Cancelled, EngineStatus, Event, Failed, Finished, Loading, Notice, Step
+from picotui.ui import graphics
 from picotui.ui.screens.engine_details import EngineDetailsModal
 from picotui.ui.screens.history import HistoryEntry
 from picotui.ui.text import plain, say, shorten
@@ -30,7 +31,8 @@ class EngineEvents:
     def start_engine(self) -> None:
         from picotui.engine.worker import Worker  # lazily: its siblings import torch in the worker thread
 
-        self.worker = Worker(self.paths, lambda event: self.post_message(EngineMessage(event)), **self.engine_options)
+        self.worker = Worker(self.paths, lambda event: self.post_message(EngineMessage(event)),
+                             preview=graphics.image_widget() is not None, **self.engine_options)
         self.worker.start()
 
     def on_engine_message(self, message: EngineMessage) -> None:
@@ -39,7 +41,7 @@ class EngineEvents:
         handler = getattr(self, f"_on_{type(event).__name__.lower()}", None)
         if handler is not None:
             handler(event)
-        self._update_queue()
+        self._update_queue()  # after every event (Queued included): the worker's own counts are the truth
 
     def _update_queue(self) -> None:
         worker = self.worker
@@ -56,10 +58,6 @@ class EngineEvents:
         if self.shown_job == job_id:
             self.shown_job = None
         self.last_step.pop(job_id, None)
-
-    def _on_queued(self, event: Queued) -> None:
-        if event.position > 0:
-            self.query_one(ProgressPanel).queue(True, event.position)
 
     def _on_loading(self, event: Loading) -> None:
         if event.job_id:  # job 0 is the engine starting up, not something escape could cancel

@@ -21,7 +21,6 @@ import sys
 
 log = logging.getLogger("picotui.ui")
 
-CHOICES = ("auto", "kitty", "sixel", "halfcell", "unicode", "none")
 _state: dict = {"choice": None, "widget": None}
 
 

@@ -10,6 +10,7 @@ import logging
 from textual import work
 from textual.message import Message
 
+from picotui.engine.embeddings import vector_counts
 from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.widgets.form import JobForm
 
@@ -48,12 +49,12 @@ class ModelLibrary:
 
     def _models_scanned(self, files: list) -> None:
         self.model_files = files
-        for problem in getattr(self.library, "problems", [])[:3]:
+        for problem in self.library.problems[:3]:
             self._say(problem, "warning")
         usable = lambda kind: [f for f in files if f.kind == kind and f.usable]  # noqa: E731
         form = self.query_one(JobForm)
         form.set_models(*[[f.name for f in usable(kind)] for kind in ("checkpoint", "vae", "lora")])
-        form.set_embeddings({f.stem: f.vectors or 1 for f in usable("embedding")})
+        form.set_embeddings(vector_counts(usable("embedding")))
         if isinstance(self.screen, ModelBrowser):
             self.screen.refill(files)
         if not self._scanned_once and not usable("checkpoint"):

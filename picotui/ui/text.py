@@ -14,19 +14,19 @@ import re
 from rich.text import Text
 from textual.content import Content
 
-# C0 controls except tab/newline, DEL, and C1 controls (ESC starts ANSI sequences; C1 CSI too).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+from picotui.engine.metadata import sanitize_for_terminal
+
 # Lone surrogates: what Python makes of a non-UTF-8 file name (b"caf\xe9" -> "caf\udce9"). They
 # cannot be encoded for the terminal, so they are shown as escapes too.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def escape_controls(text: str, *, keep_newlines: bool = True) -> str:
-    """`text` with every control character (and lone surrogate) replaced by a visible escape."""
-    out = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
-    out = _SURROGATE.sub(lambda m: _surrogate_escape(m.group()), out)
+    """`text` with every control character, bidi override and lone surrogate replaced by a visible escape
+    (the engine's escaping, which `picotui info` uses too; undecodable bytes shown as the byte they were)."""
+    out = sanitize_for_terminal(_SURROGATE.sub(lambda m: _surrogate_escape(m.group()), str(text)))
     if not keep_newlines:
-        out = out.replace("\r", "").replace("\n", " ⏎ ").replace("\t", " ")
+        out = out.replace("\n", " ⏎ ").replace("\t", " ")
     return out
 
 
@@ -37,7 +37,7 @@ def _surrogate_escape(char: str) -> str:
 
 
 def has_controls(text: str) -> bool:
-    return bool(_CONTROL.search(str(text)) or _SURROGATE.search(str(text)))
+    return escape_controls(text) != str(text)
 
 
 def plain(text: str, *, one_line: bool = False) -> Content:

@@ -151,6 +151,7 @@ class HistoryScreen(Screen):
         self.read_recipe = read_recipe  # fills a HistoryEntry from its PNG (runs in a thread)
         self.save_entry = save_entry  # saves an unsaved entry's image; True when it worked
         self._pictures: OrderedDict[int, object] = OrderedDict()  # index -> PIL image (older PNGs)
+        self._reading: set[int] = set()  # entries whose recipe is being (or was) read
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="history"):
@@ -191,7 +192,8 @@ class HistoryScreen(Screen):
     def _show(self, index: int) -> None:
         entry = self.entries[index]
         self.query_one("#history-detail", Static).update(plain(describe(entry, self.current)))
-        if entry.request is None and entry.problem is None and entry.path is not None:
+        if entry.request is None and entry.problem is None and entry.path is not None and index not in self._reading:
+            self._reading.add(index)  # one read per entry, however often the arrow keys pass over it
             self.run_worker(lambda: self._read(index), thread=True, group="recipe")
         picture = entry.image if entry.image is not None else self._pictures.get(index)
         pane = self.query_one("#history-image", ImagePane)

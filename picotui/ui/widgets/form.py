@@ -54,6 +54,8 @@ class JobForm(VerticalScroll, can_focus=False):
         self.checkpoints: list[str] = []
         self.vaes: list[str] = []
         self._quiet = False  # set while the form fills itself, so presets/size don't chase each other
+        self.embedding_vectors: dict[str, int] = {}  # embedding name -> vectors, for the token counter
+        self._count_timer = None  # the pending recount after typing (debounced)
 
     # ---- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -289,14 +291,13 @@ class JobForm(VerticalScroll, can_focus=False):
 
     @on(TextArea.Changed)
     def _prompt_changed(self, event: TextArea.Changed) -> None:
-        timer = getattr(self, "_count_timer", None)
-        if timer is not None:
-            timer.stop()
+        if self._count_timer is not None:
+            self._count_timer.stop()
         self._count_timer = self.set_timer(0.15, self.count_tokens)
 
     def count_tokens(self) -> None:
         texts = {area_id: self.query_one(f"#{area_id}", TextArea).text for area_id in ("prompt", "negative")}
-        self._count_in_thread(texts, dict(getattr(self, "embedding_vectors", {})))
+        self._count_in_thread(texts, dict(self.embedding_vectors))
 
     @work(thread=True, exclusive=True, group="token-count")
     def _count_in_thread(self, texts: dict[str, str], vectors: dict[str, int]) -> None:
@@ -314,16 +315,10 @@ class JobForm(VerticalScroll, can_focus=False):
 
 
 def token_label(text: str, vectors: dict[str, int] | None = None) -> str:
-    """A1111's counter: tokens so far as 75 per full chunk plus the last chunk's, over 75 per chunk
-    ("cat BREAK dog" is 76/150: BREAK fills the first chunk up)."""
+    """A1111's counter (TokenCount.label) and the number of 77-token chunks."""
     if len(text) > MAX_PROMPT_CHARS:
         return f"too long: {len(text):,} characters (max {MAX_PROMPT_CHARS:,})"
-    from picotui.engine.tokens import CHUNK_TOKENS, count_tokens
+    from picotui.engine.tokens import count_tokens
 
-    try:
-        counted = count_tokens(text, vectors)
-    except Exception as exc:  # a counter must never break typing; say why instead
-        return f"tokens: ? ({type(exc).__name__})"
-    chunks = max(1, counted.chunks)
-    used = CHUNK_TOKENS * (chunks - 1) + counted.last_chunk
-    return f"{used}/{chunks * CHUNK_TOKENS} · {chunks} chunk{'s' if chunks != 1 else ''}"
+    counted = count_tokens(text, vectors)  # never raises (a property test holds it to that)
+    return f"{counted.label} · {counted.chunks} chunk{'s' if counted.chunks != 1 else ''}"

@@ -33,6 +33,7 @@ class ProgressPanel(Vertical):
     "done", "failed", "cancelled" (the app resets a finished load to "ready" on idle)."""
 
     state = "idle"
+    _queue_text = ""  # what the queue label shows now
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="progress-row"):
@@ -65,5 +66,7 @@ class ProgressPanel(Vertical):
         self._text(text, state)
 
     def queue(self, running: bool, waiting: int) -> None:
-        text = ("running" if running else "") + (f" · {waiting} queued" if waiting else "")
-        self.query_one("#queue", Static).update(plain(text.strip(" ·"), one_line=True))
+        text = (("running" if running else "") + (f" · {waiting} queued" if waiting else "")).strip(" ·")
+        if text != self._queue_text:  # asked after every engine event, steps included: redraw only on change
+            self._queue_text = text
+            self.query_one("#queue", Static).update(plain(text, one_line=True))
