@@ -92,3 +92,22 @@ async def test_empty_library_says_where_files_go(tmp_path):
         await pilot.press("d")  # the demo model
         await pilot.pause()
         assert str(app.query_one("#checkpoint", Select).value) == "demo"
+
+
+async def test_with_the_pickle_opt_in_ckpt_checkpoints_are_offered(tmp_path, tiny_checkpoint):
+    """--allow-pickle reaches the app's own library: a .ckpt is listed as usable and can be picked."""
+    import torch
+    from safetensors.torch import load_file
+
+    models = tmp_path / "models"
+    (models / "checkpoints").mkdir(parents=True)
+    torch.save({"state_dict": load_file(str(tiny_checkpoint))}, models / "checkpoints" / "old_model.ckpt")
+    for opt_in in (False, True):
+        app = PicoApp(make_paths(tmp_path, models=models), graphics_choice="none", start_engine=False,
+                      engine_options={"allow_pickle": opt_in})
+        async with app.run_test(size=(140, 45)) as pilot:
+            await wait_for(pilot, lambda: app._scanned_once, 30, "the scan")
+            (ckpt,) = [f for f in app.model_files if f.name == "old_model.ckpt"]
+            assert ckpt.usable is opt_in
+            offered = [str(value) for _label, value in app.query_one("#checkpoint", Select)._options]
+            assert ("old_model.ckpt" in offered) is opt_in

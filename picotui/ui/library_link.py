@@ -30,7 +30,9 @@ class ModelLibrary:
             from picotui.engine.library import Library
 
             if self.library is None:
-                self.library = Library(self.paths.models, self.paths.cache)
+                # the engine's opt-in: with --allow-pickle, .ckpt checkpoints and .pt embeddings are offered too
+                self.library = Library(self.paths.models, self.paths.cache,
+                                       allow_pickle=bool(self.engine_options.get("allow_pickle")))
             files = self.library.scan()
         except Exception as exc:
             log.exception("model scan failed")
