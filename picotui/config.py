@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from picotui.engine.errors import one_line
 from picotui.engine.speed import SPEED_SETTINGS
 
 GRAPHICS_CHOICES = ("auto", "kitty", "sixel", "halfcell", "unicode", "none")
@@ -72,7 +73,7 @@ def load_config(path: Path | None = None) -> Config:
             return Config(path=path)
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as exc:
-        return Config(path=path, problem=f"Ignored {path}: {_one_line(exc)}. Fix or delete it.")
+        return Config(path=path, problem=f"Ignored {path}: {one_line(exc)}. Fix or delete it.")
     values, bad = {}, []
     for key, value in raw.items():
         if key not in SETTINGS:
@@ -135,6 +136,3 @@ def _parse_env(key: str, kind: type, text: str) -> Any:
         return None
     return text
 
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

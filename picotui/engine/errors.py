@@ -3,6 +3,20 @@
 from __future__ import annotations
 
 
+def one_line(value, limit: int | None = None) -> str:
+    """`value` (an exception, or any text) as one line, cut to `limit` characters with "…".
+
+    An exception with no text says its type. A value nested too deeply to print (from a file) says so
+    rather than raising."""
+    try:
+        text = " ".join(str(value).split())
+    except RecursionError:
+        text = f"({type(value).__name__} nested too deeply to show)"
+    if not text and isinstance(value, BaseException):
+        text = type(value).__name__
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
 class PicoError(Exception):
     """Base for every error whose message is meant for the user as-is.
 
@@ -13,7 +27,7 @@ class PicoError(Exception):
     kind = "error"
 
     def __init__(self, message: str, kind: str | None = None):
-        super().__init__(" ".join(message.split()))  # always one line
+        super().__init__(one_line(message))  # always one line
         if kind is not None:
             self.kind = kind
 

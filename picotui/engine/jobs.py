@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from picotui.engine import generate, memory
-from picotui.engine.errors import JobCancelled, SaveError
+from picotui.engine.errors import JobCancelled, SaveError, one_line
 from picotui.engine.events import EngineStatus, Finished, Loading, Notice, Step
 
 log = logging.getLogger("picotui.jobs")
@@ -167,7 +167,7 @@ class JobRunner:
                 save_error = str(exc)
             except Exception as exc:
                 log.exception("job %d: saving image %d failed", job_id, index)
-                text = " ".join(str(exc).split())[:160] or type(exc).__name__
+                text = one_line(exc, 160)
                 save_error = f"Could not save the image ({text}): details in the log; save it again."
             t5 = time.perf_counter()
             timings = {"load": t_load if index == 0 else 0.0, "encode": t_encode if index == 0 else 0.0,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from picotui import __version__
-from picotui.engine.errors import ModelError, PicoError, RequestError
+from picotui.engine.errors import ModelError, PicoError, RequestError, one_line
 from picotui.engine.png_text import read_png_text
 from picotui.engine.request import GenerationRequest
 from picotui.engine.samplers import (
@@ -218,11 +218,12 @@ def read_recipe(path, library=None) -> Recipe:
             request = _picotui_request(texts[PICOTUI_CHUNK])
         except (ValueError, TypeError, AttributeError) as exc:  # RequestError is a ValueError
             if not parameters:
-                raise PicoError(f"{path.name}: its picotui settings cannot be used ({_short(exc, 120)}).",
+                raise PicoError(f"{path.name}: its picotui settings cannot be used ({one_line(exc, 120)}).",
                                 "metadata") from None
-            notes.append(f"picotui settings ignored ({_short(exc, 120)}); read the A1111 text instead")
+            notes.append(f"picotui settings ignored ({one_line(exc, 120)}); read the A1111 text instead")
         else:
-            notes += [f"{_short(k, 40) or repr(k)}: {_short(v)} (unknown setting)" for k, v in request.extra.items()]
+            notes += [f"{one_line(k, 40) or repr(k)}: {one_line(v, 80)} (unknown setting)"
+                      for k, v in request.extra.items()]
             recipe = Recipe(request, notes, "picotui", parameters)
             if library is None:
                 return recipe
@@ -258,7 +259,7 @@ def request_from_parameters(params: dict[str, str]) -> tuple[GenerationRequest, 
         try:
             GenerationRequest(**{field_name: value})  # validates this one field against our bounds
         except (RequestError, TypeError) as exc:
-            notes.append(f"{key}: {_short(raw if raw is not None else value)} ({_short(exc, 120)})")
+            notes.append(f"{key}: {one_line(raw if raw is not None else value, 80)} ({one_line(exc, 120)})")
             return
         kwargs[field_name] = value
 
@@ -275,7 +276,7 @@ def request_from_parameters(params: dict[str, str]) -> tuple[GenerationRequest, 
             take("width", "Size", int(m[1]), params["Size"])
             take("height", "Size", int(m[2]), params["Size"])
         else:
-            notes.append(f"Size: {_short(params['Size'])} (not WIDTHxHEIGHT)")
+            notes.append(f"Size: {one_line(params['Size'], 80)} (not WIDTHxHEIGHT)")
     if "Sampler" in params:
         name, note = sampler_from_a1111(params["Sampler"], params.get("Schedule type"))
         if name:
@@ -290,11 +291,11 @@ def request_from_parameters(params: dict[str, str]) -> tuple[GenerationRequest, 
         kwargs["vae"] = params["VAE"].strip()
     rng = params.get("RNG", "GPU").strip()
     if rng != "CPU":
-        notes.append(f"RNG: {_short(rng)} (picotui draws the starting noise on the CPU: the same seed gives a "
+        notes.append(f"RNG: {one_line(rng, 80)} (picotui draws the starting noise on the CPU: the same seed gives a "
                      f"different picture)")
     for key, value in params.items():
         if key not in INFORMATIONAL and key not in ("Steps", "CFG scale", "Seed", "Clip skip", "Model", "VAE"):
-            notes.append(f"{key}: {_short(value)} (not supported by picotui)")
+            notes.append(f"{key}: {one_line(value, 80)} (not supported by picotui)")
     try:
         return GenerationRequest(**kwargs), notes
     except RequestError as exc:  # each field passed alone; together they still must
@@ -326,7 +327,7 @@ def _check_files(recipe: Recipe, library, params: dict) -> Recipe:
             found = library.find_by_hash(short_hash, kind) if short_hash else None
             if found is not None:
                 return found.name
-            notes.append(f"{label}: {_short(name)} ({_short(exc, 160)})")
+            notes.append(f"{label}: {one_line(name, 80)} ({one_line(exc, 160)})")
             return None
 
     def renamed(name: str, found: str | None) -> bool:
@@ -381,10 +382,10 @@ def _check_embeddings(ti_hashes: dict[str, str], library, notes: list[str]) -> N
             continue
         found = library.find_by_hash(short, "embedding") if short else None
         if found is not None:
-            notes.append(f"Embedding: {_short(name)} (it is {_short(found.name)} here: rename the file to "
-                         f"{_short(name)}{Path(found.name).suffix} for the prompt to use it)")
+            notes.append(f"Embedding: {one_line(name, 80)} (it is {one_line(found.name, 80)} here: rename the file to "
+                         f"{one_line(name, 80)}{Path(found.name).suffix} for the prompt to use it)")
         else:
-            notes.append(f"Embedding: {_short(name)} (not in models/embeddings: the prompt reads it as plain words)")
+            notes.append(f"Embedding: {one_line(name, 80)} (not in models/embeddings: the prompt reads it as plain words)")
 
 
 def _to_number(text: str, integer: bool):
@@ -396,13 +397,6 @@ def _to_number(text: str, integer: bool):
         return int(value) if value.is_integer() else value
     return value
 
-
-def _short(value, limit: int = 80) -> str:
-    try:
-        text = " ".join(str(value).split())
-    except RecursionError:  # a deeply nested value from a file: say so rather than fail
-        text = f"({type(value).__name__} nested too deeply to show)"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def sanitize_for_terminal(text: str, *, keep_newlines: bool = True) -> str:

@@ -29,7 +29,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from picotui.engine.errors import JobCancelled, SaveError
+from picotui.engine.errors import JobCancelled, SaveError, one_line
 from picotui.engine.metadata import PARAMETERS_CHUNK, PICOTUI_CHUNK, picotui_chunk
 
 _NUMBERED = re.compile(r"^(\d{5,})-.*\.png$", re.IGNORECASE)
@@ -89,7 +89,7 @@ def save_png(image, outputs_dir, request, parameters: str, *, today: _dt.date | 
     try:
         data = encode_png(image, request, parameters)
     except (OSError, ValueError, TypeError) as exc:
-        raise SaveError(f"Could not encode the image as PNG ({' '.join(str(exc).split())[:120]}): "
+        raise SaveError(f"Could not encode the image as PNG ({one_line(exc, 120)}): "
                         f"please report it, with the log.") from None
     seed = request.seed if request.seed is not None else "x"
     tmp = None

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
-from picotui.engine.errors import PicoError
+from picotui.engine.errors import PicoError, one_line
 from picotui.engine.memory import GIB, UNET_WORK_512, MemoryPlan, usable_vram
 
 log = logging.getLogger("picotui.speed")
@@ -184,7 +184,7 @@ class UNetGraphs:
             try:
                 captured = self._capture(eager, sample, timestep, context)
             except Exception as exc:  # graphs are an optimisation: say so once, continue eagerly
-                return self._give_up(f"capture failed ({' '.join(str(exc).split())[:120]})", on_notice)
+                return self._give_up(f"capture failed ({one_line(exc, 120)})", on_notice)
             if captured is None:
                 return self._give_up("replay did not match eager output", on_notice)
             self._graphs[key] = captured

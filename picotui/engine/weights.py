@@ -11,7 +11,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from picotui.engine.errors import ModelError, is_out_of_memory
+from picotui.engine.errors import ModelError, is_out_of_memory, one_line
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 
@@ -113,7 +113,7 @@ class TensorSource:
                 except Exception as exc:  # SafetensorError has no stable import path
                     if is_out_of_memory(exc):
                         raise
-                    raise ModelError(f"{self.path.name} could not be read ({' '.join(str(exc).split())[:120]}); "
+                    raise ModelError(f"{self.path.name} could not be read ({one_line(exc, 120)}); "
                                      f"download it again.") from None
             t = self._handle.get_tensor(name)
         return t.to(self.dtype) if t.is_floating_point() and self.dtype is not None else t

@@ -39,7 +39,7 @@ from collections import deque
 from dataclasses import replace
 from typing import Callable
 
-from picotui.engine.errors import JobCancelled, OutOfMemory, PicoError, is_out_of_memory
+from picotui.engine.errors import JobCancelled, OutOfMemory, PicoError, is_out_of_memory, one_line
 from picotui.engine.events import Cancelled, EngineStatus, Event, Failed, Finished, Loading, Notice, Queued
 from picotui.engine.request import GenerationRequest
 
@@ -48,10 +48,6 @@ log = logging.getLogger("picotui.worker")
 _STOP = object()
 MAX_OOM_RETRIES = 3  # each retry steps the memory plan up once; beyond three the job fails with advice
 
-
-def one_line(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Worker:
@@ -197,7 +193,7 @@ class Worker:
             self._emit(Failed(0, exc.kind, setup_error))
         except BaseException as exc:
             log.exception("engine setup failed")
-            setup_error = f"The engine could not start: {one_line(exc)} (details in the log)"
+            setup_error = f"The engine could not start: {one_line(exc, 200)} (details in the log)"
             self._emit(Failed(0, "internal", setup_error))
         if self._engine is not None:
             self._emit_status(0, "idle")
@@ -216,7 +212,7 @@ class Worker:
                 self._run(job_id, request, setup_error)
             except BaseException as exc:  # _run's own handlers failed (an emit, freeing memory): say so, go on
                 log.exception("job %d: the worker's error handling failed", job_id)
-                self._emit(Failed(job_id, "internal", f"{one_line(exc)} (details in the log)"))
+                self._emit(Failed(job_id, "internal", f"{one_line(exc, 200)} (details in the log)"))
             finally:
                 with self._cond:
                     self._running = None
@@ -271,7 +267,7 @@ class Worker:
                 self._emit(Failed(job_id, exc.kind, str(exc)))
             else:  # the worker never dies: say it in one line, keep the traceback in the log
                 log.exception("job %d failed with an internal error", job_id)
-                self._emit(Failed(job_id, "internal", f"{one_line(exc)} (details in the log)"))
+                self._emit(Failed(job_id, "internal", f"{one_line(exc, 200)} (details in the log)"))
 
     def _free_after_failure(self) -> None:
         from picotui.engine.memory import free_memory

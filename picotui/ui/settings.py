@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from picotui.engine.errors import RequestError
+from picotui.engine.errors import RequestError, one_line
 from picotui.engine.request import GenerationRequest
 
 VERSION = 1
@@ -37,7 +37,7 @@ def load_settings(path: Path) -> tuple[Saved | None, str | None]:
     except (OSError, ValueError, RequestError, TypeError, RecursionError) as exc:
         # ValueError covers JSONDecodeError and UnicodeDecodeError; RecursionError is what json raises
         # on a file nested thousands of levels deep: every one means "not usable settings".
-        reason = " ".join(str(exc).split())[:120] or type(exc).__name__
+        reason = one_line(exc, 120)
         return None, f"Ignored the saved settings in {path} ({reason}); starting with defaults."
 
 

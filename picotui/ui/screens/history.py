@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from picotui.engine.errors import PicoError
+from picotui.engine.errors import PicoError, one_line
 from picotui.engine.request import GenerationRequest
 from picotui.ui.text import escape_controls, label, plain, say, shorten
 from picotui.ui.widgets.image_pane import ImagePane
@@ -128,7 +128,7 @@ def read_entry(entry: HistoryEntry, library=None) -> None:
         entry.problem = str(exc)
         return
     except Exception as exc:
-        entry.problem = f"Could not read {entry.path.name}: {' '.join(str(exc).split())[:120]}"
+        entry.problem = f"Could not read {entry.path.name}: {one_line(exc, 120)}"
         return
     entry.request, entry.unmatched, entry.source = recipe.request, list(recipe.unmatched), recipe.source
 
