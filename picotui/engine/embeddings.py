@@ -17,34 +17,25 @@ files that cannot be used (and so are read as words). None of these import torch
 
 from __future__ import annotations
 
-import json
-import struct
+import os
 from pathlib import Path
 
 from picotui.engine.errors import ModelError
+from picotui.engine.headers import MAX_EMBEDDING_VECTORS, PICKLE_SUFFIXES
 
-PICKLE_SUFFIXES = (".pt", ".bin", ".ckpt")
-MAX_VECTORS = 75  # one chunk; A1111 cannot place a longer embedding either
 
 
 def vector_count(path: Path) -> int | None:
     """How many token slots the embedding takes, from a .safetensors header; None when unknown."""
+    from picotui.engine.headers import classify_file
+
     path = Path(path)
     if path.suffix.lower() != ".safetensors":
         return None
     try:
-        with path.open("rb") as fh:
-            (size,) = struct.unpack("<Q", fh.read(8))
-            if size > 100_000_000:
-                return None
-            header = json.loads(fh.read(size))
-    except (OSError, ValueError, struct.error):
+        return classify_file(path, os.stat(path).st_size)["vectors"]
+    except OSError:
         return None
-    shapes = [v.get("shape") for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
-    if len(shapes) != 1 or not isinstance(shapes[0], list) or not shapes[0]:
-        return None
-    return 1 if len(shapes[0]) == 1 else int(shapes[0][0])
-
 
 def vector_counts(files) -> dict[str, int]:
     """{name as written in prompts: token slots} for the usable embeddings among library ModelFiles.
@@ -86,9 +77,10 @@ def load_embedding(path: Path, width: int, *, allow_pickle: bool = False):
     if not path.is_file():
         raise ModelError(f"Embedding {name} is missing ({path}): rescan the models folder.")
     if suffix == ".safetensors":
-        from safetensors.torch import load_file
+        from picotui.engine.weights import load_safetensors  # opens non-UTF-8 file names too
+
         try:
-            data = load_file(str(path))
+            data = load_safetensors(path)
         except Exception as exc:  # safetensors raises several types for damaged files
             raise ModelError(f"Embedding {name} is not a readable .safetensors file ({type(exc).__name__}): "
                              f"download it again.") from None
@@ -117,8 +109,8 @@ def load_embedding(path: Path, width: int, *, allow_pickle: bool = False):
         family = {768: "SD1.x", 1024: "SD2.x", 1280: "SDXL"}.get(int(vec.shape[1]), f"{vec.shape[1]}-wide")
         raise ModelError(f"Embedding {name} is for {family} ({vec.shape[1]} wide) but this checkpoint's "
                          f"text encoder is {width} wide: use an embedding made for this model.")
-    if vec.shape[0] > MAX_VECTORS:
-        raise ModelError(f"Embedding {name} has {vec.shape[0]} vectors; at most {MAX_VECTORS} fit in a prompt.")
+    if vec.shape[0] > MAX_EMBEDDING_VECTORS:
+        raise ModelError(f"Embedding {name} has {vec.shape[0]} vectors; at most {MAX_EMBEDDING_VECTORS} fit in a prompt.")
     if not torch.isfinite(vec).all():
         raise ModelError(f"Embedding {name} contains NaN or infinite values: download it again.")
     return vec.detach().to(torch.float32)

@@ -20,17 +20,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import struct
 import tempfile
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Callable
 
 CHUNK = 4 * 1024 * 1024
 AUTOV2_LENGTH = 10
 SHORT_LENGTH = 12  # A1111's "shorthash" of LoRAs and embeddings
-MAX_HEADER = 100 * 1024 * 1024  # the header reader's bound (headers.py): real headers are well under 1 MB
 HASH_KINDS = ("sha256", "addnet")
 
 StopFn = Callable[[], bool]
@@ -66,24 +64,9 @@ def _hasher(kind: str) -> Callable[..., str | None]:
     return sha256_file if kind == "sha256" else addnet_sha256_file  # looked up per call: tests count calls
 
 
-def safetensors_metadata(path: Path) -> dict[str, str]:
-    """The `__metadata__` strings of a .safetensors header ({} when there are none or the file is not one)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-            if len(head) < 8:
-                return {}
-            (n,) = struct.unpack("<Q", head)
-            if not 2 <= n <= MAX_HEADER:
-                return {}
-            header = json.loads(fh.read(n))
-    except (OSError, ValueError, RecursionError):
-        return {}
-    meta = header.get("__metadata__") if isinstance(header, dict) else None
-    return {str(k): v for k, v in meta.items() if isinstance(v, str)} if isinstance(meta, dict) else {}
 
-
-def _stat_key(path: Path) -> tuple[str, int, int]:
+def stat_key(path: Path) -> tuple[str, int, int]:
+    """A file's identity on disk: a replaced file (new size or mtime) is a different file."""
     st = os.stat(path)
     return str(Path(path).resolve()), st.st_size, st.st_mtime_ns
 
@@ -136,7 +119,7 @@ class HashCache:
     def lookup(self, path: Path, kind: str = "sha256") -> str | None:
         """The cached hash if the file is unchanged since it was hashed; None otherwise. Never reads `path`."""
         try:
-            resolved, size, mtime = _stat_key(path)
+            resolved, size, mtime = stat_key(path)
         except OSError:
             return None
         self._refresh()
@@ -157,18 +140,14 @@ class HashCache:
             cached = self.lookup(path, kind)
             if cached:
                 return cached
-            before = _stat_key(path)
+            before = stat_key(path)
             digest = _hasher(kind)(path, should_stop)
             if digest is None:
                 return None
-            if _stat_key(path) != before:
+            if stat_key(path) != before:
                 return digest  # changed while we read it: do not cache a hash of a moving target
             self._save(key, {"size": before[1], "mtime_ns": before[2], "sha256": digest})
             return digest
-
-    def sha256(self, path: Path, should_stop: StopFn = lambda: False) -> str | None:
-        """The whole file's SHA-256 (see digest())."""
-        return self.digest(path, "sha256", should_stop)
 
     def _save(self, key: str, entry: dict) -> None:
         """Write `entry` into the file on disk, keeping what other instances put there, atomically."""
@@ -186,7 +165,8 @@ class HashCache:
                         os.fsync(fh.fileno())
                     os.replace(tmp, self.file)
                 except BaseException:
-                    _unlink_quietly(tmp)
+                    with suppress(OSError):  # the temp file is junk now; the error that matters is re-raised
+                        os.unlink(tmp)
                     raise
             except OSError:
                 self._stamp = stamp
@@ -222,9 +202,3 @@ def autov2(sha256_hex: str) -> str:
 def short_hash(sha256_hex: str) -> str:
     return sha256_hex[:SHORT_LENGTH]
 
-
-def _unlink_quietly(path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass

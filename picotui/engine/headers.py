@@ -35,8 +35,10 @@ class HeaderError(ValueError):
     """The file is not a readable safetensors file; str() is the one-line reason."""
 
 
-def read_header(path: Path, size: int) -> dict[str, tuple[int, ...]]:
-    """name -> shape from the header, after checking it against the file. Raises HeaderError or OSError."""
+def read_header(path: Path, size: int, metadata: dict | None = None) -> dict[str, tuple[int, ...]]:
+    """name -> shape from the header, after checking it against the file. Raises HeaderError or OSError.
+
+    `metadata`, when given, receives the header's `__metadata__` strings (trainer notes, kohya's hash)."""
     name = Path(path).name
     again = "download it again"
     if size == 0:
@@ -64,6 +66,8 @@ def read_header(path: Path, size: int) -> dict[str, tuple[int, ...]]:
     shapes, end = {}, 0
     for key, info in header.items():
         if key == "__metadata__":
+            if metadata is not None and isinstance(info, dict):
+                metadata.update((str(k), v) for k, v in info.items() if isinstance(v, str))
             continue
         shape, begin, stop = _entry(info)
         if shape is None:
@@ -98,15 +102,21 @@ def family_from_context(dim: int | None) -> str:
 def classify_file(path: Path, size: int) -> dict:
     """kind, family, usable, reason, context_dim, vectors for a safetensors file (never raises)."""
     name = Path(path).name
+    metadata: dict[str, str] = {}
     try:
-        shapes = read_header(path, size)
+        shapes = read_header(path, size, metadata)
     except HeaderError as exc:
         return _unknown(str(exc))
     except OSError as exc:
         return _unknown(f"{name} cannot be read ({exc.strerror or exc}): check the file and its permissions.")
     if not shapes:
         return _unknown(f"{name} holds no tensors: it is not a model; download it again.")
-    return classify(shapes, name)
+    info = classify(shapes, name)
+    if info["kind"] == "lora":  # kohya records the addnet hash it computed; A1111 trusts it over hashing
+        value = metadata.get("sshs_model_hash", "").strip().lower()
+        if len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+            info["sshs_hash"] = value
+    return info
 
 
 def _unknown(reason: str, family: str = "other", context_dim: int | None = None) -> dict:

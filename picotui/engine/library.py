@@ -53,6 +53,7 @@ class ModelFile:
     folder: str  # the library folder it was found in ("checkpoints", ..., "demo"), "" outside the library
     context_dim: int | None = None  # cross-attention width (768 SD1, 1024 SD2, 2048 SDXL); tiny test models: 32
     vectors: int | None = None  # embeddings: how many token slots it takes
+    sshs_hash: str | None = None  # LoRAs: the addnet hash kohya's trainer wrote into the header
 
     @property
     def stem(self) -> str:
@@ -312,11 +313,9 @@ def _lora_hash_kind(mf: ModelFile) -> str:
 
 
 def _sshs_hash(mf: ModelFile) -> str | None:
-    """The addnet hash kohya's trainer records in a LoRA's header (A1111 trusts it over hashing the file)."""
-    if _lora_hash_kind(mf) != "addnet":
-        return None
-    value = hashing.safetensors_metadata(mf.path).get("sshs_model_hash", "").strip().lower()
-    return value if len(value) == 64 and all(c in "0123456789abcdef" for c in value) else None
+    """The addnet hash kohya's trainer records in a LoRA's header (A1111 trusts it over hashing the file);
+    read with the header when the file was sniffed."""
+    return mf.sshs_hash if _lora_hash_kind(mf) == "addnet" else None
 
 
 def check_slot(mf: ModelFile, kind: str) -> ModelFile:

@@ -19,7 +19,8 @@ from typing import Callable
 
 from picotui.engine import ldm_layout as L
 from picotui.engine.errors import ModelError, is_out_of_memory
-from picotui.engine.weights import PICKLE_SUFFIXES, TensorSource, load_safetensors, read_header, utf8_name
+from picotui.engine.hashing import stat_key
+from picotui.engine.weights import TensorSource, load_safetensors, read_header, utf8_name
 
 # Nothing here may touch the network; set before diffusers/transformers (and so huggingface_hub) load.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -30,11 +31,6 @@ log = logging.getLogger(__name__)
 Stage = Callable[[str, float], None]
 
 
-def _file_key(path: Path) -> tuple:
-    """Identity of a file on disk: a replaced file (new size/mtime) is a different model."""
-    st = Path(path).stat()
-    return (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-
 
 def _adapter_name(path: Path, taken: set[str]) -> str:
     base = re.sub(r"\W", "_", Path(path).stem) or "lora"
@@ -44,10 +40,6 @@ def _adapter_name(path: Path, taken: set[str]) -> str:
         name = f"{base}_{n}"
     return name
 
-
-def _is_pickle(path) -> bool:
-    """Pickles have no header to sniff, so the library cannot know their kind: the loader decides."""
-    return Path(path).suffix.lower() in PICKLE_SUFFIXES
 
 
 def check_checkpoint(mf) -> None:
@@ -62,7 +54,7 @@ def check_checkpoint(mf) -> None:
     if mf.kind == "embedding":
         raise ModelError(f"{mf.name} is a textual-inversion embedding: put it in models/embeddings and use its "
                          f"name in the prompt.")
-    pickle = _is_pickle(path)
+    pickle = mf.is_pickle
     if mf.family == "SD1.x inpainting":
         raise ModelError(f"{mf.name} is an SD1.x inpainting checkpoint; picotui generates from text only: "
                          f"pick a regular SD1.5 checkpoint.")
@@ -112,7 +104,7 @@ class ModelManager:
     def pipeline_for(self, checkpoint, vae=None, loras=()):
         """The pipeline for this checkpoint + VAE (None = the checkpoint's own) + [(LoRA, weight)]."""
         try:
-            key = _file_key(checkpoint.path)
+            key = stat_key(checkpoint.path)
         except FileNotFoundError:
             raise ModelError(f"Checkpoint {checkpoint.name} is missing ({checkpoint.path}): rescan the models "
                              f"folder or pick another.") from None
@@ -188,7 +180,7 @@ class ModelManager:
 
     # ---- VAE -----------------------------------------------------------------------------------
     def _apply_vae(self, vae_file) -> None:
-        key = _file_key(vae_file.path) if vae_file is not None and Path(vae_file.path).exists() else None
+        key = stat_key(vae_file.path) if vae_file is not None and Path(vae_file.path).exists() else None
         if vae_file is not None and key is None:
             raise ModelError(f"VAE {vae_file.name} is missing ({vae_file.path}): rescan or pick another VAE.")
         if key == self._vae_key:
@@ -197,7 +189,7 @@ class ModelManager:
             self.pipe.vae = self._own_vae.to(self.device)
             self._own_vae, self._vae_key, self.vae_file = None, None, None
             return
-        if vae_file.kind not in ("vae", "unknown") and not _is_pickle(vae_file.path):
+        if vae_file.kind not in ("vae", "unknown") and not vae_file.is_pickle:
             raise ModelError(f"{vae_file.name} is a {vae_file.kind}, not a VAE: pick a file from models/vae.")
         self.on_stage("loading VAE", 0.0)
         src = TensorSource(vae_file.path, self.dtype, allow_pickle=self.allow_pickle)
@@ -221,11 +213,11 @@ class ModelManager:
         for mf, weight in loras:
             if not Path(mf.path).exists():
                 raise ModelError(f"LoRA {mf.name} is missing ({mf.path}): rescan or remove it from the prompt.")
-            if mf.kind not in ("lora", "unknown") and not _is_pickle(mf.path):
+            if mf.kind not in ("lora", "unknown") and not mf.is_pickle:
                 raise ModelError(f"{mf.name} is a {mf.kind}, not a LoRA: pick a file from models/loras.")
             if mf.family in ("SDXL", "SD2.x"):
                 raise ModelError(f"{mf.name} is an {mf.family} LoRA; it does not fit SD1.x checkpoints.")
-            k = _file_key(mf.path)
+            k = stat_key(mf.path)
             wanted[k] = wanted.get(k, 0.0) + float(weight)  # the same LoRA twice adds up, as in A1111
             files[k] = mf
         stale = [name for k, name in self._adapters.items() if k not in wanted]

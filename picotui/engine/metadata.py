@@ -29,6 +29,7 @@ from pathlib import Path
 
 from picotui import __version__
 from picotui.engine.errors import ModelError, PicoError, RequestError, one_line
+from picotui.engine.headers import SUFFIXES
 from picotui.engine.png_text import read_png_text
 from picotui.engine.request import GenerationRequest
 from picotui.engine.samplers import (
@@ -41,7 +42,6 @@ from picotui.engine.samplers import (
 
 PARAMETERS_CHUNK = "parameters"
 PICOTUI_CHUNK = "picotui"
-MODEL_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin")
 # Keys that describe the files or the program, not the picture: read (or checked), never "unmatched".
 INFORMATIONAL = {"Model hash", "VAE hash", "Lora hashes", "TI hashes", "Version", "Batch size", "Batch pos", "RNG",
                  "Schedule type", "Sampler", "Size", "Prompt", "Negative prompt"}
@@ -76,7 +76,7 @@ def number(value: float) -> str:
 def model_stem(name: str) -> str:
     """The name without a model-file suffix (and without folders): what A1111 shows as a model's name."""
     base = Path(name).name
-    return base[: -len(Path(base).suffix)] if Path(base).suffix.lower() in MODEL_SUFFIXES else base
+    return base[: -len(Path(base).suffix)] if Path(base).suffix.lower() in SUFFIXES else base
 
 
 def lora_tags(request: GenerationRequest) -> str:

@@ -12,8 +12,8 @@ import stat
 from pathlib import Path
 
 from picotui.engine.errors import ModelError, is_out_of_memory, one_line
+from picotui.engine.headers import PICKLE_SUFFIXES
 
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 
 
 def read_header(path: Path) -> dict[str, tuple[int, ...]]:
