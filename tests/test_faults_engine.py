@@ -22,6 +22,7 @@ from PIL import Image
 from worker_support import Events
 
 from picotui.engine import generate, jobs, memory, output
+from picotui.engine.errors import OutOfMemory
 from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Loading, Notice, Step
 from picotui.engine.loading import ModelManager
 from picotui.engine.request import GenerationRequest, LoraSpec
@@ -290,7 +291,8 @@ def test_an_out_of_memory_error_lets_go_of_the_failed_calls_tensors():
     try:
         step()
     except torch.OutOfMemoryError as exc:
-        error = memory.out_of_memory(64, 64, exc)
+        memory.clear_frames(exc)  # what the worker does with every out-of-memory error
+        error = OutOfMemory(memory.out_of_memory_message(64, 64))
         gc.collect()
         assert ref[0]() is None  # cleared while the exception is still being handled
     assert "64x64" in str(error)

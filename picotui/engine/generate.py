@@ -17,8 +17,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
-from picotui.engine.errors import JobCancelled, PicoError, is_out_of_memory
-from picotui.engine.memory import out_of_memory
+from picotui.engine.errors import JobCancelled, OutOfMemory, PicoError, is_out_of_memory
+from picotui.engine.memory import out_of_memory_message
 from picotui.engine.preview import latents_to_preview
 from picotui.engine.samplers import make_scheduler
 
@@ -148,7 +148,7 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
     except Exception as exc:
         if is_out_of_memory(exc):
             _drop_hooks_state(pipe)
-            raise out_of_memory(width, height, exc) from None
+            raise OutOfMemory(out_of_memory_message(width, height)) from None
         raise
     latents = out.images
     if not torch.isfinite(latents).all():
@@ -196,7 +196,7 @@ def decode(pipe, latents, *, on_notice: Callable[[str], None] = lambda message: 
         raise
     except Exception as exc:
         if is_out_of_memory(exc):
-            raise out_of_memory(width, height, exc) from None
+            raise OutOfMemory(out_of_memory_message(width, height)) from None
         raise
     finally:
         try:

@@ -20,6 +20,7 @@ from typing import Callable
 from picotui.engine import ldm_layout as L
 from picotui.engine.errors import ModelError, is_out_of_memory
 from picotui.engine.hashing import stat_key
+from picotui.engine.memory import free_memory
 from picotui.engine.weights import TensorSource, load_safetensors, read_header, utf8_name
 
 # Nothing here may touch the network; set before diffusers/transformers (and so huggingface_hub) load.
@@ -122,16 +123,7 @@ class ModelManager:
         self.pipe = self.checkpoint = self._ckpt_key = self._own_vae = self._vae_key = self.vae_file = None
         self._adapters.clear()
         self.lora_state = ()
-        import gc
-
-        gc.collect()
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:  # pragma: no cover - torch is a hard dependency of the engine
-            pass
+        free_memory()
 
     # ---- checkpoint ----------------------------------------------------------------------------
     def _load_checkpoint(self, mf):

@@ -29,7 +29,7 @@ import os
 import re
 from dataclasses import dataclass, replace
 
-from picotui.engine.errors import OutOfMemory, PicoError
+from picotui.engine.errors import PicoError
 
 log = logging.getLogger("picotui.memory")
 
@@ -209,14 +209,6 @@ def clear_frames(exc: BaseException) -> None:
         traceback.clear_frames(exc.__traceback__)
         exc = exc.__cause__ or exc.__context__
 
-
-def out_of_memory(width: int, height: int, exc: BaseException | None = None) -> OutOfMemory:
-    """The OutOfMemory to raise for `exc`, after dropping the failed call's frames (their locals hold the
-    activations) and freeing memory."""
-    if exc is not None:
-        clear_frames(exc)
-    free_memory()
-    return OutOfMemory(out_of_memory_message(width, height))
 
 
 # ---- device ------------------------------------------------------------------------------------

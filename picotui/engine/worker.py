@@ -284,17 +284,17 @@ class Worker:
         not for a lesson in memory modes); otherwise the job fails with what to do."""
         from picotui.engine.memory import clear_frames, free_memory, out_of_memory_message
 
-        phase = getattr(self._engine, "phase", "?")
+        phase = self._engine.phase  # an out-of-memory error comes from a job, so the engine is there
         log.warning("job %d: out of GPU memory while %s: %s", job_id, phase, one_line(exc, 300))
         message = str(exc) if isinstance(exc, OutOfMemory) else out_of_memory_message(request.width, request.height)
         clear_frames(exc)  # the failed call's locals (activations, half-built models) must not outlive it
-        hint, before = "", getattr(self._engine, "min_mode", None)
+        hint, before = "", self._engine.min_mode
         try:
-            hint = self._engine.on_out_of_memory() if self._engine else ""
+            hint = self._engine.on_out_of_memory()
         except Exception:
             log.exception("job %d: freeing memory after the out-of-memory error failed", job_id)
             free_memory()
-        stepped = self._engine is not None and getattr(self._engine, "min_mode", None) != before
+        stepped = self._engine.min_mode != before
         rest = self._engine.remaining_request() if stepped and retries < MAX_OOM_RETRIES else None
         if rest is not None and not self._cancel.is_set():
             mode = self._engine.min_mode.replace("-", " ")
