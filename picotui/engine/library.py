@@ -165,7 +165,7 @@ class Library:
         """The demo checkpoint: its real header once created, else a placeholder (created on first use)."""
         path = self.cache_dir / "demo" / DEMO_FILE
         if path.is_file():
-            mf = sniff(path, "demo")
+            mf = self._sniff_cached(path, "demo")  # every scan asks: read its header once
             if mf.usable:
                 return mf
         return ModelFile(path=path, name=DEMO_FILE, kind="checkpoint", family="SD1.x", size=0, usable=True,
@@ -194,7 +194,7 @@ class Library:
         if kind == "checkpoint" and query.lower() in ("demo", DEMO_FILE.lower(), Path(DEMO_FILE).stem.lower()):
             from picotui.engine.demo import ensure_demo_checkpoint  # imports torch: only when the demo is used
 
-            return sniff(ensure_demo_checkpoint(self.cache_dir), "demo")
+            return self._sniff_cached(ensure_demo_checkpoint(self.cache_dir), "demo")
         mf = self._find(query, kind)
         if mf is None:
             path = Path(query).expanduser()

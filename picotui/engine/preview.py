@@ -17,13 +17,18 @@ SD15_LATENT_RGB = (
 )
 
 
+_factors: dict = {}  # device -> SD15_LATENT_RGB as a tensor there
+
+
 def latents_to_preview(latents, index: int = 0):
     """A PIL RGB image of the latent's size (width/8 x height/8) from a [B, 4, h, w] latent tensor."""
     import torch
     from PIL import Image
 
     lat = latents[index].detach()
-    factors = torch.tensor(SD15_LATENT_RGB, dtype=torch.float32, device=lat.device)
+    factors = _factors.get(lat.device)
+    if factors is None:  # once per device: a fresh tensor per step would be a host-to-GPU copy every step
+        factors = _factors[lat.device] = torch.tensor(SD15_LATENT_RGB, dtype=torch.float32, device=lat.device)
     rgb = torch.einsum("chw,cr->hwr", lat.float(), factors)
     pixels = ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
     return Image.fromarray(pixels)  # uint8 HxWx3 -> RGB

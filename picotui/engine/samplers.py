@@ -26,7 +26,13 @@ our uniform DPM2 / DPM++ entries say "Uniform" explicitly. A1111_AUTOMATIC recor
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
+
+# torchsde warns when DPM++ SDE asks its Brownian tree for a time a float32 rounding outside the tree's
+# range; the noise it returns is right, and the warning would only clutter the terminal. Registered once
+# here: registering it per scheduler would reset Python's warnings registry every image.
+warnings.filterwarnings("ignore", message=r"Should have \w+[<>]=t[01] but got", category=UserWarning)
 
 
 @dataclass(frozen=True)
@@ -102,15 +108,9 @@ def make_scheduler(name: str, base_config: dict, seed: int | None = None):
     ignored by diffusers' `from_config`. A fresh instance per job: schedulers keep per-run state.
     `seed` (the image's seed) seeds schedulers that draw their own noise (DPM++ SDE's Brownian tree).
     """
-    import warnings
-
     import diffusers
 
     from picotui.engine.errors import RequestError
-
-    # torchsde warns when DPM++ SDE asks its Brownian tree for a time a float32 rounding outside the tree's
-    # range; the noise it returns is right, and the warning would only clutter the terminal.
-    warnings.filterwarnings("ignore", message=r"Should have \w+[<>]=t[01] but got", category=UserWarning)
 
     spec = SAMPLERS.get(name)
     if spec is None:
