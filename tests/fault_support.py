@@ -1,0 +1,115 @@
+"""What the fault tests share: a models/ tree with two copies of the tiny checkpoint (switching forces a
+load), a real Worker on CPU, requests, waiting for a job, and the checks that nothing was written.
+
+Faults are injected by patching the piece that would fail on a real machine (a CUDA error in the status
+read, torch.OutOfMemoryError from the UNet / VAE / text encoder / LoRA loader / checkpoint builder,
+ENOSPC/EACCES from the file system); everything else is the real engine on the tiny SD1.5 checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import pytest
+from conftest import KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
+from worker_support import Events
+
+from picotui.engine import output
+from picotui.engine.events import EngineStatus, Failed, Finished
+from picotui.engine.request import GenerationRequest
+from picotui.paths import Paths
+
+CKPT_A, CKPT_B = "tinyA.safetensors", "tinyB.safetensors"  # two copies: switching between them forces a load
+OOM_TEXT = "Out of GPU memory at 128x128: try a smaller size"
+
+
+@pytest.fixture(scope="module")
+def paths(models_root, tmp_path_factory):
+    base = tmp_path_factory.mktemp("faults")
+    root = base / "models"
+    for sub in ("checkpoints", "vae", "loras", "embeddings"):
+        (root / sub).mkdir(parents=True)
+    for name in (CKPT_A, CKPT_B):
+        shutil.copyfile(models_root / "checkpoints" / TINY_CHECKPOINT, root / "checkpoints" / name)
+    shutil.copyfile(models_root / "loras" / KOHYA_LORA, root / "loras" / KOHYA_LORA)
+    shutil.copyfile(models_root / "vae" / TINY_VAE, root / "vae" / TINY_VAE)
+    return Paths(models=root, outputs=base / "outputs", config_file=base / "config.toml", state=base / "state",
+                 cache=base / "cache")
+
+
+def start_worker(paths, **kw):
+    from picotui.engine.worker import Worker
+
+    events = Events()
+    w = Worker(paths, events, device="cpu", **kw).start()
+    w.events = events
+    events.wait(lambda items: any(isinstance(e, (EngineStatus, Failed)) and e.job_id == 0 for e in items), 120)
+    return w
+
+
+@pytest.fixture(scope="module")
+def worker(paths):
+    w = start_worker(paths)
+    yield w
+    w.shutdown()
+
+
+@pytest.fixture
+def log_records():
+    records = []
+    handler = logging.Handler(level=logging.DEBUG)
+    handler.emit = records.append
+    logger = logging.getLogger("picotui")
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+def request(**kw):
+    base = dict(prompt="a corgi on a wooden floor", negative_prompt="blurry", checkpoint=CKPT_A, sampler="Euler",
+                steps=3, width=64, height=64, seed=5)
+    return GenerationRequest(**{**base, **kw})
+
+
+def run(worker, req, timeout=120):
+    job = worker.submit(req)
+    worker.events.wait(worker.events.done(job), timeout)
+    return job
+
+
+def pngs(paths):
+    return sorted(paths.outputs.rglob("*.png")) if paths.outputs.exists() else []
+
+
+def assert_nothing_written(paths, before):
+    assert pngs(paths) == before, "a PNG was written for an image that should not exist"
+    assert output.partial_files(paths.outputs) == [], "a temp or marker file was left in outputs"
+
+
+def assert_next_job_works(worker, **kw):
+    job = run(worker, request(**kw))
+    (done,) = worker.events.of(Finished, job)
+    assert done.path is not None and done.path.is_file()
+    return done
+
+
+def once(fault):
+    """A wrapper factory: the first call raises `fault`, later calls run the real function."""
+    state = {"fired": 0}
+
+    def wrap(real):
+        def inner(*args, **kwargs):
+            if not state["fired"]:
+                state["fired"] += 1
+                raise fault
+            return real(*args, **kwargs)
+        return inner
+    wrap.state = state
+    return wrap
+
+
+def patch_once(monkeypatch, owner, name, fault):
+    wrap = once(fault)
+    monkeypatch.setattr(owner, name, wrap(getattr(owner, name)))
+    return wrap.state
