@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from PIL import Image, PngImagePlugin
+from metadata_support import metadata_png
+from PIL import Image
 from textual.widgets import Checkbox, Input, Select, Static, TextArea
 
 from picotui.engine.metadata import a1111_parameters
@@ -67,9 +68,7 @@ async def test_earlier_images_are_browsable_and_restorable(tmp_path):
 async def test_open_a1111_png_from_the_command_palette(tmp_path):
     paths = make_paths(tmp_path)
     png = tmp_path / "from-a1111.png"
-    info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", A1111)
-    Image.new("RGB", (64, 96)).save(png, pnginfo=info)
+    metadata_png(png, A1111, size=(64, 96))
     app = PicoApp(paths, graphics_choice="none", start_engine=False)
     async with app.run_test(size=(140, 45)) as pilot:
         await pilot.press("ctrl+p")
