@@ -52,9 +52,8 @@ def prepare(cache: Path, tiny: bool) -> Path:
         return root
     import torch
 
-    from picotui.engine.demo import (TINY_TEXT, TINY_UNET, TINY_VAE, build_full_size_components,
-                                     build_tiny_components)
-    from picotui.engine.ldm_layout import clip_heads, write_ldm_checkpoint, write_ldm_vae
+    from picotui.engine.demo import build_full_size_components, build_tiny_components
+    from picotui.engine.ldm_layout import write_ldm_checkpoint, write_ldm_vae
     from picotui.engine.synthetic import write_kohya_lora
     from picotui.paths import assets_dir
 
@@ -68,14 +67,13 @@ def prepare(cache: Path, tiny: bool) -> Path:
     write_ldm_checkpoint(root / "models" / "checkpoints" / CHECKPOINT, unet, vae, text_encoder, dtype)
     write_kohya_lora(root / "models" / "loras" / LORA, unet, text_encoder, seed=1, rank=4 if tiny else 16)
     write_ldm_vae(root / "models" / "vae" / VAE, build(seed=1)[1], dtype)
-    # diffusers' from_single_file reads the architecture from a local diffusers-format folder
+    # diffusers' from_single_file reads the architecture from a local diffusers-format folder: the bundled
+    # one (tokenizer, scheduler) with each model's own config, so the tiny sizes come along
     config = root / "diffusers-config"
     shutil.copytree(assets_dir() / "sd15", config)
-    if tiny:
-        text = dict(TINY_TEXT, num_attention_heads=clip_heads(TINY_TEXT["hidden_size"]))
-        for component, sizes in (("unet", TINY_UNET), ("vae", TINY_VAE), ("text_encoder", text)):
-            data = json.loads((config / component / "config.json").read_text())
-            (config / component / "config.json").write_text(json.dumps({**data, **sizes}, indent=1))
+    unet.save_config(config / "unet")
+    vae.save_config(config / "vae")
+    text_encoder.config.to_json_file(config / "text_encoder" / "config.json")
     stamp.write_text(json.dumps({"version": FORMAT_VERSION}))
     return root
 
@@ -89,8 +87,8 @@ def _cuda(device: str) -> bool:
 def _reset_peaks(device: str) -> None:
     import torch
 
+    _sync(device)
     if _cuda(device):
-        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
 
 
@@ -108,10 +106,6 @@ def _peaks(device: str) -> dict:
         return {}
     return {"peak_allocated_gib": torch.cuda.max_memory_allocated() / GIB,
             "peak_reserved_gib": torch.cuda.max_memory_reserved() / GIB}
-
-
-def _is_oom(exc: BaseException) -> bool:
-    return "out of memory" in str(exc).lower() or type(exc).__name__ in ("OutOfMemoryError", "OutOfMemory")
 
 
 def measure_diffusers(root: Path, a: dict) -> dict:
@@ -148,32 +142,34 @@ def measure_picotui(root: Path, a: dict) -> dict:
     from picotui.engine.request import GenerationRequest
     from picotui.paths import Paths
 
-    work = Path(tempfile.mkdtemp(prefix="picotui-bench-"))
-    paths = Paths(models=root / "models", outputs=work / "outputs", config_file=work / "config.toml",
-                  state=work / "state", cache=root / "picotui-cache")  # shared cache: hashes are computed once
-    events: list = []
-    runner = JobRunner(paths, a["device"], False, a.get("memory_mode"), events.append, speed=a.get("speed"))
-    request = GenerationRequest(prompt=PROMPT, negative_prompt=NEGATIVE, checkpoint=CHECKPOINT, sampler=a["sampler"],
-                                steps=a["steps"], cfg=a["cfg"], width=a["size"], height=a["size"], seed=a["seed"])
-    _reset_peaks(a["device"])  # JobRunner() imported diffusers: load times below exclude imports, as plain's do
-    finished: list[Finished] = []
-    for job in range(1 + a["images"]):
-        before = len(events)
-        runner.run_job(job + 1, request, lambda: False)
-        finished += [e for e in events[before:] if isinstance(e, Finished)]
-    first = finished[0].timings
-    times = [f.timings["encode"] + f.timings["denoise"] + f.timings["decode"] for f in finished]
-    times[0] = first["total"] - first["save"]  # the first image carries the checkpoint load
-    result = {"load_s": first["load"], **_summary(times, a), **_peaks(a["device"]),
-              "save_s": sum(f.timings["save"] for f in finished) / len(finished),
-              "mode": f"{runner.plan.label} / {runner.speed.label}" if runner.speed else runner.plan.label,
-              "why": f"{runner.plan.reason}; {runner.speed.reason if runner.speed else ''}",
-              "estimate_gib": runner.plan.estimate_bytes / GIB,  # the memory policy's guess, to check it
-              "notices": [e.message for e in events if isinstance(e, Notice)],
-              "image": _keep(finished[-1].image, a, "picotui")}
-    if a.get("iteration"):
-        result["iteration"] = _iteration_costs(runner, request, finished, a)
-    shutil.rmtree(work, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="picotui-bench-") as tmp:  # gone even when a run raises
+        work = Path(tmp)
+        paths = Paths(models=root / "models", outputs=work / "outputs", config_file=work / "config.toml",
+                      state=work / "state", cache=root / "picotui-cache")  # shared cache: hashes are computed once
+        events: list = []
+        runner = JobRunner(paths, a["device"], False, a.get("memory_mode"), events.append, speed=a.get("speed"))
+        request = GenerationRequest(prompt=PROMPT, negative_prompt=NEGATIVE, checkpoint=CHECKPOINT,
+                                    sampler=a["sampler"], steps=a["steps"], cfg=a["cfg"], width=a["size"],
+                                    height=a["size"], seed=a["seed"])
+        _reset_peaks(a["device"])  # JobRunner() imported diffusers: load times below exclude imports, as plain's do
+        finished: list[Finished] = []
+        for job in range(1 + a["images"]):
+            before = len(events)
+            runner.run_job(job + 1, request, lambda: False)
+            finished += [e for e in events[before:] if isinstance(e, Finished)]
+        first = finished[0].timings
+        times = [f.timings["encode"] + f.timings["denoise"] + f.timings["decode"] for f in finished]
+        # the first image: all but the checkpoint load (reported apart, as for plain diffusers) and PNG writing
+        times[0] = first["total"] - first["load"] - first["save"]
+        result = {"load_s": first["load"], **_summary(times, a), **_peaks(a["device"]),
+                  "save_s": sum(f.timings["save"] for f in finished) / len(finished),
+                  "mode": f"{runner.plan.label} / {runner.speed.label}" if runner.speed else runner.plan.label,
+                  "why": f"{runner.plan.reason}; {runner.speed.reason if runner.speed else ''}",
+                  "estimate_gib": runner.plan.estimate_bytes / GIB,  # the memory policy's guess, to check it
+                  "notices": [e.message for e in events if isinstance(e, Notice)],
+                  "image": _keep(finished[-1].image, a, "picotui")}
+        if a.get("iteration"):
+            result["iteration"] = _iteration_costs(runner, request, finished, a)
     return result
 
 
@@ -225,6 +221,8 @@ def child(a: dict) -> dict:
     os.environ["HF_HUB_OFFLINE"] = os.environ["TRANSFORMERS_OFFLINE"] = "1"
     import torch
 
+    from picotui.engine.errors import is_out_of_memory
+
     root = Path(a["root"])
     if _cuda(a["device"]) and a.get("cap_gib"):
         total = torch.cuda.get_device_properties(torch.device(a["device"])).total_memory
@@ -233,7 +231,7 @@ def child(a: dict) -> dict:
         return (measure_diffusers if a["engine"] == "diffusers" else measure_picotui)(root, a)
     except Exception as exc:  # an out-of-memory run is a result, not a crash of the benchmark
         text = " ".join(str(exc).split())
-        return {"error": "out of memory" if _is_oom(exc) else f"{type(exc).__name__}: {text[:200]}"}
+        return {"error": "out of memory" if is_out_of_memory(exc) else f"{type(exc).__name__}: {text[:200]}"}
 
 
 # ---- the report --------------------------------------------------------------------------------
@@ -290,7 +288,8 @@ def report(runs: list[dict], args, header: str) -> str:
                  f"load {theirs['load_s'] / max(ours['load_s'], 1e-9):.2f}x"]
         if ours.get("peak_reserved_gib"):
             parts.append(f"peak reserved {theirs['peak_reserved_gib'] / ours['peak_reserved_gib']:.2f}x")
-        diff = ImageChops.difference(Image.open(theirs["image"]).convert("RGB"), Image.open(ours["image"]).convert("RGB"))
+        diff = ImageChops.difference(Image.open(theirs["image"]).convert("RGB"),
+                                     Image.open(ours["image"]).convert("RGB"))
         parts.append(f"image max pixel diff {max(high for _low, high in diff.getextrema())}/255")
         lines.append(label + ", ".join(parts))
     for r in runs:
@@ -338,30 +337,32 @@ def main(argv=None) -> int:
         return 0
 
     root = prepare(Path(args.cache), args.tiny)
-    out = Path(tempfile.mkdtemp(prefix="picotui-bench-images-"))
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    caps = [None] if args.no_cap or not _cuda(args.device) else [None, args.cap_gib]
-    runs = []
-    for cap in caps:
-        for size in sizes:
-            for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
-                spec = {"engine": engine, "size": size, "cap_gib": cap, "root": str(root), "out": str(out),
-                        "device": args.device, "steps": args.steps, "cfg": args.cfg, "sampler": args.sampler,
-                        "seed": args.seed, "images": args.images, "speed": args.speed,
-                        "memory_mode": args.memory_mode,
-                        "iteration": engine == "picotui" and cap is None and size == sizes[0]}
-                print(f"running {engine} at {size}x{size}{f' under {cap:g} GiB' if cap else ''}...", file=sys.stderr)
-                runs.append({**spec, "result": _run_child(spec)})
-    text = report(runs, args, f"picotui benchmark · {dt.date.today().isoformat()} · {device_line(args.device)}")
-    print(text)
-    if args.save:
-        results = Path(args.results)
-        results.mkdir(parents=True, exist_ok=True)
-        slug = "".join(c if c.isalnum() else "-" for c in device_line(args.device).split(" · ")[0].split(" (")[0])
-        target = results / f"{dt.date.today().isoformat()}-{slug.strip('-').lower()}{'-tiny' if args.tiny else ''}.txt"
-        target.write_text(text + "\n")
-        print(f"saved {target}", file=sys.stderr)
-    shutil.rmtree(out, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="picotui-bench-images-") as tmp:
+        out = Path(tmp)
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+        caps = [None] if args.no_cap or not _cuda(args.device) else [None, args.cap_gib]
+        runs = []
+        for cap in caps:
+            for size in sizes:
+                for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
+                    spec = {"engine": engine, "size": size, "cap_gib": cap, "root": str(root), "out": str(out),
+                            "device": args.device, "steps": args.steps, "cfg": args.cfg, "sampler": args.sampler,
+                            "seed": args.seed, "images": args.images, "speed": args.speed,
+                            "memory_mode": args.memory_mode,
+                            "iteration": engine == "picotui" and cap is None and size == sizes[0]}
+                    under = f" under {cap:g} GiB" if cap else ""
+                    print(f"running {engine} at {size}x{size}{under}...", file=sys.stderr)
+                    runs.append({**spec, "result": _run_child(spec)})
+        text = report(runs, args, f"picotui benchmark · {dt.date.today().isoformat()} · {device_line(args.device)}")
+        print(text)
+        if args.save:
+            results = Path(args.results)
+            results.mkdir(parents=True, exist_ok=True)
+            slug = "".join(c if c.isalnum() else "-" for c in device_line(args.device).split(" · ")[0].split(" (")[0])
+            name = f"{dt.date.today().isoformat()}-{slug.strip('-').lower()}{'-tiny' if args.tiny else ''}.txt"
+            target = results / name
+            target.write_text(text + "\n")
+            print(f"saved {target}", file=sys.stderr)
     return 0
 
 
