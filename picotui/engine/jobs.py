@@ -30,7 +30,10 @@ class JobRunner:
                  speed: str | None = None, preview: bool = True):
         import torch  # noqa: F401  (the expensive import happens here, in the worker thread)
 
+        from picotui.engine.loading import quiet_libraries
+
         emit(Loading(0, "importing diffusers", 0.5))
+        quiet_libraries()  # first: importing the pipeline prints transformers' notices (torchvision...) to stderr
         # ~3 s of imports paid now, while the user types, rather than on the first ctrl+g.
         from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel  # noqa: F401
         from transformers import CLIPTextModel  # noqa: F401

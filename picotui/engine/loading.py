@@ -99,7 +99,7 @@ class ModelManager:
         self._adapters: dict[tuple, str] = {}  # LoRA file identity -> peft adapter name
         self.load_count = 0  # how many times a checkpoint was read (tests: "did not reload")
         self.lora_state: tuple = ()  # (adapter, weight) pairs applied now: what a captured UNet graph bakes in
-        _quiet_libraries()
+        quiet_libraries()
 
     # ---- public --------------------------------------------------------------------------------
     def pipeline_for(self, checkpoint, vae=None, loras=()):
@@ -257,7 +257,7 @@ class ModelManager:
 
 # ---- shared builders -------------------------------------------------------------------------------
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     """transformers/diffusers print progress bars and load reports to stderr, which would scribble over
     the TUI; their warnings about LoRA key matching are noise here (we check results ourselves)."""
     import diffusers.utils.logging as dlog
