@@ -1,5 +1,5 @@
 """What the fault tests share: a models/ tree with two copies of the tiny checkpoint (switching forces a
-load), a real Worker on CPU, requests, waiting for a job, and the checks that nothing was written.
+load), its module-wide Worker (started by worker_support), requests, and the checks that nothing was written.
 
 Faults are injected by patching the piece that would fail on a real machine (a CUDA error in the status
 read, torch.OutOfMemoryError from the UNet / VAE / text encoder / LoRA loader / checkpoint builder,
@@ -8,15 +8,14 @@ ENOSPC/EACCES from the file system); everything else is the real engine on the t
 
 from __future__ import annotations
 
-import logging
 import shutil
 
 import pytest
 from conftest import KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
-from worker_support import Events
+from worker_support import run, start_worker
 
 from picotui.engine import output
-from picotui.engine.events import EngineStatus, Failed, Finished
+from picotui.engine.events import Finished
 from picotui.engine.request import GenerationRequest
 from picotui.paths import Paths
 
@@ -38,16 +37,6 @@ def paths(models_root, tmp_path_factory):
                  cache=base / "cache")
 
 
-def start_worker(paths, **kw):
-    from picotui.engine.worker import Worker
-
-    events = Events()
-    w = Worker(paths, events, device="cpu", **kw).start()
-    w.events = events
-    events.wait(lambda items: any(isinstance(e, (EngineStatus, Failed)) and e.job_id == 0 for e in items), 120)
-    return w
-
-
 @pytest.fixture(scope="module")
 def worker(paths):
     w = start_worker(paths)
@@ -55,27 +44,10 @@ def worker(paths):
     w.shutdown()
 
 
-@pytest.fixture
-def log_records():
-    records = []
-    handler = logging.Handler(level=logging.DEBUG)
-    handler.emit = records.append
-    logger = logging.getLogger("picotui")
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
-
-
 def request(**kw):
     base = dict(prompt="a corgi on a wooden floor", negative_prompt="blurry", checkpoint=CKPT_A, sampler="Euler",
                 steps=3, width=64, height=64, seed=5)
     return GenerationRequest(**{**base, **kw})
-
-
-def run(worker, req, timeout=120):
-    job = worker.submit(req)
-    worker.events.wait(worker.events.done(job), timeout)
-    return job
 
 
 def pngs(paths):

@@ -9,9 +9,10 @@ from dataclasses import replace
 import pytest
 import torch
 from conftest import KOHYA_LORA
-from fault_support import (  # noqa: F401  (paths, worker, log_records are fixtures)
+from fault_support import (  # noqa: F401  (paths, worker are fixtures)
     CKPT_A, CKPT_B, OOM_TEXT, assert_next_job_works, assert_nothing_written, patch_once, paths, pngs,
-    request, run, start_worker, worker)
+    request, worker)
+from worker_support import run, start_worker
 
 from picotui.engine import generate, memory
 from picotui.engine.errors import OutOfMemory

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 from conftest import KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
-from fault_support import (  # noqa: F401  (paths, worker, log_records are fixtures)
-    assert_next_job_works, assert_nothing_written, paths, pngs, request, run, start_worker, worker)
+from fault_support import (  # noqa: F401  (paths, worker are fixtures)
+    assert_next_job_works, assert_nothing_written, paths, pngs, request, worker)
 from PIL import Image
+from worker_support import run, start_worker
 
 from picotui.engine import output
 from picotui.engine.events import Failed, Finished

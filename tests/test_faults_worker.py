@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from fault_support import (  # noqa: F401  (paths, worker, log_records are fixtures)
-    CKPT_A, CKPT_B, OOM_TEXT, assert_next_job_works, assert_nothing_written, log_records, patch_once, paths,
-    pngs, request, run, start_worker, worker)
+from fault_support import (  # noqa: F401  (paths, worker are fixtures)
+    CKPT_A, CKPT_B, OOM_TEXT, assert_next_job_works, assert_nothing_written, patch_once, paths, pngs, request,
+    worker)
+from worker_support import log_records, run, start_worker  # noqa: F401  (log_records is a fixture)
 
 from picotui.engine import jobs, memory, output
 from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Loading, Notice, Step

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import pytest
 import torch
 from conftest import KOHYA_LORA, TINY_CHECKPOINT
 from generation_support import plain_pipeline
-from worker_support import Events
+from worker_support import Events, log_records, run, start_worker  # noqa: F401  (log_records is a fixture)
 
 from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Loading, Queued, Step
 from picotui.engine.request import GenerationRequest, LoraSpec
@@ -32,11 +31,7 @@ def paths(models_root, cache_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def worker(paths):
-    from picotui.engine.worker import Worker
-
-    events = Events()
-    w = Worker(paths, events, device="cpu").start()
-    w.events = events
+    w = start_worker(paths)
     yield w
     w.shutdown()
 
@@ -45,12 +40,6 @@ def request(**kw):
     base = dict(prompt=PROMPT, negative_prompt="blurry", checkpoint=TINY_CHECKPOINT, sampler="Euler a", steps=4,
                 width=64, height=64, seed=11)
     return GenerationRequest(**{**base, **kw})
-
-
-def run(worker, req):
-    job = worker.submit(req)
-    worker.events.wait(worker.events.done(job))
-    return job
 
 
 def test_engine_image_equals_plain_diffusers_from_the_same_weights(worker, tiny_components):
@@ -142,13 +131,8 @@ def test_three_jobs_queue_while_one_runs_and_a_queued_one_can_be_cancelled(worke
     assert order == [first, queued[0], queued[2]]
 
 
-def test_an_internal_error_becomes_one_line_failed_and_the_worker_lives(worker, monkeypatch):
+def test_an_internal_error_becomes_one_line_failed_and_the_worker_lives(worker, monkeypatch, log_records):
     import picotui.engine.generate as generate
-
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logging.getLogger("picotui.worker").addHandler(handler)
 
     def broken_decode(*args, **kwargs):
         raise KeyError("vae_scaling\nsecond line")
@@ -157,12 +141,11 @@ def test_an_internal_error_becomes_one_line_failed_and_the_worker_lives(worker, 
     try:
         job = run(worker, request())
     finally:
-        logging.getLogger("picotui.worker").removeHandler(handler)
         monkeypatch.undo()
     (failed,) = worker.events.of(Failed, job)
     assert failed.kind == "internal" and "\n" not in failed.message
     assert failed.message.endswith("(details in the log)") and "vae_scaling" in failed.message
-    assert any(r.exc_info for r in records)  # the traceback went to the log
+    assert any(r.exc_info for r in log_records)  # the traceback went to the log
     assert worker.events.of(Finished, run(worker, request()))
 
 

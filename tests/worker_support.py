@@ -1,10 +1,14 @@
-"""Helpers for tests that run a real Worker on CPU: an event collector tests can wait on."""
+"""Helpers for tests that run a real Worker on CPU: an event collector tests can wait on, starting a worker,
+running one job to its end, and the picotui log records of a test."""
 
 from __future__ import annotations
 
+import logging
 import threading
 
-from picotui.engine.events import Cancelled, Failed, Finished
+import pytest
+
+from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished
 
 
 class Events:
@@ -44,3 +48,33 @@ class Events:
                     return True
             return False
         return check
+
+
+def start_worker(paths, **kw):
+    """A started Worker on CPU with an Events collector as `.events`, once it has said its first status."""
+    from picotui.engine.worker import Worker
+
+    events = Events()
+    w = Worker(paths, events, device="cpu", **kw).start()
+    w.events = events
+    events.wait(lambda items: any(isinstance(e, (EngineStatus, Failed)) and e.job_id == 0 for e in items), 120)
+    return w
+
+
+def run(worker, req, timeout=120):
+    """Submit `req` and wait until its job has ended; returns the job id."""
+    job = worker.submit(req)
+    worker.events.wait(worker.events.done(job), timeout)
+    return job
+
+
+@pytest.fixture
+def log_records():
+    """Every record logged under "picotui" during the test."""
+    records = []
+    handler = logging.Handler(level=logging.DEBUG)
+    handler.emit = records.append
+    logger = logging.getLogger("picotui")
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
