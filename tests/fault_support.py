@@ -12,12 +12,12 @@ import shutil
 
 import pytest
 from conftest import KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
+from paths_support import copy_models, make_paths
 from worker_support import run, start_worker
 
 from picotui.engine import output
 from picotui.engine.events import Finished
 from picotui.engine.request import GenerationRequest
-from picotui.paths import Paths
 
 CKPT_A, CKPT_B = "tinyA.safetensors", "tinyB.safetensors"  # two copies: switching between them forces a load
 OOM_TEXT = "Out of GPU memory at 128x128: try a smaller size"
@@ -25,16 +25,11 @@ OOM_TEXT = "Out of GPU memory at 128x128: try a smaller size"
 
 @pytest.fixture(scope="module")
 def paths(models_root, tmp_path_factory):
-    base = tmp_path_factory.mktemp("faults")
-    root = base / "models"
-    for sub in ("checkpoints", "vae", "loras", "embeddings"):
-        (root / sub).mkdir(parents=True)
+    paths = make_paths(tmp_path_factory.mktemp("faults"))
+    copy_models(models_root, paths.models, names={KOHYA_LORA, TINY_VAE})
     for name in (CKPT_A, CKPT_B):
-        shutil.copyfile(models_root / "checkpoints" / TINY_CHECKPOINT, root / "checkpoints" / name)
-    shutil.copyfile(models_root / "loras" / KOHYA_LORA, root / "loras" / KOHYA_LORA)
-    shutil.copyfile(models_root / "vae" / TINY_VAE, root / "vae" / TINY_VAE)
-    return Paths(models=root, outputs=base / "outputs", config_file=base / "config.toml", state=base / "state",
-                 cache=base / "cache")
+        shutil.copyfile(models_root / "checkpoints" / TINY_CHECKPOINT, paths.models / "checkpoints" / name)
+    return paths
 
 
 @pytest.fixture(scope="module")

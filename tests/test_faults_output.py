@@ -13,6 +13,7 @@ import torch
 from conftest import KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
 from fault_support import (  # noqa: F401  (paths, worker are fixtures)
     assert_next_job_works, assert_nothing_written, paths, pngs, request, worker)
+from paths_support import make_paths
 from PIL import Image
 from worker_support import run, start_worker
 
@@ -20,7 +21,6 @@ from picotui.engine import output
 from picotui.engine.events import Failed, Finished
 from picotui.engine.loading import ModelManager
 from picotui.engine.request import GenerationRequest, LoraSpec
-from picotui.paths import Paths
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -88,17 +88,13 @@ def latin1_paths(models_root, tmp_path):
     """A models folder whose files came out of a Windows zip: Latin-1 names, not valid UTF-8 on Linux."""
     import os
 
-    root = os.fsencode(tmp_path) + b"/models"
+    paths = make_paths(tmp_path)
+    root = os.fsencode(paths.models)
     for sub, src, name in ((b"checkpoints", models_root / "checkpoints" / TINY_CHECKPOINT, b"caf\xe9.safetensors"),
                            (b"loras", models_root / "loras" / KOHYA_LORA, b"styl\xe9.safetensors"),
                            (b"vae", models_root / "vae" / TINY_VAE, b"v\xe6-ft.safetensors")):
-        os.makedirs(root + b"/" + sub)
         shutil.copyfile(src, root + b"/" + sub + b"/" + name)
-    os.makedirs(root + b"/embeddings")
-    from pathlib import Path
-
-    return Paths(models=Path(os.fsdecode(root)), outputs=tmp_path / "outputs", config_file=tmp_path / "c.toml",
-                 state=tmp_path / "state", cache=tmp_path / "cache")
+    return paths
 
 
 def test_models_with_non_utf8_names_load_generate_save_and_log(latin1_paths, capsys):

@@ -5,19 +5,17 @@ as the same request."""
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import struct
 import threading
 
 import pytest
 from conftest import EMBEDDING, KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
+from paths_support import copy_models, make_paths
 
 from picotui import __version__
 from picotui.engine.events import Finished, Notice, Step
 from picotui.engine.metadata import parse_parameters, read_recipe, request_from_parameters
 from picotui.engine.request import GenerationRequest, LoraSpec
-from picotui.paths import Paths
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -38,16 +36,9 @@ def addnet(path) -> str:
 @pytest.fixture
 def paths(models_root, tmp_path):
     """A private copy of the models tree (files may be deleted) and an empty hash cache."""
-    root = tmp_path / "models"
-    for folder in ("checkpoints", "vae", "loras", "embeddings"):
-        (root / folder).mkdir(parents=True)
-        for src in (models_root / folder).iterdir():
-            try:
-                os.link(src, root / folder / src.name)  # the 17 MB checkpoint need not be copied
-            except OSError:
-                shutil.copy(src, root / folder / src.name)
-    return Paths(models=root, outputs=tmp_path / "outputs", config_file=tmp_path / "config.toml",
-                 state=tmp_path / "state", cache=tmp_path / "cache")
+    paths = make_paths(tmp_path)
+    copy_models(models_root, paths.models)
+    return paths
 
 
 def run_job(paths, request, on_check=lambda events: None):

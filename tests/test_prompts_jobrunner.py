@@ -11,12 +11,12 @@ import itertools
 import pytest
 import torch
 from conftest import TINY_CHECKPOINT
+from paths_support import make_paths
 
 from picotui.engine import generate, jobs
 from picotui.engine.errors import RequestError
 from picotui.engine.events import Finished, Notice
 from picotui.engine.request import GenerationRequest
-from picotui.paths import Paths
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -61,9 +61,7 @@ class Runner:
 
     def __init__(self, models, base, allow_pickle):
         self.events = []
-        paths = Paths(models=models, outputs=base / "outputs", config_file=base / "config.toml",
-                      state=base / "state", cache=base / "cache")
-        self.runner = jobs.JobRunner(paths, "cpu", allow_pickle, None, self.events.append)
+        self.runner = jobs.JobRunner(make_paths(base, models=models), "cpu", allow_pickle, None, self.events.append)
         self.ids = itertools.count(1)
 
     def job(self, prompt, negative=""):

@@ -3,15 +3,14 @@ filled in, Enter picks (checkpoint/VAE set, LoRA row added, embedding into the p
 
 from __future__ import annotations
 
-import shutil
-
 from textual.widgets import DataTable, Select, Static, TextArea
 
 from picotui.ui.app import PicoApp
 from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.widgets.lora_rows import LoraRow
 from conftest import DIFFUSERS_LORA, EMBEDDING, KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
-from ui_support import make_paths, record_notifications, wait_for
+from paths_support import copy_models, make_paths
+from ui_support import record_notifications, wait_for
 
 
 def row_names(screen, kind: str) -> list[str]:
@@ -20,8 +19,7 @@ def row_names(screen, kind: str) -> list[str]:
 
 
 async def test_browse_and_pick_each_kind(tmp_path, models_root, cache_dir):
-    models = tmp_path / "models"
-    shutil.copytree(models_root, models)
+    models = copy_models(models_root, tmp_path / "models")
     (models / "checkpoints" / "broken.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json")
     paths = make_paths(tmp_path, models=models, cache=cache_dir)
     app = PicoApp(paths, graphics_choice="none", start_engine=False)

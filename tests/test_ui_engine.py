@@ -19,7 +19,8 @@ from picotui.ui.screens.engine_details import EngineDetailsModal
 from picotui.ui.screens.history import HistoryScreen
 from picotui.ui.screens.image_view import ImageModal
 from picotui.ui.widgets.image_pane import ImagePane
-from ui_support import make_paths, record_notifications, wait_for, write_settings
+from paths_support import make_paths
+from ui_support import record_notifications, wait_for, write_settings
 
 
 @pytest.fixture

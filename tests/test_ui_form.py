@@ -14,7 +14,8 @@ from picotui.ui.help_texts import HELP, topic_for
 from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.screens.help import HelpModal, KeysScreen
 from picotui.ui.widgets.lora_rows import LoraRow
-from ui_support import make_paths, record_notifications, wait_for, write_settings
+from paths_support import make_paths
+from ui_support import record_notifications, wait_for, write_settings
 
 
 @pytest.fixture

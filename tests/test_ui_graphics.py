@@ -13,7 +13,7 @@ import pytest
 
 from picotui.logs import setup_logging
 from picotui.ui import graphics
-from ui_support import make_paths
+from paths_support import make_paths
 
 
 @pytest.fixture

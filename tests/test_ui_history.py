@@ -16,7 +16,8 @@ from picotui.ui.app import PicoApp
 from picotui.ui.screens.history import HistoryScreen
 from picotui.ui.screens.image_view import ImageModal
 from picotui.ui.widgets.image_pane import ImagePane
-from ui_support import make_paths, screen_text, wait_for
+from paths_support import make_paths
+from ui_support import screen_text, wait_for
 
 A1111 = ("masterpiece, a castle on a hill\nNegative prompt: blurry, lowres\n"
          "Steps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 987654, Size: 512x768, "

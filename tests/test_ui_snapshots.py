@@ -19,6 +19,7 @@ from picotui.engine.request import GenerationRequest, LoraSpec
 from picotui.paths import Paths
 from picotui.ui.app import PicoApp
 from conftest import DIFFUSERS_LORA, EMBEDDING, TINY_CHECKPOINT, TINY_VAE
+from paths_support import copy_models, make_paths
 from ui_support import wait_for, write_settings
 
 ROOT = Path("/tmp/picotui-ui-snapshot")  # fixed: screens show the models path
@@ -26,10 +27,7 @@ ROOT = Path("/tmp/picotui-ui-snapshot")  # fixed: screens show the models path
 
 def fresh_paths() -> Paths:
     shutil.rmtree(ROOT, ignore_errors=True)
-    for sub in ("checkpoints", "vae", "loras", "embeddings"):
-        (ROOT / "models" / sub).mkdir(parents=True)
-    return Paths(models=ROOT / "models", outputs=ROOT / "outputs", config_file=ROOT / "config" / "config.toml",
-                 state=ROOT / "state", cache=ROOT / "cache")
+    return make_paths(ROOT)
 
 
 def make_app(paths: Paths) -> PicoApp:
@@ -86,9 +84,7 @@ def test_model_browser_empty(snap_compare, app):
 
 
 def test_model_browser_with_files(snap_compare, paths, models_root):
-    for kind, name in (("checkpoints", TINY_CHECKPOINT), ("vae", TINY_VAE), ("loras", DIFFUSERS_LORA),
-                       ("embeddings", EMBEDDING)):
-        shutil.copy(models_root / kind / name, paths.models / kind / name)
+    copy_models(models_root, paths.models, names={TINY_CHECKPOINT, TINY_VAE, DIFFUSERS_LORA, EMBEDDING})
     (paths.models / "checkpoints" / "half-downloaded.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
     (paths.models / "checkpoints" / "empty.safetensors").write_bytes(b"")
     app = make_app(paths)

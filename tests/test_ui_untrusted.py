@@ -19,7 +19,8 @@ from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.screens.history import HistoryScreen
 from picotui.ui.widgets.lora_rows import LoraRow
 from conftest import KOHYA_LORA, TINY_CHECKPOINT
-from ui_support import make_paths, screen_text, wait_for, write_settings
+from paths_support import copy_models, make_paths
+from ui_support import screen_text, wait_for, write_settings
 
 EVIL = "\x1b[31mevil.safetensors"
 BOLD = "[bold]x.safetensors"
@@ -34,8 +35,7 @@ def assert_nothing_raw(app) -> str:
 
 
 def hostile_models(tmp_path, models_root):
-    models = tmp_path / "models"
-    shutil.copytree(models_root, models)
+    models = copy_models(models_root, tmp_path / "models")
     for name in (EVIL, BOLD, CLICK):
         shutil.copy(models / "checkpoints" / TINY_CHECKPOINT, models / "checkpoints" / name)
     shutil.copy(models / "loras" / KOHYA_LORA, models / "loras" / EVIL_LORA)
@@ -130,8 +130,7 @@ async def test_hostile_prompt_and_lora_in_a_png_open_in_history(tmp_path):
 
 
 async def test_non_utf8_file_name_is_picked_saved_and_restored(tmp_path, models_root, cache_dir):
-    models = tmp_path / "models"
-    shutil.copytree(models_root, models)
+    models = copy_models(models_root, tmp_path / "models")
     raw = os.fsencode(models / "checkpoints") + b"/caf\xe9.safetensors"
     shutil.copy(os.fsencode(models / "checkpoints" / TINY_CHECKPOINT), raw)
     name = os.fsdecode(b"caf\xe9.safetensors")  # 'caf\udce9.safetensors'

@@ -10,12 +10,12 @@ import pytest
 import torch
 from conftest import KOHYA_LORA, TINY_CHECKPOINT
 from generation_support import plain_pipeline
+from paths_support import make_paths
 from worker_support import Events, log_records, run, start_worker  # noqa: F401  (log_records is a fixture)
 
 from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Loading, Queued, Step
 from picotui.engine.request import GenerationRequest, LoraSpec
 from picotui.engine.samplers import make_scheduler
-from picotui.paths import Paths
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -24,9 +24,7 @@ PROMPT = "welsh pembroke corgi, sitting on wooden floor, warm lighting"
 
 @pytest.fixture(scope="module")
 def paths(models_root, cache_dir, tmp_path_factory):
-    base = tmp_path_factory.mktemp("worker")
-    return Paths(models=models_root, outputs=base / "outputs", config_file=base / "config.toml",
-                 state=base / "state", cache=cache_dir)
+    return make_paths(tmp_path_factory.mktemp("worker"), models=models_root, cache=cache_dir)
 
 
 @pytest.fixture(scope="module")

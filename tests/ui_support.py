@@ -1,21 +1,11 @@
-"""Helpers for the UI tests: an app wired to temporary folders, and waiting on real engine events."""
+"""Helpers for the UI tests: settings an app restores, waiting on real engine events, notifications, screen text."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from pathlib import Path
-
 from picotui.paths import Paths
-
-
-def make_paths(root: Path, models: Path | None = None, cache: Path | None = None) -> Paths:
-    models = models or root / "models"
-    for sub in ("checkpoints", "vae", "loras", "embeddings"):
-        (models / sub).mkdir(parents=True, exist_ok=True)
-    return Paths(models=models, outputs=root / "outputs", config_file=root / "config" / "config.toml",
-                 state=root / "state", cache=cache or root / "cache")
 
 
 def write_settings(paths: Paths, seed_locked: bool = False, **request) -> None:
