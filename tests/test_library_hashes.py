@@ -3,13 +3,12 @@ TI hash, and hashing a job's files in the background."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import struct
 import threading
 
 import pytest
-from test_library_sniff import CASES, sd1, write
+from library_support import CASES, addnet, calls, library_tree, write  # noqa: F401  (calls is a fixture)
+from library_support import sha256 as sha
 
 from picotui.engine import hashing
 from picotui.engine.errors import ModelError
@@ -18,42 +17,7 @@ from picotui.engine.library import Library
 
 @pytest.fixture
 def tree(tmp_path):
-    root = tmp_path / "models"
-    for sub in ("checkpoints", "vae", "loras", "embeddings"):
-        (root / sub).mkdir(parents=True)
-    write(root / "checkpoints" / "dreamshaper_8.safetensors", sd1())
-    write(root / "vae" / "vae-ft-mse.safetensors", CASES["vae-ldm.safetensors"][0])
-    write(root / "loras" / "style.safetensors", CASES["kohya.safetensors"][0])
-    write(root / "embeddings" / "easyneg.safetensors", CASES["emb.safetensors"][0])
-    return root
-
-
-@pytest.fixture
-def calls(monkeypatch):
-    """(kind, file name) for every time a file is actually read to hash it."""
-    seen = []
-    real = {"sha256": hashing.sha256_file, "addnet": hashing.addnet_sha256_file}
-
-    def counting(kind):
-        def run(path, *args):
-            seen.append((kind, path.name))
-            return real[kind](path, *args)
-        return run
-
-    monkeypatch.setattr(hashing, "sha256_file", counting("sha256"))
-    monkeypatch.setattr(hashing, "addnet_sha256_file", counting("addnet"))
-    return seen
-
-
-def sha(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def addnet(path) -> str:
-    """A1111's addnet_hash_safetensors, written out independently: skip 8 + header length, hash the rest."""
-    data = path.read_bytes()
-    (n,) = struct.unpack("<Q", data[:8])
-    return hashlib.sha256(data[8 + n:]).hexdigest()
+    return library_tree(tmp_path)
 
 
 # ---- two instances, one hash -----------------------------------------------------------------------

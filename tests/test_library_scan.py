@@ -9,9 +9,8 @@ import os
 import threading
 
 import pytest
-from test_library_sniff import CASES, sd1, write
+from library_support import CASES, calls, library_tree, sd1, write  # noqa: F401  (calls is a fixture)
 
-from picotui.engine import hashing
 from picotui.engine.errors import ModelError
 from picotui.engine.library import DEMO_FILE, Library
 
@@ -19,10 +18,7 @@ from picotui.engine.library import DEMO_FILE, Library
 @pytest.fixture
 def tree(tmp_path):
     """models/ as a user fills it, with a few mistakes in it."""
-    root = tmp_path / "models"
-    for sub in ("checkpoints", "vae", "loras", "embeddings"):
-        (root / sub).mkdir(parents=True)
-    write(root / "checkpoints" / "dreamshaper_8.safetensors", sd1())
+    root = library_tree(tmp_path)  # one usable file of each kind; the rest are a user's mistakes and oddities
     (root / "checkpoints" / "SD15").mkdir()
     write(root / "checkpoints" / "SD15" / "realistic.safetensors", sd1())
     write(root / "checkpoints" / "ponyXL.safetensors", CASES["sdxl.safetensors"][0])
@@ -33,9 +29,6 @@ def tree(tmp_path):
     (root / "checkpoints" / "folder.safetensors").mkdir()
     (root / "checkpoints" / "README.md").write_text("put checkpoints here")
     (root / "checkpoints" / ".hidden.safetensors").write_bytes(b"")
-    write(root / "vae" / "vae-ft-mse.safetensors", CASES["vae-ldm.safetensors"][0])
-    write(root / "loras" / "style.safetensors", CASES["kohya.safetensors"][0])
-    write(root / "embeddings" / "easyneg.safetensors", CASES["emb.safetensors"][0])
     write(tmp_path / "elsewhere.safetensors", sd1())  # outside the library: reachable by path only
     return root
 
@@ -147,20 +140,7 @@ def test_a_missing_models_root_is_just_empty(tmp_path):
 
 # ---- hashes --------------------------------------------------------------------------------------------------
 
-def _count_hashing(monkeypatch) -> list:
-    calls = []
-    real = hashing.sha256_file
-
-    def counting(path, *args):
-        calls.append(path)
-        return real(path, *args)
-
-    monkeypatch.setattr(hashing, "sha256_file", counting)
-    return calls
-
-
-def test_autov2_is_the_first_10_hex_of_sha256_and_is_cached_on_disk(tree, tmp_path, monkeypatch):
-    calls = _count_hashing(monkeypatch)
+def test_autov2_is_the_first_10_hex_of_sha256_and_is_cached_on_disk(tree, tmp_path, calls):
     library = lib(tree, tmp_path)
     mf = library.resolve("dreamshaper_8", "checkpoint")
     expected = hashlib.sha256(mf.path.read_bytes()).hexdigest()
@@ -175,8 +155,7 @@ def test_autov2_is_the_first_10_hex_of_sha256_and_is_cached_on_disk(tree, tmp_pa
     assert not [p for p in (tmp_path / "cache").iterdir() if p.name != "hashes.json"]  # no temp files left
 
 
-def test_a_changed_file_is_hashed_again(tree, tmp_path, monkeypatch):
-    calls = _count_hashing(monkeypatch)
+def test_a_changed_file_is_hashed_again(tree, tmp_path, calls):
     library = lib(tree, tmp_path)
     mf = library.resolve("style", "lora")
     first = library.autov2(mf)

@@ -167,7 +167,7 @@ def test_a1111_text_round_trip(prompt, negative, steps, cfg, seed, clip, model, 
 def test_with_a_library_missing_models_are_reported_and_hashes_find_renamed_files(tmp_path):
     import hashlib
 
-    from test_library_sniff import CASES, sd1, write
+    from library_support import CASES, sd1, write
 
     from picotui.engine.library import Library
 
@@ -222,7 +222,7 @@ def test_any_request_round_trips_through_a_png(tmp_path, prompt, negative, seed,
 def test_with_a_library_renamed_loras_and_vaes_are_found_by_their_a1111_hashes(tmp_path):
     import hashlib
 
-    from test_library_sniff import CASES, sd1, write
+    from library_support import CASES, sd1, write
 
     from picotui.engine.library import Library
 

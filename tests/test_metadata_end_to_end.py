@@ -4,12 +4,11 @@ as the same request."""
 
 from __future__ import annotations
 
-import hashlib
-import struct
 import threading
 
 import pytest
 from conftest import EMBEDDING, KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
+from library_support import addnet, sha256
 from paths_support import copy_models, make_paths
 
 from picotui import __version__
@@ -21,16 +20,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 LORA_STEM = KOHYA_LORA.removesuffix(".safetensors")
 EMBEDDING_STEM = EMBEDDING.removesuffix(".safetensors")
-
-
-def sha256(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def addnet(path) -> str:
-    data = path.read_bytes()
-    (n,) = struct.unpack("<Q", data[:8])
-    return hashlib.sha256(data[8 + n:]).hexdigest()
 
 
 @pytest.fixture

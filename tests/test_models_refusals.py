@@ -5,18 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import EMBEDDING, KOHYA_LORA, TINY_VAE
+from library_support import raw_safetensors
+from library_support import write as _header_only_file
 from safetensors.torch import load_file, save_file
 
 from picotui.engine import loading
 from picotui.engine.errors import ModelError
 from picotui.engine.library import sniff
 from picotui.engine.loading import ModelManager
-
-
-def _header_only_file(path, shapes: dict):
-    """A file whose header looks like the real thing (names and shapes); data is zeros, in fp16."""
-    save_file({k: torch.zeros(s, dtype=torch.float16) for k, s in shapes.items()}, str(path))
-    return path
 
 
 VAE_KEY = {"first_stage_model.encoder.conv_in.weight": (128, 3, 3, 3)}
@@ -109,16 +105,6 @@ def test_failure_leaves_a_working_manager(tmp_path, tiny_checkpoint):
     assert m.pipeline_for(sniff(tiny_checkpoint)).unet is not None
 
 
-def _raw_safetensors(path, header, data=b""):
-    """A file with exactly this header (any JSON), as a broken download or a hand-edited file has."""
-    import json
-    import struct
-
-    raw = json.dumps(header).encode()
-    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data)
-    return path
-
-
 ENTRY = "model.diffusion_model.input_blocks.0.0.weight"
 MALFORMED_HEADERS = {  # what each used to raise inside the loader before the header was validated there
     "a list, not an object": ([1, 2, 3], b""),  # AttributeError: 'list' object has no attribute 'items'
@@ -138,7 +124,7 @@ def test_a_checkpoint_replaced_by_a_malformed_file_after_the_scan_is_one_clear_l
     mf = sniff(path)  # the library's scan: a fine SD1.x checkpoint
     assert mf.usable and mf.kind == "checkpoint"
     header, data = MALFORMED_HEADERS[case]
-    _raw_safetensors(path, header, data)  # replaced (a re-download that went wrong) before the job loads it
+    raw_safetensors(path, header, data)  # replaced (a re-download that went wrong) before the job loads it
     m = ModelManager(None, "cpu", torch.float32)
     with pytest.raises(ModelError) as info:
         m.pipeline_for(mf)
@@ -158,7 +144,7 @@ def test_a_vae_or_lora_replaced_by_a_malformed_file_after_the_scan_is_one_clear_
     path.write_bytes(source.read_bytes())
     mf = sniff(path)
     assert mf.usable
-    _raw_safetensors(path, {ENTRY: {"dtype": "F16", "data_offsets": [0, 8]}}, b"\0" * 8)
+    raw_safetensors(path, {ENTRY: {"dtype": "F16", "data_offsets": [0, 8]}}, b"\0" * 8)
     m = ModelManager(None, "cpu", torch.float32)
     m.pipeline_for(sniff(tiny_checkpoint))
     with pytest.raises(ModelError) as info:
