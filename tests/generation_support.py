@@ -1,4 +1,5 @@
-"""Fixtures shared by the generation/worker/CLI tests: the tiny SD1.5 model as a diffusers pipeline.
+"""Shared by the generation/worker/CLI tests: the tiny SD1.5 model as a diffusers pipeline, one image through
+the engine's pieces (render) or through plain diffusers (plain_image), the bundled CLIP tokenizer.
 
 The pipeline wraps the very components the tiny LDM checkpoint (conftest) was written from, with the
 bundled tokenizer and SD1.5 scheduler config, so what the engine makes from the file can be compared
@@ -10,21 +11,65 @@ from __future__ import annotations
 import pytest
 
 
-def plain_pipeline(unet, vae, text_encoder):
-    """diffusers' StableDiffusionPipeline as a user of diffusers would build it (bundled configs, offline)."""
-    from diffusers import PNDMScheduler, StableDiffusionPipeline
+def clip_tokenizer():
+    """The bundled SD1.5 CLIP tokenizer (transformers', offline)."""
     from transformers import CLIPTokenizer
 
     from picotui.paths import assets_dir
 
-    root = assets_dir() / "sd15"
+    return CLIPTokenizer.from_pretrained(str(assets_dir() / "sd15" / "tokenizer"), local_files_only=True)
+
+
+def plain_pipeline(unet, vae, text_encoder):
+    """diffusers' StableDiffusionPipeline as a user of diffusers would build it (bundled configs, offline)."""
+    from diffusers import PNDMScheduler, StableDiffusionPipeline
+
+    from picotui.paths import assets_dir
+
     pipe = StableDiffusionPipeline(
         vae=vae, text_encoder=text_encoder, unet=unet, safety_checker=None, feature_extractor=None,
-        tokenizer=CLIPTokenizer.from_pretrained(str(root / "tokenizer"), local_files_only=True),
-        scheduler=PNDMScheduler.from_pretrained(str(root / "scheduler"), local_files_only=True),
+        tokenizer=clip_tokenizer(),
+        scheduler=PNDMScheduler.from_pretrained(str(assets_dir() / "sd15" / "scheduler"), local_files_only=True),
         requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def plain_image(components, prompt, negative, *, sampler, steps, cfg, width, height, seed, scheduler_seed=None):
+    """What plain diffusers makes from (unet, vae, text_encoder): its own pipeline call and prompt handling, with
+    the scheduler picotui maps `sampler` to; a uint8 array."""
+    import numpy as np
+    import torch
+
+    from picotui.engine.samplers import make_scheduler
+
+    pipe = plain_pipeline(*components)
+    pipe.scheduler = make_scheduler(sampler, pipe.scheduler.config, seed=scheduler_seed)
+    image = pipe(prompt, negative_prompt=negative, num_inference_steps=steps, guidance_scale=cfg, width=width,
+                 height=height, generator=torch.Generator("cpu").manual_seed(seed)).images[0]
+    return np.asarray(image)
+
+
+def render(pipe, encode, prompt="a corgi on a wooden floor", negative="blurry", *, sampler, steps, cfg=7.0,
+           width=64, height=64, seed, **kw):
+    """One image through the engine's pieces: encode, denoise (extra keywords go to it), decode; a uint8 array."""
+    import numpy as np
+
+    from picotui.engine.generate import decode, denoise
+
+    cond, uncond = encode(prompt, negative)
+    latents = denoise(pipe, cond, uncond, sampler=sampler, steps=steps, cfg=cfg, width=width, height=height,
+                      seed=seed, **kw)
+    return np.asarray(decode(pipe, latents))
+
+
+def same_tensors(a: dict, b: dict):
+    """Asserts two state dicts have the same keys and equal tensors."""
+    import torch
+
+    assert set(a) == set(b), sorted(set(a) ^ set(b))[:5]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,11 @@ import copy
 import numpy as np
 import pytest
 import torch
-from generation_support import encode, tiny_pipe  # noqa: F401  (fixtures)
+from generation_support import encode, plain_image, render, tiny_pipe  # noqa: F401  (encode, tiny_pipe: fixtures)
 
 from picotui.engine.errors import OutOfMemory, PicoError
-from picotui.engine.generate import JobCancelled, PromptCache, decode, denoise
+from picotui.engine.generate import JobCancelled, PromptCache, decode
 from picotui.engine.preview import SD15_LATENT_RGB, latents_to_preview
-from picotui.engine.samplers import make_scheduler
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -21,27 +20,17 @@ PROMPT, NEGATIVE = "welsh pembroke corgi, sitting on wooden floor, warm lighting
 
 def engine_image(pipe, encode, *, sampler="DPM++ 2M SDE Karras", steps=4, cfg=7.0, size=64, seed=1, prompt=PROMPT,
                  **kw):
-    cond, uncond = encode(prompt, NEGATIVE)
-    latents = denoise(pipe, cond, uncond, sampler=sampler, steps=steps, cfg=cfg, width=size, height=size, seed=seed,
-                      **kw)
-    return np.asarray(decode(pipe, latents))
+    return render(pipe, encode, prompt, NEGATIVE, sampler=sampler, steps=steps, cfg=cfg, width=size, height=size,
+                  seed=seed, **kw)
 
 
 @pytest.mark.parametrize("sampler,cfg,width,height", [("DPM++ 2M SDE Karras", 7.0, 64, 64), ("Euler a", 5.5, 96, 64),
                                                       ("DDIM", 7.0, 64, 80), ("Heun", 1.0, 64, 64)])
-def test_engine_image_equals_plain_diffusers(tiny_pipe, encode, sampler, cfg, width, height):
-    from diffusers import StableDiffusionPipeline
-
-    cond, uncond = encode(PROMPT, NEGATIVE)
-    latents = denoise(tiny_pipe, cond, uncond, sampler=sampler, steps=5, cfg=cfg, width=width, height=height, seed=42)
-    ours = np.asarray(decode(tiny_pipe, latents)).astype(np.int16)
-
-    plain = StableDiffusionPipeline(**tiny_pipe.components)  # same weights, diffusers' own prompt handling
-    plain.set_progress_bar_config(disable=True)
-    plain.scheduler = make_scheduler(sampler, dict(tiny_pipe._picotui_base_scheduler))
-    ref = plain(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=5, guidance_scale=cfg, width=width,
-                height=height, generator=torch.Generator("cpu").manual_seed(42)).images[0]
-    ref = np.asarray(ref).astype(np.int16)
+def test_engine_image_equals_plain_diffusers(tiny_pipe, tiny_components, encode, sampler, cfg, width, height):
+    ours = render(tiny_pipe, encode, PROMPT, NEGATIVE, sampler=sampler, steps=5, cfg=cfg, width=width, height=height,
+                  seed=42).astype(np.int16)
+    ref = plain_image(tiny_components, PROMPT, NEGATIVE, sampler=sampler, steps=5, cfg=cfg, width=width,
+                      height=height, seed=42).astype(np.int16)  # same weights, diffusers' own prompt handling
     assert ours.shape == ref.shape == (height, width, 3)
     assert np.abs(ours - ref).max() <= 1  # uint8 rounding is the only slack
     assert ours.std() > 5  # a real picture of noise, not a flat image that would match anything

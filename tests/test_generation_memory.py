@@ -132,9 +132,8 @@ def test_model_offload_gives_the_same_image_and_switching_back_removes_its_hooks
     import copy
 
     import numpy as np
-    from generation_support import plain_pipeline
+    from generation_support import plain_pipeline, render
 
-    from picotui.engine.generate import decode, denoise
     from picotui.engine.memory import apply_plan
 
     pipe = plain_pipeline(*copy.deepcopy(tiny_components))
@@ -142,9 +141,7 @@ def test_model_offload_gives_the_same_image_and_switching_back_removes_its_hooks
 
     def image(plan):
         apply_plan(pipe, plan, "cpu")  # accelerate's hooks work with the CPU as the execution device too
-        cond, uncond = encode("a corgi", "blurry")
-        latents = denoise(pipe, cond, uncond, sampler="Euler a", steps=3, cfg=7.0, width=64, height=64, seed=2)
-        return np.asarray(decode(pipe, latents)).astype(int)
+        return render(pipe, encode, "a corgi", "blurry", sampler="Euler a", steps=3, seed=2).astype(int)
 
     full = image(MemoryPlan("full-gpu"))
     offloaded = image(MemoryPlan("model-offload", model_offload=True, text_encoder_offload=True))

@@ -10,7 +10,7 @@ import pytest
 from picotui.engine.errors import RequestError
 from picotui.engine.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES, SAMPLERS, make_scheduler
 from picotui.paths import assets_dir
-from generation_support import encode, tiny_pipe  # noqa: F401  (fixtures)
+from generation_support import encode, plain_image, render, tiny_pipe  # noqa: F401  (encode, tiny_pipe: fixtures)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -77,14 +77,9 @@ def test_unknown_name_is_a_one_line_request_error():
 
 @pytest.mark.parametrize("name", SAMPLER_NAMES)
 def test_each_sampler_denoises_the_tiny_model_in_two_steps(tiny_pipe, encode, name):
-    from picotui.engine.generate import decode, denoise
-
-    cond, uncond = encode("a corgi on a wooden floor", "blurry")
     steps = []
-    latents = denoise(tiny_pipe, cond, uncond, sampler=name, steps=2, cfg=7.0, width=64, height=64, seed=3,
-                      on_step=steps.append)
+    image = render(tiny_pipe, encode, sampler=name, steps=2, seed=3, on_step=steps.append)
     assert [s.index for s in steps] == [1, 2] and all(s.total == 2 for s in steps)
-    image = np.asarray(decode(tiny_pipe, latents))
     assert image.shape == (64, 64, 3) and image.std() > 1
 
 
@@ -151,14 +146,8 @@ def test_karras_schedules_span_a1111s_sigma_range():
 # ---- DPM++ SDE Karras: stochastic, and still reproducible ---------------------------------------------------
 
 def test_dpmpp_sde_karras_same_seed_same_image_and_its_noise_follows_the_seed(tiny_pipe, encode):
-    from picotui.engine.generate import decode, denoise
-
-    cond, uncond = encode("a corgi on a wooden floor", "blurry")
-
     def image(seed):
-        latents = denoise(tiny_pipe, cond, uncond, sampler="DPM++ SDE Karras", steps=4, cfg=7.0, width=64,
-                          height=64, seed=seed)
-        return np.asarray(decode(tiny_pipe, latents)).astype(int)
+        return render(tiny_pipe, encode, sampler="DPM++ SDE Karras", steps=4, seed=seed).astype(int)
 
     first, again, other = image(21), image(21), image(22)
     assert np.array_equal(first, again)
@@ -166,24 +155,12 @@ def test_dpmpp_sde_karras_same_seed_same_image_and_its_noise_follows_the_seed(ti
     assert make_scheduler("DPM++ SDE Karras", BASE, seed=21).config.noise_sampler_seed == 21
 
 
-def test_dpmpp_sde_karras_equals_plain_diffusers_with_the_same_scheduler(tiny_pipe, encode):
-    import torch
-    from diffusers import StableDiffusionPipeline
-
-    from picotui.engine.generate import decode, denoise
-
+def test_dpmpp_sde_karras_equals_plain_diffusers_with_the_same_scheduler(tiny_pipe, tiny_components, encode):
     prompt, negative = "a corgi on a wooden floor", "blurry"
-    cond, uncond = encode(prompt, negative)
-    latents = denoise(tiny_pipe, cond, uncond, sampler="DPM++ SDE Karras", steps=5, cfg=6.0, width=64, height=80,
-                      seed=42)
-    ours = np.asarray(decode(tiny_pipe, latents)).astype(np.int16)
-
-    plain = StableDiffusionPipeline(**tiny_pipe.components)
-    plain.set_progress_bar_config(disable=True)
-    plain.scheduler = make_scheduler("DPM++ SDE Karras", dict(tiny_pipe._picotui_base_scheduler), seed=42)
-    ref = plain(prompt, negative_prompt=negative, num_inference_steps=5, guidance_scale=6.0, width=64, height=80,
-                generator=torch.Generator("cpu").manual_seed(42)).images[0]
-    ref = np.asarray(ref).astype(np.int16)
+    ours = render(tiny_pipe, encode, prompt, negative, sampler="DPM++ SDE Karras", steps=5, cfg=6.0, width=64,
+                  height=80, seed=42).astype(np.int16)
+    ref = plain_image(tiny_components, prompt, negative, sampler="DPM++ SDE Karras", steps=5, cfg=6.0, width=64,
+                      height=80, seed=42, scheduler_seed=42).astype(np.int16)
     assert ours.shape == ref.shape == (80, 64, 3)
     assert np.abs(ours - ref).max() <= 1
     assert ours.std() > 5

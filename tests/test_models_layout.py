@@ -7,17 +7,12 @@ import hashlib
 
 import pytest
 import torch
+from generation_support import same_tensors as _same
 from safetensors.torch import load_file
 
 from picotui.engine import ldm_layout as L
 from picotui.engine.demo import DEMO_FILE, build_tiny_components, ensure_demo_checkpoint
 from picotui.engine.weights import read_header
-
-
-def _same(a: dict, b: dict):
-    assert set(a) == set(b), sorted(set(a) ^ set(b))[:5]
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
 
 
 @pytest.fixture(scope="module")

@@ -7,18 +7,13 @@ import socket
 import pytest
 import torch
 from conftest import DIFFUSERS_LORA, KOHYA_LORA, TINY_VAE
+from generation_support import same_tensors as _same
 from safetensors.torch import load_file, save_file
 
 from picotui.engine import ldm_layout as L
 from picotui.engine.errors import ModelError
 from picotui.engine.library import sniff
 from picotui.engine.loading import ModelManager
-
-
-def _same(a: dict, b: dict):
-    assert set(a) == set(b), sorted(set(a) ^ set(b))[:5]
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
 
 
 @pytest.fixture(scope="module")

@@ -7,22 +7,20 @@ import pickle
 
 import pytest
 import torch
+from generation_support import clip_tokenizer
 from safetensors.torch import save_file
 
 from picotui.engine.conditioning import PromptEncoder
 from picotui.engine.embeddings import load_embedding, vector_count
 from picotui.engine.errors import ModelError, RequestError
 from picotui.engine.tokens import count_tokens
-from picotui.paths import assets_dir
 
 HIDDEN = 32
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from transformers import CLIPTokenizer
-
-    return CLIPTokenizer.from_pretrained(str(assets_dir() / "sd15" / "tokenizer"), local_files_only=True)
+    return clip_tokenizer()
 
 
 @pytest.fixture(scope="module")

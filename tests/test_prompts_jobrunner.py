@@ -11,6 +11,7 @@ import itertools
 import pytest
 import torch
 from conftest import TINY_CHECKPOINT
+from generation_support import clip_tokenizer
 from paths_support import make_paths
 
 from picotui.engine import generate, jobs
@@ -25,16 +26,11 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def pt_models(tmp_path_factory, models_root, tiny_components):
     """checkpoints/ (the tiny checkpoint, linked) and embeddings/oldstyle.pt: an A1111-format pickle whose
     vectors are the token embeddings of "red dog", so with it the prompt must encode like "red dog"."""
-    from transformers import CLIPTokenizer
-
-    from picotui.paths import assets_dir
-
     root = tmp_path_factory.mktemp("pt_models")
     (root / "checkpoints").mkdir()
     (root / "embeddings").mkdir()
     (root / "checkpoints" / TINY_CHECKPOINT).symlink_to(models_root / "checkpoints" / TINY_CHECKPOINT)
-    tokenizer = CLIPTokenizer.from_pretrained(str(assets_dir() / "sd15" / "tokenizer"), local_files_only=True)
-    ids = tokenizer("red dog", add_special_tokens=False)["input_ids"]
+    ids = clip_tokenizer()("red dog", add_special_tokens=False)["input_ids"]
     vectors = tiny_components[2].get_input_embeddings().weight.detach()[ids].clone()
     torch.save({"string_to_token": {"*": 265}, "string_to_param": {"*": torch.nn.Parameter(vectors)},
                 "name": "oldstyle", "step": 500, "sd_checkpoint": "0123456789", "sd_checkpoint_name": "tiny"},

@@ -6,13 +6,13 @@ import subprocess
 import sys
 
 import pytest
+from generation_support import clip_tokenizer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from picotui.engine.prompts import parse_prompt_attention
 from picotui.engine.tokens import (CHUNK_TOKENS, COMMA_ID, END_ID, START_ID, EmbeddingIndex, TokenCount,
                                    build_chunks, count_tokens, find_embeddings, tokenize)
-from picotui.paths import assets_dir
 
 CAT = tokenize(["cat"])[0]
 DOG = tokenize(["dog"])[0]
@@ -20,9 +20,7 @@ DOG = tokenize(["dog"])[0]
 
 @pytest.fixture(scope="module")
 def hf_tokenizer():
-    from transformers import CLIPTokenizer
-
-    return CLIPTokenizer.from_pretrained(str(assets_dir() / "sd15" / "tokenizer"), local_files_only=True)
+    return clip_tokenizer()
 
 
 def chunks_of(text, vectors=None):

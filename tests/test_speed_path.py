@@ -10,10 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from generation_support import encode, tiny_pipe  # noqa: F401  (fixtures)
+from generation_support import encode, render, tiny_pipe  # noqa: F401  (encode, tiny_pipe: fixtures)
 
 from picotui.engine.errors import PicoError
-from picotui.engine.generate import decode, denoise
 from picotui.engine.memory import GIB, choose_memory_plan
 from picotui.engine.speed import UNetGraphs, choose_speed_path, emulated_capture
 
@@ -61,10 +60,8 @@ def test_the_user_setting_wins_where_it_can():
 
 
 def _image(pipe, encode, graphs=None, state=0, size=64, sampler="DPM++ 2M SDE Karras", cfg=7.0, **kw):
-    cond, uncond = encode("a corgi on a wooden floor", "blurry")
-    latents = denoise(pipe, cond, uncond, sampler=sampler, steps=4, cfg=cfg, width=size, height=size, seed=5,
-                      graphs=graphs, graph_state=state, **kw)
-    return np.asarray(decode(pipe, latents))
+    return render(pipe, encode, sampler=sampler, steps=4, cfg=cfg, width=size, height=size, seed=5, graphs=graphs,
+                  graph_state=state, **kw)
 
 
 @pytest.mark.parametrize("sampler,cfg", [("DPM++ 2M SDE Karras", 7.0), ("PLMS", 1.0), ("Heun", 4.0)])

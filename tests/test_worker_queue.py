@@ -7,15 +7,13 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from conftest import KOHYA_LORA, TINY_CHECKPOINT
-from generation_support import plain_pipeline
+from generation_support import plain_image
 from paths_support import make_paths
 from worker_support import Events, log_records, run, start_worker  # noqa: F401  (log_records is a fixture)
 
 from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Loading, Queued, Step
 from picotui.engine.request import GenerationRequest, LoraSpec
-from picotui.engine.samplers import make_scheduler
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -46,10 +44,8 @@ def test_engine_image_equals_plain_diffusers_from_the_same_weights(worker, tiny_
         req = request(sampler=sampler, steps=5, cfg=6.5, width=64, height=96, seed=1234)
         job = run(worker, req)
         (finished,) = worker.events.of(Finished, job)
-        plain = plain_pipeline(*tiny_components)
-        plain.scheduler = make_scheduler(sampler, plain.scheduler.config)
-        ref = plain(PROMPT, negative_prompt="blurry", num_inference_steps=5, guidance_scale=6.5, width=64, height=96,
-                    generator=torch.Generator("cpu").manual_seed(1234)).images[0]
+        ref = plain_image(tiny_components, PROMPT, "blurry", sampler=sampler, steps=5, cfg=6.5, width=64, height=96,
+                          seed=1234)
         ours, ref = np.asarray(finished.image).astype(int), np.asarray(ref).astype(int)
         assert ours.shape == ref.shape == (96, 64, 3)
         assert np.abs(ours - ref).max() <= 1, sampler
