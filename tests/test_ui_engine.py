@@ -20,16 +20,12 @@ from picotui.ui.screens.history import HistoryScreen
 from picotui.ui.screens.image_view import ImageModal
 from picotui.ui.widgets.image_pane import ImagePane
 from paths_support import make_paths
-from ui_support import record_notifications, wait_for, write_settings
+from ui_support import record_notifications, text_of, type_into, wait_for, write_settings
 
 
 @pytest.fixture
 def paths(tmp_path, cache_dir):
     return make_paths(tmp_path, cache=cache_dir)  # the session's cache: the demo model is built once
-
-
-def text_of(app, selector: str) -> str:
-    return str(app.query_one(selector, Static).render())
 
 
 def count(app, name: str) -> int:
@@ -47,11 +43,6 @@ def spy_progress(app) -> list[str]:
             seen.append(text_of(app, "#progress-text"))
         setattr(app, name, spy)
     return seen
-
-
-async def type_into(pilot, field_id: str, text: str) -> None:
-    pilot.app.query_one(f"#{field_id}").focus()
-    await pilot.press("ctrl+a", "ctrl+k", *text)  # Input: select all, delete to the end, type
 
 
 async def ready(pilot) -> None:

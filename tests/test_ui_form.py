@@ -15,7 +15,7 @@ from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.screens.help import HelpModal, KeysScreen
 from picotui.ui.widgets.lora_rows import LoraRow
 from paths_support import make_paths
-from ui_support import record_notifications, wait_for, write_settings
+from ui_support import record_notifications, text_of, type_into, wait_for, write_settings
 
 
 @pytest.fixture
@@ -25,10 +25,6 @@ def paths(tmp_path):
 
 def app_for(paths, **kw) -> PicoApp:
     return PicoApp(paths, graphics_choice="halfcell", start_engine=False, **kw)
-
-
-def text_of(app, selector: str) -> str:
-    return str(app.query_one(selector, Static).render())
 
 
 async def tokens_become(pilot, selector: str, expected: str) -> None:
@@ -82,28 +78,22 @@ async def test_a_huge_paste_neither_freezes_nor_is_counted(paths):
 async def test_inputs_validate_as_you_type_and_generate_refuses(paths):
     app = app_for(paths)
     async with app.run_test(size=(140, 45)) as pilot:
-        app.query_one("#steps", Input).focus()
-        await pilot.press("ctrl+a", "ctrl+k", "a", "b")
+        await type_into(pilot, "steps", "ab")
         await pilot.pause()
         error = app.query_one("#steps-error", Static)
         assert error.display and "whole numbers only" in str(error.render())
-        app.query_one("#width", Input).focus()
-        await pilot.press("ctrl+a", "ctrl+k", *"503")
+        await type_into(pilot, "width", "503")
         await pilot.pause()
         assert "multiple of 8 (try 504)" in text_of(app, "#width-error")
-        app.query_one("#cfg", Input).focus()
-        await pilot.press("ctrl+a", "ctrl+k", *"45")
+        await type_into(pilot, "cfg", "45")
         await pilot.pause()
         assert "CFG scale: use 1–30" in text_of(app, "#cfg-error")
         await pilot.press("ctrl+g")
         await pilot.pause()
         assert "Steps" in text_of(app, "#form-error")  # the first problem, and the app still runs
-        app.query_one("#steps", Input).focus()
-        await pilot.press("ctrl+a", "ctrl+k", "2", "0")
-        app.query_one("#width", Input).focus()
-        await pilot.press("ctrl+a", "ctrl+k", *"768")
-        app.query_one("#cfg", Input).focus()
-        await pilot.press("ctrl+a", "ctrl+k", *"6.5")
+        await type_into(pilot, "steps", "20")
+        await type_into(pilot, "width", "768")
+        await type_into(pilot, "cfg", "6.5")
         await pilot.pause()
         assert not app.query_one("#steps-error", Static).display
         request = app.query_one("#form").request()
@@ -275,14 +265,16 @@ async def test_corrupt_settings_are_ignored_with_a_notice(paths):
     paths.settings_file.parent.mkdir(parents=True)
     paths.settings_file.write_text("{not json")
     app = app_for(paths)
+    said = record_notifications(app)
     async with app.run_test(size=(140, 45)) as pilot:
         await pilot.pause()
         assert app.query_one("#form").request().steps == GenerationRequest().steps
-        assert any("Ignored the saved settings" in n.message for n in app._notifications)
+        assert any("Ignored the saved settings" in message for message in said)
 
 
 async def test_tiny_terminal_gets_a_compact_layout(paths):
     app = app_for(paths)
+    said = record_notifications(app)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.has_class("compact")
@@ -307,7 +299,7 @@ async def test_tiny_terminal_gets_a_compact_layout(paths):
         await pilot.press("escape", "ctrl+f")  # no image yet: says so
         await pilot.pause()
         assert app.screen is app.screen_stack[0]
-        assert any("No image to show yet" in n.message for n in app._notifications)
+        assert any("No image to show yet" in message for message in said)
 
 
 async def test_control_characters_are_shown_escaped(paths):

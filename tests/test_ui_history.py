@@ -17,7 +17,7 @@ from picotui.ui.screens.history import HistoryScreen
 from picotui.ui.screens.image_view import ImageModal
 from picotui.ui.widgets.image_pane import ImagePane
 from paths_support import make_paths
-from ui_support import screen_text, wait_for
+from ui_support import record_notifications, screen_text, wait_for
 
 A1111 = ("masterpiece, a castle on a hill\nNegative prompt: blurry, lowres\n"
          "Steps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 987654, Size: 512x768, "
@@ -71,6 +71,7 @@ async def test_open_a1111_png_from_the_command_palette(tmp_path):
     png = tmp_path / "from-a1111.png"
     metadata_png(png, A1111, size=(64, 96))
     app = PicoApp(paths, graphics_choice="none", start_engine=False)
+    said = record_notifications(app)
     async with app.run_test(size=(140, 45)) as pilot:
         await pilot.press("ctrl+p")
         await pilot.pause()
@@ -91,6 +92,6 @@ async def test_open_a1111_png_from_the_command_palette(tmp_path):
         assert request.sampler == "DPM++ 2M Karras"
         assert "not installed" in str(app.query_one("#checkpoint", Select)._options[-1][0]) or \
             request.checkpoint == "v1-5-pruned-emaonly"
-        messages = " ".join(n.message for n in app._notifications)
+        messages = " ".join(said)
         assert "Hires" in messages  # what picotui cannot reproduce is reported
         assert app.query_one("#prompt", TextArea).text.startswith("masterpiece")

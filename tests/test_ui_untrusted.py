@@ -20,7 +20,7 @@ from picotui.ui.screens.history import HistoryScreen
 from picotui.ui.widgets.lora_rows import LoraRow
 from conftest import KOHYA_LORA, TINY_CHECKPOINT
 from paths_support import copy_models, make_paths
-from ui_support import screen_text, wait_for, write_settings
+from ui_support import record_notifications, screen_text, wait_for, write_settings
 
 EVIL = "\x1b[31mevil.safetensors"
 BOLD = "[bold]x.safetensors"
@@ -57,6 +57,7 @@ async def pick_option(pilot, select: Select, value) -> None:
 async def test_hostile_file_names_in_selects_browser_status_and_notifications(tmp_path, models_root, cache_dir):
     paths = make_paths(tmp_path, models=hostile_models(tmp_path, models_root), cache=cache_dir)
     app = PicoApp(paths, graphics_choice="none", start_engine=False)
+    said = record_notifications(app)
     async with app.run_test(size=(140, 45)) as pilot:
         await wait_for(pilot, lambda: len(app.model_files) >= 8, 30, "the scan")
         await pilot.pause()
@@ -89,7 +90,7 @@ async def test_hostile_file_names_in_selects_browser_status_and_notifications(tm
         await pilot.press("down", "down", "enter")  # demo, then files sorted by name
         await pilot.pause()
         assert not isinstance(app.screen, ModelBrowser)
-        messages = [n.message for n in app._notifications]
+        messages = list(said)
         assert any("[bold]x.safetensors" in m or "[@click=app.quit]quit.safetensors" in m for m in messages), messages
         assert not any("\x1b" in m for m in messages)
 
@@ -137,6 +138,7 @@ async def test_non_utf8_file_name_is_picked_saved_and_restored(tmp_path, models_
     paths = make_paths(tmp_path, models=models, cache=cache_dir)
     write_settings(paths, width=256, height=256, steps=2)
     app = PicoApp(paths, graphics_choice="none", start_engine=False)
+    said = record_notifications(app)
     async with app.run_test(size=(140, 45)) as pilot:
         await wait_for(pilot, lambda: app.model_files, 30, "the scan")
         await pilot.pause()
@@ -145,7 +147,7 @@ async def test_non_utf8_file_name_is_picked_saved_and_restored(tmp_path, models_
         assert "caf\\xe9.safetensors" in assert_nothing_raw(app)
         await pilot.press("ctrl+g")  # saves the settings first (then says the engine is off in this test)
         await pilot.pause()
-        assert not any("Could not save settings" in n.message for n in app._notifications)
+        assert not any("Could not save settings" in message for message in said)
     assert not list(paths.settings_file.parent.glob(".settings-*"))
     assert json.loads(paths.settings_file.read_text())["request"]["checkpoint"] == name
     again = PicoApp(paths, graphics_choice="none", start_engine=False)
@@ -159,7 +161,8 @@ async def test_settings_nested_too_deep_are_ignored_with_a_notice(tmp_path):
     paths.settings_file.parent.mkdir(parents=True)
     paths.settings_file.write_text("[" * 200_000)
     app = PicoApp(paths, graphics_choice="none", start_engine=False)
+    said = record_notifications(app)
     async with app.run_test(size=(140, 45)) as pilot:
         await pilot.pause()
-        assert any("Ignored the saved settings" in n.message for n in app._notifications)
+        assert any("Ignored the saved settings" in message for message in said)
         assert app.query_one("#form").request() == app.query_one("#form").request()  # the form works

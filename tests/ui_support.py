@@ -26,6 +26,19 @@ async def wait_for(pilot, predicate, timeout: float = 60.0, what: str = "conditi
         await pilot.pause()
 
 
+def text_of(app, selector: str) -> str:
+    """What the Static at `selector` shows."""
+    from textual.widgets import Static
+
+    return str(app.query_one(selector, Static).render())
+
+
+async def type_into(pilot, field_id: str, text: str) -> None:
+    """Focus the Input #field_id and replace its text by typing `text`."""
+    pilot.app.query_one(f"#{field_id}").focus()
+    await pilot.press("ctrl+a", "ctrl+k", *text)  # Input: select all, delete to the end, type
+
+
 def record_notifications(app) -> list[str]:
     """Every notification's message, kept (the app's own list drops them when they time out, which
     on a busy machine can happen before a test looks)."""
