@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from cli_support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 ENGINE_MODULES = sorted(p.stem for p in (ROOT / "picotui" / "engine").glob("*.py") if p.stem != "__init__")
 # What the UI imports from the engine: these must load without torch, diffusers or transformers.
 LIGHT_ENGINE_MODULES = ["request", "events", "errors", "samplers", "library", "metadata", "output", "prompts", "tokens"]

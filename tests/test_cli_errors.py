@@ -9,14 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_support import picotui_env, run_picotui
 
 from picotui.cli import build_parser, main
 from picotui.cli.common import PATH_FLAGS
 from picotui.cli.generate import parse_lora
 from picotui.engine.errors import RequestError
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
@@ -28,11 +26,8 @@ def isolated(monkeypatch, tmp_path):
 
 
 def env_for(tmp_path: Path) -> dict:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path / "home"),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "PICOTUI_CONFIG": str(tmp_path / "config.toml"), "PICOTUI_STATE": str(tmp_path / "state"),
-           "PICOTUI_CACHE": str(tmp_path / "cache")}
-    return env
+    return picotui_env(tmp_path, PICOTUI_CONFIG=str(tmp_path / "config.toml"), PICOTUI_STATE=str(tmp_path / "state"),
+                       PICOTUI_CACHE=str(tmp_path / "cache"))
 
 
 # Every parser: the main one and each subcommand's.
@@ -68,8 +63,7 @@ def test_bad_arguments_are_one_line_and_exit_2(capsys, argv, expect):
 @pytest.mark.parametrize("argv, expect", [(["generate", "--bogus"], "picotui generate: unrecognized"),
                                           (["info"], "picotui info: the following")])
 def test_bad_arguments_in_a_real_process(tmp_path, argv, expect):
-    result = subprocess.run([sys.executable, "-m", "picotui", *argv], capture_output=True, text=True,
-                            env=env_for(tmp_path), cwd=tmp_path, timeout=60)
+    result = run_picotui(env_for(tmp_path), *argv, cwd=tmp_path, timeout=60)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(expect), result.stderr
     assert result.stdout == ""

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from cli_support import ROOT, picotui_env, run_picotui
 
 
 @pytest.fixture(scope="module")
@@ -17,24 +16,17 @@ def env(tmp_path_factory, cache_dir, demo_checkpoint):
     """An isolated user: its own config, state and models; the session's cache (the demo model is built once)."""
     home = tmp_path_factory.mktemp("cli-user")
     (home / "models").mkdir()
-    env = dict(os.environ, PICOTUI_CONFIG=str(home / "config.toml"), PICOTUI_STATE=str(home / "state"),
-               PICOTUI_CACHE=str(cache_dir), PICOTUI_MODELS=str(home / "models"), PICOTUI_DEVICE="cpu",
-               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    env.pop("PICOTUI_OUTPUTS", None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return env
-
-
-def picotui(env, *args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "picotui", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd or ROOT, timeout=300)
+    return picotui_env(home, inherit=True, PICOTUI_CONFIG=str(home / "config.toml"),
+                       PICOTUI_STATE=str(home / "state"), PICOTUI_CACHE=str(cache_dir),
+                       PICOTUI_MODELS=str(home / "models"), PICOTUI_DEVICE="cpu", HF_HUB_OFFLINE="1",
+                       TRANSFORMERS_OFFLINE="1")
 
 
 def test_generate_the_demo_prints_the_path_and_the_recipe_reads_back(env, tmp_path):
     from picotui.engine.metadata import read_recipe
 
-    out = picotui(env, "generate", "--checkpoint", "demo", "--steps", "4", "--width", "64", "--height", "64",
-                  "--seed", "1", "--outdir", str(tmp_path), "--batch-count", "2", "--sampler", "Euler a")
+    out = run_picotui(env, "generate", "--checkpoint", "demo", "--steps", "4", "--width", "64", "--height", "64",
+                      "--seed", "1", "--outdir", str(tmp_path), "--batch-count", "2", "--sampler", "Euler a")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 2 and "Traceback" not in out.stderr
@@ -59,7 +51,7 @@ def test_generate_the_demo_prints_the_path_and_the_recipe_reads_back(env, tmp_pa
     (["--steps"], "expected one argument"),
 ])
 def test_bad_input_is_one_line_and_a_non_zero_exit(env, tmp_path, args, expect):
-    out = picotui(env, "generate", "--outdir", str(tmp_path), *args)
+    out = run_picotui(env, "generate", "--outdir", str(tmp_path), *args)
     assert out.returncode != 0
     assert "Traceback" not in out.stderr
     lines = out.stderr.strip().splitlines()
@@ -69,7 +61,7 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(env, tmp_path, args, expect):
 
 
 def test_check_makes_one_tiny_image_and_says_ok(env):
-    out = picotui(env, "--check")
+    out = run_picotui(env, "--check")
     assert out.returncode == 0, out.stderr
     line = out.stdout.strip()
     assert line.startswith("picotui check ok: cpu, ") and line.endswith(" s")
@@ -95,8 +87,8 @@ def test_generate_into_a_closed_pipe_exits_quietly(env, tmp_path):
 def test_generate_takes_path_flags_after_the_subcommand(env, tmp_path):
     """--outputs/--state/--cache after `generate` reach the engine (an image lands in --outputs, the log
     in --state)."""
-    out = picotui(env, "generate", "--checkpoint", "demo", "--steps", "2", "--width", "64", "--height", "64",
-                  "--seed", "3", "--outputs", str(tmp_path / "outs"), "--state", str(tmp_path / "state"), "--quiet")
+    out = run_picotui(env, "generate", "--checkpoint", "demo", "--steps", "2", "--width", "64", "--height", "64",
+                      "--seed", "3", "--outputs", str(tmp_path / "outs"), "--state", str(tmp_path / "state"), "--quiet")
     assert out.returncode == 0, out.stderr
     path = Path(out.stdout.strip())
     assert path.is_file() and path.is_relative_to(tmp_path / "outs")

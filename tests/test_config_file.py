@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_support import picotui_env, run_picotui
 
 from picotui.config import SETTINGS, env_problems, load_config, resolve, setting
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -129,10 +126,8 @@ def test_config_that_is_a_directory_or_unreadable(tmp_path):
 
 def test_cli_never_crashes_on_corrupt_config(tmp_path):
     write(tmp_path, b"models = \xff\n[[[")
-    env = {"PICOTUI_CONFIG": str(tmp_path / "config.toml"), "PATH": "/usr/bin:/bin",
-           "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-m", "picotui", "paths"], capture_output=True, text=True,
-                            env=env, cwd=tmp_path, timeout=60)
+    env = picotui_env(tmp_path, PICOTUI_CONFIG=str(tmp_path / "config.toml"))
+    result = run_picotui(env, "paths", cwd=tmp_path, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     problem_lines = [line for line in result.stderr.splitlines() if line.startswith("picotui: Ignored")]
@@ -144,10 +139,8 @@ def test_config_flag_picks_the_file(tmp_path):
     """`picotui --config FILE` reads that file (and ignores PICOTUI_CONFIG, set by the fixture)."""
     mine = tmp_path / "mine.toml"
     mine.write_text(f'outputs = "{tmp_path / "from-mine"}"\nstate = "{tmp_path / "st"}"\n')
-    env = {"PICOTUI_CONFIG": str(tmp_path / "config.toml"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-           "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-m", "picotui", "paths", "--config", str(mine)], capture_output=True,
-                            text=True, env=env, cwd=tmp_path, timeout=60)
+    env = picotui_env(tmp_path, PICOTUI_CONFIG=str(tmp_path / "config.toml"))
+    result = run_picotui(env, "paths", "--config", str(mine), cwd=tmp_path, timeout=60)
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
     assert rows["config"] == str(mine) and rows["outputs"] == str(tmp_path / "from-mine")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
 import shlex
 import subprocess
@@ -18,7 +17,7 @@ import pytest
 
 from picotui.cli import build_parser
 
-ROOT = Path(__file__).resolve().parent.parent
+from cli_support import ROOT, picotui_env, run_picotui
 README = (ROOT / "README.md").read_text()
 CU126 = "https://download.pytorch.org/whl/cu126"
 RUNS = "tests/test_install_readme.py::test_readme_picotui_command_runs"
@@ -142,25 +141,23 @@ TINY = ["--steps", "2", "--width", "64", "--height", "64", "--seed", "1"]
 def user(tmp_path_factory, cache_dir, demo_checkpoint):
     """An isolated user, not in a checkout; the session's cache (the demo model is built once)."""
     base = tmp_path_factory.mktemp("readme-user")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PICOTUI_", "XDG_"))}
-    env.update(HOME=str(base / "home"), PICOTUI_CONFIG=str(base / "config.toml"), PICOTUI_STATE=str(base / "state"),
-               PICOTUI_CACHE=str(cache_dir), PICOTUI_MODELS=str(base / "models"), PICOTUI_OUTPUTS=str(base / "outputs"),
-               PICOTUI_DEVICE="cpu", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env = picotui_env(base, inherit=True, PICOTUI_CONFIG=str(base / "config.toml"), PICOTUI_STATE=str(base / "state"),
+                      PICOTUI_CACHE=str(cache_dir), PICOTUI_MODELS=str(base / "models"),
+                      PICOTUI_OUTPUTS=str(base / "outputs"), PICOTUI_DEVICE="cpu", HF_HUB_OFFLINE="1",
+                      TRANSFORMERS_OFFLINE="1")
     return base, env
 
 
-def run_picotui(user, argv):
+def run_as(user, argv):
     base, env = user
-    return subprocess.run([sys.executable, "-m", "picotui", *argv], cwd=base, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return run_picotui(env, *argv, cwd=base)
 
 
 @pytest.fixture(scope="module")
 def generated(user):
     """The README's generate command, with tiny settings added so it takes seconds on a CPU."""
     command = next(c for c in RUN_HERE if c.startswith("picotui generate "))
-    result = run_picotui(user, shlex.split(command)[1:] + TINY)
+    result = run_as(user, shlex.split(command)[1:] + TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     return shlex.split(command)[2], result
 
@@ -179,7 +176,7 @@ def test_readme_picotui_command_runs(command, user, generated):
         return
     if argv[0] == "info":  # the README's example file name, swapped for the image generate just made
         argv = ["info", generated[1].stdout.strip()]
-    result = run_picotui(user, argv)
+    result = run_as(user, argv)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     expect = {"info": generated[0], "models": "demo", "paths": str(user[0] / "models"), "--help": "usage: picotui"}

@@ -26,8 +26,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from cli_support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(tempfile.gettempdir()) / "picotui-test-cache"
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CU126 = "https://download.pytorch.org/whl/cu126"

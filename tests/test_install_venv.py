@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from cli_support import ROOT
 
 
 def make_venv(where: Path) -> Path:

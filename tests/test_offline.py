@@ -17,9 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cli_support import ROOT
 from conftest import KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
 
-ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = r'''
 import ipaddress, json, socket, sys

@@ -180,15 +180,15 @@ def test_list_outputs_newest_first(tmp_path):
 def test_two_processes_saving_at_once_never_share_a_number(tmp_path):
     import subprocess
     import sys
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    from cli_support import ROOT
+
     code = ("import sys, datetime as dt; from PIL import Image; from picotui.engine.output import save_png; "
             "from picotui.engine.request import GenerationRequest as R\n"
             "for i in range(10): save_png(Image.new('RGB', (8, 8)), sys.argv[1], R(seed=int(sys.argv[2]) + i), 'x', "
             "today=dt.date(2024, 5, 17))")
-    env = dict(os.environ, PYTHONPATH=str(root))
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(base)], env=env, cwd=root,
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(base)], env=env, cwd=ROOT,
                               stderr=subprocess.PIPE) for base in (0, 1000)]
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read()

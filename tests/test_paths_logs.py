@@ -6,14 +6,12 @@ import logging
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
+from cli_support import ROOT
 
 from picotui import logs
 from picotui.paths import Paths
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

@@ -3,15 +3,12 @@ and `picotui paths` printing what the app will really use and where each place c
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_support import ROOT, picotui_env, run_picotui
 
 from picotui.paths import Paths, assets_dir, is_checkout, resolve_paths, resolve_paths_with_sources
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -119,11 +116,8 @@ def test_assets_dir_has_the_bundled_configs():
 
 
 def run_cli(args, tmp_path, **env):
-    base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path / "home")}
-    for xdg in ("DATA", "CONFIG", "STATE", "CACHE"):
-        base[f"XDG_{xdg}_HOME"] = str(tmp_path / "xdg" / xdg.lower())
-    return subprocess.run([sys.executable, "-m", "picotui", *args], capture_output=True, text=True,
-                          env={**base, **env}, cwd=tmp_path, timeout=60)
+    xdg = {f"XDG_{xdg}_HOME": str(tmp_path / "xdg" / xdg.lower()) for xdg in ("DATA", "CONFIG", "STATE", "CACHE")}
+    return run_picotui(picotui_env(tmp_path, **{**xdg, **env}), *args, cwd=tmp_path, timeout=60)
 
 
 def rows(stdout: str) -> dict[str, str]:
