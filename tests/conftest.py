@@ -18,6 +18,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # suite took a quarter longer with the default). Subprocesses inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -28,6 +29,23 @@ KOHYA_LORA = "tinyStyle_kohya.safetensors"
 DIFFUSERS_LORA = "tinyStyle_diffusers.safetensors"
 EMBEDDING = "tinyembed.safetensors"
 EMBEDDING_VECTORS = 2
+
+
+@pytest.fixture
+def restore_logger():
+    """For a test that calls logs.setup_logging: afterwards the "picotui" logger (and "textual_image", which
+    graphics.route_library_logs hands its handlers) are as they were, and the log file the test opened is closed."""
+    from picotui import logs
+
+    loggers = [logging.getLogger(name) for name in ("picotui", "textual_image")]
+    before = [(list(logger.handlers), logger.level, logger.propagate) for logger in loggers]
+    handler = logs._handler
+    yield
+    if logs._handler is not None and logs._handler is not handler:
+        logs._handler.close()
+    logs._handler = handler
+    for logger, (handlers, level, propagate) in zip(loggers, before):
+        logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ files whose names are not valid UTF-8 load, generate, save and log."""
 from __future__ import annotations
 
 import errno
-import logging
 import shutil
 
 import numpy as np
@@ -97,13 +96,11 @@ def latin1_paths(models_root, tmp_path):
     return paths
 
 
-def test_models_with_non_utf8_names_load_generate_save_and_log(latin1_paths, capsys):
+def test_models_with_non_utf8_names_load_generate_save_and_log(latin1_paths, capsys, restore_logger):
     from picotui import logs
     from picotui.engine.metadata import read_recipe
     from picotui.engine.png_text import read_png_text
 
-    logger = logging.getLogger("picotui")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
     log_file = logs.setup_logging(latin1_paths)
     w = start_worker(latin1_paths)
     try:
@@ -115,10 +112,6 @@ def test_models_with_non_utf8_names_load_generate_save_and_log(latin1_paths, cap
         (done,) = w.events.of(Finished, job)
     finally:
         w.shutdown()
-        logger.removeHandler(logs._handler)  # restore the logger as it was
-        logs._handler.close()
-        logs._handler = None
-        logger.handlers[:], logger.level, logger.propagate = saved
     assert done.path is not None and done.path.is_file() and done.save_error is None
     assert "Model: caf\\xe9" in read_png_text(done.path)["parameters"]  # the raw byte, escaped, not a crash
     assert read_recipe(done.path).request.seed == 70

@@ -13,23 +13,13 @@ from cli_support import ROOT
 from picotui import logs
 from picotui.paths import Paths
 
+pytestmark = pytest.mark.usefixtures("restore_logger")  # setup_logging changes the process's loggers
+
 
 @pytest.fixture
 def paths(tmp_path) -> Paths:
     return Paths(models=tmp_path / "models", outputs=tmp_path / "outputs", config_file=tmp_path / "c.toml",
                  state=tmp_path / "state" / "deep", cache=tmp_path / "cache")
-
-
-@pytest.fixture(autouse=True)
-def restore_logger():
-    logger = logging.getLogger("picotui")
-    before = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    if logs._handler is not None:
-        logger.removeHandler(logs._handler)
-        logs._handler.close()
-        logs._handler = None
-    logger.handlers[:], logger.level, logger.propagate = before[0], before[1], before[2]
 
 
 def test_setup_returns_the_state_dir_log_and_writes_records(paths):

@@ -24,7 +24,7 @@ def fresh_choice():
     graphics._state.update(saved)
 
 
-def test_probe_warnings_go_to_the_log_file_not_the_terminal(tmp_path, capfd):
+def test_probe_warnings_go_to_the_log_file_not_the_terminal(tmp_path, capfd, restore_logger):
     paths = make_paths(tmp_path)
     setup_logging(paths)
     graphics.route_library_logs()
