@@ -110,12 +110,7 @@ def test_help_for_cfg(snap_compare, app):
 
 
 def test_keys_screen(snap_compare, app):
-    async def keys(pilot):
-        await _settle(pilot)
-        await pilot.press("f2")
-        await pilot.pause()
-
-    assert snap_compare(app, terminal_size=(140, 45), run_before=keys)
+    assert snap_compare(app, press=["f2"], terminal_size=(140, 45), run_before=_settle)
 
 
 def test_engine_details(snap_compare, app):
