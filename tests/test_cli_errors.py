@@ -16,6 +16,7 @@ from picotui.cli.common import PATH_FLAGS
 from picotui.cli.generate import parse_lora
 from picotui.engine.errors import RequestError
 
+
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
     for name in ("PICOTUI_MODELS", "PICOTUI_OUTPUTS", "PICOTUI_STATE", "PICOTUI_CACHE"):

@@ -16,6 +16,7 @@ from library_support import raw_safetensors as _raw
 
 from picotui.engine.library import sniff
 
+
 @pytest.mark.parametrize("name", CASES)
 def test_kind_and_family_from_the_header(tmp_path, name):
     shapes, kind, family, usable = CASES[name]
