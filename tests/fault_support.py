@@ -13,7 +13,7 @@ import shutil
 import pytest
 from conftest import KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
 from paths_support import copy_models, make_paths
-from worker_support import run, start_worker
+from worker_support import run, start_worker, worker  # noqa: F401  (worker is a fixture)
 
 from picotui.engine import output
 from picotui.engine.events import Finished
@@ -30,13 +30,6 @@ def paths(models_root, tmp_path_factory):
     for name in (CKPT_A, CKPT_B):
         shutil.copyfile(models_root / "checkpoints" / TINY_CHECKPOINT, paths.models / "checkpoints" / name)
     return paths
-
-
-@pytest.fixture(scope="module")
-def worker(paths):
-    w = start_worker(paths)
-    yield w
-    w.shutdown()
 
 
 def request(**kw):

@@ -10,7 +10,7 @@ import pytest
 from conftest import KOHYA_LORA, TINY_CHECKPOINT
 from generation_support import plain_image
 from paths_support import make_paths
-from worker_support import Events, log_records, run, start_worker  # noqa: F401  (log_records is a fixture)
+from worker_support import Events, log_records, run, start_worker, worker  # noqa: F401  (fixtures)
 
 from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Loading, Queued, Step
 from picotui.engine.request import GenerationRequest, LoraSpec
@@ -23,13 +23,6 @@ PROMPT = "welsh pembroke corgi, sitting on wooden floor, warm lighting"
 @pytest.fixture(scope="module")
 def paths(models_root, cache_dir, tmp_path_factory):
     return make_paths(tmp_path_factory.mktemp("worker"), models=models_root, cache=cache_dir)
-
-
-@pytest.fixture(scope="module")
-def worker(paths):
-    w = start_worker(paths)
-    yield w
-    w.shutdown()
 
 
 def request(**kw):

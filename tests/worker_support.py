@@ -61,6 +61,14 @@ def start_worker(paths, **kw):
     return w
 
 
+@pytest.fixture(scope="module")
+def worker(paths):
+    """A Worker on CPU for the whole module, over the `paths` fixture of the module that uses it."""
+    w = start_worker(paths)
+    yield w
+    w.shutdown()
+
+
 def run(worker, req, timeout=120):
     """Submit `req` and wait until its job has ended; returns the job id."""
     job = worker.submit(req)
