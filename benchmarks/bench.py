@@ -52,9 +52,9 @@ def prepare(cache: Path, tiny: bool) -> Path:
         return root
     import torch
 
-    from picotui.engine.demo import build_full_size_components, build_tiny_components
-    from picotui.engine.ldm_layout import write_ldm_checkpoint, write_ldm_vae
-    from picotui.engine.synthetic import write_kohya_lora
+    from picotui.engine.models.demo import build_full_size_components, build_tiny_components
+    from picotui.engine.models.ldm_layout import write_ldm_checkpoint, write_ldm_vae
+    from picotui.engine.models.synthetic import write_kohya_lora
     from picotui.paths import assets_dir
 
     print(f"building the {'tiny' if tiny else 'full-size'} SD1.5 files in {root} (once)...", file=sys.stderr)
@@ -112,7 +112,7 @@ def measure_diffusers(root: Path, a: dict) -> dict:
     import torch
     from diffusers import StableDiffusionPipeline
 
-    from picotui.engine.samplers import make_scheduler
+    from picotui.engine.sampling.samplers import make_scheduler
 
     dtype = torch.float16 if _cuda(a["device"]) else torch.float32
     start = time.perf_counter()
@@ -138,7 +138,7 @@ def measure_diffusers(root: Path, a: dict) -> dict:
 
 def measure_picotui(root: Path, a: dict) -> dict:
     from picotui.engine.events import Finished, Notice
-    from picotui.engine.jobs import JobRunner
+    from picotui.engine.jobs.runner import JobRunner
     from picotui.engine.request import GenerationRequest
     from picotui.paths import Paths
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from picotui.engine.errors import one_line
-from picotui.engine.speed import SPEED_SETTINGS
+from picotui.engine.hardware.speed import SPEED_SETTINGS
 
 GRAPHICS_CHOICES = ("auto", "kitty", "sixel", "halfcell", "unicode", "none")
 

@@ -56,7 +56,7 @@ def cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_components():
     """(unet, vae, text_encoder): the diffusers models the tiny checkpoint was written from (seed 0)."""
-    from picotui.engine.demo import build_tiny_components
+    from picotui.engine.models.demo import build_tiny_components
 
     return build_tiny_components(seed=0)
 
@@ -67,9 +67,9 @@ def models_root(tmp_path_factory, tiny_components) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from picotui.engine.demo import build_tiny_components
-    from picotui.engine.ldm_layout import write_ldm_checkpoint, write_ldm_vae
-    from picotui.engine.synthetic import write_diffusers_lora, write_kohya_lora
+    from picotui.engine.models.demo import build_tiny_components
+    from picotui.engine.models.ldm_layout import write_ldm_checkpoint, write_ldm_vae
+    from picotui.engine.models.synthetic import write_diffusers_lora, write_kohya_lora
 
     root = tmp_path_factory.mktemp("models")
     for sub in ("checkpoints", "vae", "loras", "embeddings"):
@@ -96,6 +96,6 @@ def tiny_checkpoint(models_root) -> Path:
 @pytest.fixture(scope="session")
 def demo_checkpoint(cache_dir) -> Path:
     """The demo model as `--checkpoint demo` creates it: cache_dir/demo/picotui-demo-sd15-tiny.safetensors."""
-    from picotui.engine.demo import ensure_demo_checkpoint
+    from picotui.engine.models.demo import ensure_demo_checkpoint
 
     return ensure_demo_checkpoint(cache_dir)

@@ -41,7 +41,7 @@ def plain_image(components, prompt, negative, *, sampler, steps, cfg, width, hei
     import numpy as np
     import torch
 
-    from picotui.engine.samplers import make_scheduler
+    from picotui.engine.sampling.samplers import make_scheduler
 
     pipe = plain_pipeline(*components)
     pipe.scheduler = make_scheduler(sampler, pipe.scheduler.config, seed=scheduler_seed)
@@ -55,7 +55,7 @@ def render(pipe, encode, prompt="a corgi on a wooden floor", negative="blurry", 
     """One image through the engine's pieces: encode, denoise (extra keywords go to it), decode; a uint8 array."""
     import numpy as np
 
-    from picotui.engine.generate import decode, denoise
+    from picotui.engine.sampling.generate import decode, denoise
 
     cond, uncond = encode(prompt, negative)
     latents = denoise(pipe, cond, uncond, sampler=sampler, steps=steps, cfg=cfg, width=width, height=height,
@@ -79,7 +79,7 @@ def tiny_pipe(tiny_components):
 
 def encoder_for(pipe):
     """prompt, negative[, clip_skip] -> (cond, uncond) through the engine's PromptEncoder for `pipe`."""
-    from picotui.engine.conditioning import PromptEncoder
+    from picotui.engine.prompting.conditioning import PromptEncoder
 
     encoder = PromptEncoder(pipe.tokenizer, pipe.text_encoder, {})
 

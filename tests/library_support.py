@@ -114,7 +114,7 @@ def addnet(path) -> str:
 @pytest.fixture
 def calls(monkeypatch):
     """(kind, file name) for every time a file is actually read to hash it."""
-    from picotui.engine import hashing
+    from picotui.engine.models import hashing
 
     seen = []
     real = {"sha256": hashing.sha256_file, "addnet": hashing.addnet_sha256_file}

@@ -8,9 +8,11 @@ import sys
 import pytest
 from cli_support import ROOT
 
-ENGINE_MODULES = sorted(p.stem for p in (ROOT / "picotui" / "engine").glob("*.py") if p.stem != "__init__")
+ENGINE_MODULES = sorted(".".join(p.relative_to(ROOT / "picotui" / "engine").with_suffix("").parts)
+                        for p in (ROOT / "picotui" / "engine").rglob("*.py") if p.stem != "__init__")
 # What the UI imports from the engine: these must load without torch, diffusers or transformers.
-LIGHT_ENGINE_MODULES = ["request", "events", "errors", "samplers", "library", "metadata", "output", "prompts", "tokens"]
+LIGHT_ENGINE_MODULES = ["request", "events", "errors", "sampling.samplers", "models.library", "recipes.metadata",
+                        "recipes.output", "prompting.prompts", "prompting.tokens"]
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:

@@ -23,7 +23,7 @@ def env(tmp_path_factory, cache_dir, demo_checkpoint):
 
 
 def test_generate_the_demo_prints_the_path_and_the_recipe_reads_back(env, tmp_path):
-    from picotui.engine.metadata import read_recipe
+    from picotui.engine.recipes.metadata import read_recipe
 
     out = run_picotui(env, "generate", "--checkpoint", "demo", "--steps", "4", "--width", "64", "--height", "64",
                       "--seed", "1", "--outdir", str(tmp_path), "--batch-count", "2", "--sampler", "Euler a")

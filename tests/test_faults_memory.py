@@ -14,10 +14,11 @@ from fault_support import (  # noqa: F401  (paths, worker are fixtures)
     request, worker)
 from worker_support import run, start_worker
 
-from picotui.engine import generate, memory
+from picotui.engine.sampling import generate
+from picotui.engine.hardware import memory
 from picotui.engine.errors import OutOfMemory
 from picotui.engine.events import EngineStatus, Failed, Finished, Notice
-from picotui.engine.loading import ModelManager
+from picotui.engine.models.loading import ModelManager
 from picotui.engine.request import LoraSpec
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -29,7 +30,7 @@ def _oom_at(where, monkeypatch):
     """Patch one place to raise a GPU out-of-memory error once; returns the state of the patch."""
     from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
 
-    from picotui.engine.conditioning import PromptEncoder
+    from picotui.engine.prompting.conditioning import PromptEncoder
 
     fault = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 4.00 GiB total)")
     if where == "load":  # half-loaded: the UNet is built, the text encoder runs out
@@ -143,7 +144,7 @@ def test_out_of_memory_retries_the_job_with_a_leaner_plan_and_keeps_it(fake_gpu,
 
 
 def test_out_of_memory_mid_batch_retries_only_the_images_not_made(fake_gpu, monkeypatch, paths):
-    from picotui.engine import generate as gen
+    from picotui.engine.sampling import generate as gen
 
     real, calls = gen.decode, {"n": 0}
 
@@ -162,7 +163,7 @@ def test_out_of_memory_mid_batch_retries_only_the_images_not_made(fake_gpu, monk
 
 
 def test_out_of_memory_that_persists_stops_after_a_few_leaner_tries(fake_gpu, monkeypatch, paths):
-    from picotui.engine import worker as worker_module
+    from picotui.engine.jobs import worker as worker_module
 
     # One leaner try here (the real limit is higher): on this CPU posing as a GPU, sequential offload,
     # which more tries would reach, cannot run at all.

@@ -16,9 +16,9 @@ from paths_support import make_paths
 from PIL import Image
 from worker_support import run, start_worker
 
-from picotui.engine import output
+from picotui.engine.recipes import output
 from picotui.engine.events import Failed, Finished
-from picotui.engine.loading import ModelManager
+from picotui.engine.models.loading import ModelManager
 from picotui.engine.request import GenerationRequest, LoraSpec
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -44,8 +44,8 @@ def _erofs(*args, **kwargs):
     (_erofs, "link", "read-only"),  # the temp file is written, publishing it fails
 ])
 def test_a_failed_save_keeps_the_image_and_save_again_works(worker, paths, monkeypatch, fault, where, words):
-    from picotui.engine.metadata import read_recipe
-    from picotui.engine.png_text import read_png_text
+    from picotui.engine.recipes.metadata import read_recipe
+    from picotui.engine.recipes.png_text import read_png_text
 
     owner = output.tempfile if where == "mkstemp" else output.os
     monkeypatch.setattr(owner, where, fault)
@@ -98,8 +98,8 @@ def latin1_paths(models_root, tmp_path):
 
 def test_models_with_non_utf8_names_load_generate_save_and_log(latin1_paths, capsys, restore_logger):
     from picotui import logs
-    from picotui.engine.metadata import read_recipe
-    from picotui.engine.png_text import read_png_text
+    from picotui.engine.recipes.metadata import read_recipe
+    from picotui.engine.recipes.png_text import read_png_text
 
     log_file = logs.setup_logging(latin1_paths)
     w = start_worker(latin1_paths)
@@ -125,7 +125,7 @@ def test_a_non_utf8_name_without_proc_fd_says_rename_it(latin1_paths, monkeypatc
     import os
 
     from picotui.engine.errors import ModelError
-    from picotui.engine.library import sniff
+    from picotui.engine.models.library import sniff
 
     real_exists = os.path.exists
     monkeypatch.setattr(os.path, "exists", lambda p: False if str(p).startswith("/proc/self/fd/") else real_exists(p))

@@ -11,9 +11,11 @@ from fault_support import (  # noqa: F401  (paths, worker are fixtures)
     worker)
 from worker_support import log_records, run, start_worker  # noqa: F401  (log_records is a fixture)
 
-from picotui.engine import jobs, memory, output
+from picotui.engine.jobs import runner as jobs
+from picotui.engine.hardware import memory
+from picotui.engine.recipes import output
 from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Loading, Notice, Step
-from picotui.engine.loading import ModelManager
+from picotui.engine.models.loading import ModelManager
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

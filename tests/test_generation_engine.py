@@ -10,8 +10,8 @@ import torch
 from generation_support import encode, plain_image, render, tiny_pipe  # noqa: F401  (encode, tiny_pipe: fixtures)
 
 from picotui.engine.errors import OutOfMemory, PicoError
-from picotui.engine.generate import JobCancelled, PromptCache, decode
-from picotui.engine.preview import SD15_LATENT_RGB, latents_to_preview
+from picotui.engine.sampling.generate import JobCancelled, PromptCache, decode
+from picotui.engine.sampling.preview import SD15_LATENT_RGB, latents_to_preview
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

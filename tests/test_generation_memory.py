@@ -7,7 +7,7 @@ import pytest
 from generation_support import encode_with  # noqa: F401  (fixture)
 
 from picotui.engine.errors import PicoError
-from picotui.engine.memory import GIB, MemoryPlan, choose_memory_plan, estimate_peak, next_mode
+from picotui.engine.hardware.memory import GIB, MemoryPlan, choose_memory_plan, estimate_peak, next_mode
 
 PASCAL = (6, 1)
 
@@ -97,7 +97,7 @@ def test_reason_is_one_readable_line():
 def test_no_gpu_means_cpu_fp32_with_a_notice_and_an_explicit_cuda_request_is_refused(monkeypatch):
     import torch
 
-    from picotui.engine.memory import CPU_NOTICE, choose_device
+    from picotui.engine.hardware.memory import CPU_NOTICE, choose_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     choice = choose_device("auto")
@@ -114,7 +114,7 @@ def test_apply_plan_switches_vae_tiling_and_slicing_on_and_off(tiny_components):
 
     from generation_support import plain_pipeline
 
-    from picotui.engine.memory import apply_plan
+    from picotui.engine.hardware.memory import apply_plan
 
     pipe = plain_pipeline(*copy.deepcopy(tiny_components))
     processors = {type(p).__name__ for p in pipe.unet.attn_processors.values()}
@@ -134,7 +134,7 @@ def test_model_offload_gives_the_same_image_and_switching_back_removes_its_hooks
     import numpy as np
     from generation_support import plain_pipeline, render
 
-    from picotui.engine.memory import apply_plan
+    from picotui.engine.hardware.memory import apply_plan
 
     pipe = plain_pipeline(*copy.deepcopy(tiny_components))
     encode = encode_with(pipe)

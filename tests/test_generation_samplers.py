@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from picotui.engine.errors import RequestError
-from picotui.engine.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES, SAMPLERS, make_scheduler
+from picotui.engine.sampling.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES, SAMPLERS, make_scheduler
 from picotui.paths import assets_dir
 from generation_support import encode, plain_image, render, tiny_pipe  # noqa: F401  (encode, tiny_pipe: fixtures)
 
@@ -86,7 +86,7 @@ def test_each_sampler_denoises_the_tiny_model_in_two_steps(tiny_pipe, encode, na
 # ---- the mapping, pinned -----------------------------------------------------------------------------------
 
 # Written out by hand from the diffusers scheduler overview and A1111 1.9+ (modules/sd_samplers_kdiffusion.py),
-# not derived from picotui.engine.samplers: a change to the mapping must change this table too.
+# not derived from picotui.engine.sampling.samplers: a change to the mapping must change this table too.
 # name -> (diffusers class, key config after make_scheduler on SD1.5's config, A1111 "Sampler", "Schedule type")
 EXPECTED = {
     "Euler": ("EulerDiscreteScheduler", dict(timestep_spacing="linspace", use_karras_sigmas=False),

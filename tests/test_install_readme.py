@@ -165,7 +165,7 @@ def generated(user):
 @pytest.mark.slow
 @pytest.mark.parametrize("command", RUN_HERE, ids=RUN_HERE)
 def test_readme_picotui_command_runs(command, user, generated):
-    from picotui.engine.metadata import read_recipe
+    from picotui.engine.recipes.metadata import read_recipe
 
     argv = shlex.split(command)[1:]
     if argv[0] == "generate":

@@ -12,7 +12,7 @@ import pytest
 from library_support import CASES, calls, library_tree, sd1, write  # noqa: F401  (calls is a fixture)
 
 from picotui.engine.errors import ModelError
-from picotui.engine.library import DEMO_FILE, Library
+from picotui.engine.models.library import DEMO_FILE, Library
 
 
 @pytest.fixture
@@ -263,7 +263,7 @@ def test_non_utf8_file_names_are_listed_and_printed_safely(tmp_path, monkeypatch
 
 
 def test_an_unreadable_subfolder_is_a_problem_not_a_crash(tree, tmp_path, monkeypatch):
-    from picotui.engine import library as library_module
+    from picotui.engine.models import library as library_module
 
     real = os.scandir
 

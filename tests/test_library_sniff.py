@@ -14,7 +14,7 @@ import pytest
 from library_support import CASES, TO_K, sd1, write
 from library_support import raw_safetensors as _raw
 
-from picotui.engine.library import sniff
+from picotui.engine.models.library import sniff
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -152,7 +152,7 @@ def test_pickles_need_the_opt_in_and_take_their_kind_from_the_folder(tmp_path):
 
 def test_unreadable_file_simulated(tmp_path, monkeypatch):
     """The same path as a chmod 000 file, for runs as root (root reads anything): open() is refused."""
-    from picotui.engine import headers
+    from picotui.engine.models import headers
 
     path = write(tmp_path / "locked.safetensors", sd1())
 
@@ -168,7 +168,7 @@ def test_scanning_and_hashing_a_pickle_that_runs_code_never_runs_it(tmp_path):
     the opt-in, listing, resolving and hashing it must not unpickle it."""
     import pickle
 
-    from picotui.engine.library import Library
+    from picotui.engine.models.library import Library
 
     marker = tmp_path / "owned"
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from metadata_support import A1111_SAMPLE, metadata_png
 from PIL import Image
 
-from picotui.engine.metadata import (
+from picotui.engine.recipes.metadata import (
     a1111_parameters,
     parse_parameters,
     read_recipe,
@@ -17,7 +17,7 @@ from picotui.engine.metadata import (
     sampler_from_a1111,
 )
 from picotui.engine.request import GenerationRequest, LoraSpec
-from picotui.engine.samplers import SAMPLERS
+from picotui.engine.sampling.samplers import SAMPLERS
 
 FULL = GenerationRequest(prompt="a corgi, sitting", negative_prompt="blurry", checkpoint="dreamshaper_8.safetensors",
                          sampler="DPM++ 2M SDE Karras", steps=24, cfg=7, width=512, height=768, seed=1234567890,
@@ -169,7 +169,7 @@ def test_with_a_library_missing_models_are_reported_and_hashes_find_renamed_file
 
     from library_support import CASES, sd1, write
 
-    from picotui.engine.library import Library
+    from picotui.engine.models.library import Library
 
     root = tmp_path / "models"
     (root / "checkpoints").mkdir(parents=True)
@@ -208,7 +208,7 @@ def test_a_picotui_chunk_with_bad_values_falls_back_to_the_a1111_text(tmp_path):
 @given(prompt=st.text(max_size=300), negative=st.text(max_size=100), seed=st.integers(0, 2**32 - 1),
        weight=st.floats(0, 2), sampler=st.sampled_from(list(SAMPLERS)))
 def test_any_request_round_trips_through_a_png(tmp_path, prompt, negative, seed, weight, sampler):
-    from picotui.engine.output import save_png
+    from picotui.engine.recipes.output import save_png
 
     request = GenerationRequest(prompt=prompt, negative_prompt=negative, seed=seed, sampler=sampler,
                                 loras=(LoraSpec("x", weight),))
@@ -224,7 +224,7 @@ def test_with_a_library_renamed_loras_and_vaes_are_found_by_their_a1111_hashes(t
 
     from library_support import CASES, sd1, write
 
-    from picotui.engine.library import Library
+    from picotui.engine.models.library import Library
 
     root = tmp_path / "models"
     for sub in ("checkpoints", "vae", "loras", "embeddings"):

@@ -13,7 +13,7 @@ from paths_support import copy_models, make_paths
 
 from picotui import __version__
 from picotui.engine.events import Finished, Notice, Step
-from picotui.engine.metadata import parse_parameters, read_recipe, request_from_parameters
+from picotui.engine.recipes.metadata import parse_parameters, read_recipe, request_from_parameters
 from picotui.engine.request import GenerationRequest, LoraSpec
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -31,7 +31,7 @@ def paths(models_root, tmp_path):
 
 
 def run_job(paths, request, on_check=lambda events: None):
-    from picotui.engine.jobs import JobRunner
+    from picotui.engine.jobs.runner import JobRunner
 
     events = []
     runner = JobRunner(paths, "cpu", False, None, events.append)
@@ -51,7 +51,7 @@ REQUEST = GenerationRequest(prompt=f"a corgi in a {EMBEDDING_STEM} style, warm l
 
 
 def test_a_job_writes_a1111s_parameters_with_recomputable_hashes_and_reads_back(paths, monkeypatch):
-    from picotui.engine import hashing
+    from picotui.engine.models import hashing
 
     hashed_by = {}
     real = hashing.sha256_file
@@ -80,7 +80,7 @@ def test_a_job_writes_a1111s_parameters_with_recomputable_hashes_and_reads_back(
     assert hashed_by[TINY_CHECKPOINT] == "picotui-hashing"
     assert not [e for e in events if isinstance(e, Notice) and "hash" in e.message.lower()]
 
-    from picotui.engine.library import Library
+    from picotui.engine.models.library import Library
 
     library = Library(paths.models, paths.cache)
     recipe = read_recipe(finished.path, library)  # the picotui chunk: the exact request

@@ -11,14 +11,14 @@ from hypothesis import strategies as st
 from metadata_support import A1111_SAMPLE, metadata_png
 
 from picotui.engine.errors import PicoError
-from picotui.engine.metadata import (
+from picotui.engine.recipes.metadata import (
     parse_parameters,
     read_recipe,
     request_from_parameters,
     sanitize_for_terminal,
 )
 from picotui.engine.request import GenerationRequest
-from picotui.engine.samplers import SAMPLERS
+from picotui.engine.sampling.samplers import SAMPLERS
 
 
 # ---- terminal safety -------------------------------------------------------------------------------------------
@@ -180,8 +180,8 @@ def _a1111_values():
                                 _a1111_values()), max_size=16),
        tags=st.lists(st.tuples(st.text("abc_-XYZ019", min_size=1, max_size=8), st.floats(-3, 3)), max_size=3))
 def test_any_valid_looking_a1111_text_gives_a_recipe_or_a_clean_error(tmp_path, prompt, negative, pairs, tags):
-    from picotui.engine.library import Library
-    from picotui.engine.metadata import quote
+    from picotui.engine.models.library import Library
+    from picotui.engine.recipes.metadata import quote
 
     prompt = " ".join([prompt, *(f"<lora:{n}:{w:.2f}>" for n, w in tags)])
     settings_line = ", ".join(f"{k}: {quote(v)}" for k, v in pairs)

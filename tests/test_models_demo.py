@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from picotui.engine.demo import ensure_demo_checkpoint
-from picotui.engine.library import sniff
-from picotui.engine.loading import ModelManager
+from picotui.engine.models.demo import ensure_demo_checkpoint
+from picotui.engine.models.library import sniff
+from picotui.engine.models.loading import ModelManager
 
 
 def _generate(pipe, seed: int):

@@ -10,9 +10,9 @@ import torch
 from generation_support import same_tensors as _same
 from safetensors.torch import load_file
 
-from picotui.engine import ldm_layout as L
-from picotui.engine.demo import DEMO_FILE, build_tiny_components, ensure_demo_checkpoint
-from picotui.engine.weights import read_header
+from picotui.engine.models import ldm_layout as L
+from picotui.engine.models.demo import DEMO_FILE, build_tiny_components, ensure_demo_checkpoint
+from picotui.engine.models.weights import read_header
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ from conftest import DIFFUSERS_LORA, KOHYA_LORA, TINY_VAE
 from generation_support import same_tensors as _same
 from safetensors.torch import load_file, save_file
 
-from picotui.engine import ldm_layout as L
+from picotui.engine.models import ldm_layout as L
 from picotui.engine.errors import ModelError
-from picotui.engine.library import sniff
-from picotui.engine.loading import ModelManager
+from picotui.engine.models.library import sniff
+from picotui.engine.models.loading import ModelManager
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_vae_swap_keeps_the_checkpoint_and_own_vae_comes_back(manager, models_ro
 
 
 def test_vae_in_diffusers_key_layout(manager, tmp_path):
-    from picotui.engine.demo import build_tiny_components
+    from picotui.engine.models.demo import build_tiny_components
 
     other = build_tiny_components(seed=7)[1]
     path = tmp_path / "diffusion_pytorch_model.safetensors"

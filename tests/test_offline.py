@@ -59,7 +59,7 @@ from pathlib import Path
 
 from picotui.engine.events import Failed, Finished
 from picotui.engine.request import GenerationRequest, LoraSpec
-from picotui.engine.worker import Worker
+from picotui.engine.jobs.worker import Worker
 from picotui.paths import Paths
 
 models, out = Path(sys.argv[1]), Path(sys.argv[2])

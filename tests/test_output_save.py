@@ -11,11 +11,11 @@ import threading
 import pytest
 from PIL import Image
 
-from picotui.engine import output
+from picotui.engine.recipes import output
 from picotui.engine.errors import SaveError
-from picotui.engine.metadata import a1111_parameters, read_recipe
-from picotui.engine.output import list_outputs, save_png
-from picotui.engine.png_text import read_png_text
+from picotui.engine.recipes.metadata import a1111_parameters, read_recipe
+from picotui.engine.recipes.output import list_outputs, save_png
+from picotui.engine.recipes.png_text import read_png_text
 from picotui.engine.request import GenerationRequest, LoraSpec
 
 DAY = dt.date(2024, 5, 17)
@@ -183,7 +183,7 @@ def test_two_processes_saving_at_once_never_share_a_number(tmp_path):
 
     from cli_support import ROOT
 
-    code = ("import sys, datetime as dt; from PIL import Image; from picotui.engine.output import save_png; "
+    code = ("import sys, datetime as dt; from PIL import Image; from picotui.engine.recipes.output import save_png; "
             "from picotui.engine.request import GenerationRequest as R\n"
             "for i in range(10): save_png(Image.new('RGB', (8, 8)), sys.argv[1], R(seed=int(sys.argv[2]) + i), 'x', "
             "today=dt.date(2024, 5, 17))")
@@ -256,7 +256,7 @@ def test_saved_pngs_get_the_permissions_open_would_give(tmp_path):
 
     from PIL import Image
 
-    from picotui.engine.output import save_png
+    from picotui.engine.recipes.output import save_png
     from picotui.engine.request import GenerationRequest
 
     mask = os.umask(0o027)

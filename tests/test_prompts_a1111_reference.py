@@ -17,8 +17,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from picotui.engine.prompts import EXACT_DEPTH, parse_prompt_attention
-from picotui.engine.tokens import count_tokens
+from picotui.engine.prompting.prompts import EXACT_DEPTH, parse_prompt_attention
+from picotui.engine.prompting.tokens import count_tokens
 
 A1111_TOKENS = re.compile(r"""
 \\\(|\\\)|\\\[|\\]|\\\\|\\|

@@ -10,10 +10,10 @@ import torch
 from generation_support import clip_tokenizer
 from safetensors.torch import save_file
 
-from picotui.engine.conditioning import PromptEncoder
-from picotui.engine.embeddings import load_embedding, vector_count
+from picotui.engine.prompting.conditioning import PromptEncoder
+from picotui.engine.prompting.embeddings import load_embedding, vector_count
 from picotui.engine.errors import ModelError, RequestError
-from picotui.engine.tokens import count_tokens
+from picotui.engine.prompting.tokens import count_tokens
 
 HIDDEN = 32
 
@@ -158,7 +158,7 @@ def test_weights_at_the_limits_encode_finite(encoder, prompt):
 
 
 def test_weights_that_overflow_half_precision_are_refused_not_encoded_as_inf():
-    from picotui.engine.conditioning import _emphasis
+    from picotui.engine.prompting.conditioning import _emphasis
 
     z = torch.full((1, 77, 4), 1000.0, dtype=torch.float16)
     weights = torch.full((1, 77), -100.0)  # -1e5: past float16's 65504 (the rescale is skipped: sign flip)

@@ -10,8 +10,8 @@ from generation_support import clip_tokenizer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from picotui.engine.prompts import parse_prompt_attention
-from picotui.engine.tokens import (CHUNK_TOKENS, COMMA_ID, END_ID, START_ID, EmbeddingIndex, TokenCount,
+from picotui.engine.prompting.prompts import parse_prompt_attention
+from picotui.engine.prompting.tokens import (CHUNK_TOKENS, COMMA_ID, END_ID, START_ID, EmbeddingIndex, TokenCount,
                                    build_chunks, count_tokens, find_embeddings, tokenize)
 
 CAT = tokenize(["cat"])[0]
@@ -51,7 +51,7 @@ def test_same_ids_as_transformers_on_any_text(hf_tokenizer, text):
 
 
 def test_token_counting_does_not_import_torch():
-    code = ("import sys; from picotui.engine.tokens import count_tokens; count_tokens('a (cat:1.2)'); "
+    code = ("import sys; from picotui.engine.prompting.tokens import count_tokens; count_tokens('a (cat:1.2)'); "
             "print(sorted(m for m in ('torch', 'transformers', 'diffusers') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -146,8 +146,8 @@ def test_count_label_is_a1111_style():
 def test_count_with_the_library_table_of_vector_counts(models_root):
     from conftest import EMBEDDING, EMBEDDING_VECTORS
 
-    from picotui.engine.embeddings import vector_counts
-    from picotui.engine.library import Library
+    from picotui.engine.prompting.embeddings import vector_counts
+    from picotui.engine.models.library import Library
 
     table = vector_counts(Library(models_root, models_root / ".cache").files("embedding"))
     stem = EMBEDDING.rsplit(".", 1)[0]

@@ -13,8 +13,8 @@ import torch
 from generation_support import encode, render, tiny_pipe  # noqa: F401  (encode, tiny_pipe: fixtures)
 
 from picotui.engine.errors import PicoError
-from picotui.engine.memory import GIB, choose_memory_plan
-from picotui.engine.speed import UNetGraphs, choose_speed_path, emulated_capture
+from picotui.engine.hardware.memory import GIB, choose_memory_plan
+from picotui.engine.hardware.speed import UNetGraphs, choose_speed_path, emulated_capture
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -12,8 +12,8 @@ import types
 import pytest
 from textual.widgets import Checkbox, Input, Static
 
-from picotui.engine import output
-from picotui.engine.metadata import read_recipe
+from picotui.engine.recipes import output
+from picotui.engine.recipes.metadata import read_recipe
 from picotui.ui.app import PicoApp
 from picotui.ui.screens.engine_details import EngineDetailsModal
 from picotui.ui.screens.history import HistoryScreen

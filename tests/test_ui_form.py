@@ -162,7 +162,7 @@ async def test_keys_screen_lists_every_binding_once(paths):
 async def test_f1_and_f2_work_inside_dialogs_and_other_screens(paths):
     from PIL import Image
 
-    from picotui.engine.output import save_png
+    from picotui.engine.recipes.output import save_png
     from picotui.ui.screens.history import HistoryScreen
     from picotui.ui.screens.open_png import OpenPngModal
 

@@ -9,8 +9,8 @@ from metadata_support import metadata_png
 from PIL import Image
 from textual.widgets import Checkbox, Input, Select, Static, TextArea
 
-from picotui.engine.metadata import a1111_parameters
-from picotui.engine.output import save_png
+from picotui.engine.recipes.metadata import a1111_parameters
+from picotui.engine.recipes.output import save_png
 from picotui.engine.request import GenerationRequest
 from picotui.ui.app import PicoApp
 from picotui.ui.screens.history import HistoryScreen

@@ -137,8 +137,8 @@ def test_engine_details(snap_compare, app):
 def test_history(snap_compare, paths):
     from PIL import Image
 
-    from picotui.engine.metadata import a1111_parameters
-    from picotui.engine.output import save_png
+    from picotui.engine.recipes.metadata import a1111_parameters
+    from picotui.engine.recipes.output import save_png
 
     for seed, prompt in ((11, "a red boat on a calm lake"), (12, "a corgi, (warm lighting:1.2)")):
         request = GenerationRequest(prompt=prompt, seed=seed, steps=20, width=512, height=512)

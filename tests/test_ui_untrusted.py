@@ -105,8 +105,8 @@ async def test_hostile_file_names_in_selects_browser_status_and_notifications(tm
 async def test_hostile_prompt_and_lora_in_a_png_open_in_history(tmp_path):
     from PIL import Image
 
-    from picotui.engine.metadata import a1111_parameters
-    from picotui.engine.output import save_png
+    from picotui.engine.recipes.metadata import a1111_parameters
+    from picotui.engine.recipes.output import save_png
 
     paths = make_paths(tmp_path)
     request = GenerationRequest(prompt="a [/] cat [bold]x \x1b[31mred", seed=5, steps=11, width=256, height=256,

@@ -46,7 +46,7 @@ def test_engine_image_equals_plain_diffusers_from_the_same_weights(worker, tiny_
 
 
 def test_finished_carries_path_request_parameters_and_timings(worker, paths):
-    from picotui.engine.metadata import read_recipe
+    from picotui.engine.recipes.metadata import read_recipe
 
     job = run(worker, request(seed=77, batch_count=1))
     (done,) = worker.events.of(Finished, job)
@@ -119,7 +119,7 @@ def test_three_jobs_queue_while_one_runs_and_a_queued_one_can_be_cancelled(worke
 
 
 def test_an_internal_error_becomes_one_line_failed_and_the_worker_lives(worker, monkeypatch, log_records):
-    import picotui.engine.generate as generate
+    import picotui.engine.sampling.generate as generate
 
     def broken_decode(*args, **kwargs):
         raise KeyError("vae_scaling\nsecond line")
@@ -163,7 +163,7 @@ def test_status_and_threads(worker):
 
 
 def test_shutdown_stops_the_threads(paths):
-    from picotui.engine.worker import Worker
+    from picotui.engine.jobs.worker import Worker
 
     events = Events()
     w = Worker(paths, events, device="cpu").start()
@@ -173,6 +173,6 @@ def test_shutdown_stops_the_threads(paths):
 
 
 def test_importing_the_worker_does_not_import_torch():
-    code = "import sys, picotui.engine.worker; print('torch' in sys.modules, 'diffusers' in sys.modules)"
+    code = "import sys, picotui.engine.jobs.worker; print('torch' in sys.modules, 'diffusers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False False", out.stderr

@@ -52,7 +52,7 @@ class Events:
 
 def start_worker(paths, **kw):
     """A started Worker on CPU with an Events collector as `.events`, once it has said its first status."""
-    from picotui.engine.worker import Worker
+    from picotui.engine.jobs.worker import Worker
 
     events = Events()
     w = Worker(paths, events, device="cpu", **kw).start()

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from picotui.engine.speed import SPEED_SETTINGS
+from picotui.engine.hardware.speed import SPEED_SETTINGS
 from picotui.paths import Paths, resolve_paths
 
 
 def terminal_safe(text: str) -> str:
     """One line with control characters (ESC, BEL, C1...) shown as visible escapes: what an error
     message may embed (file names, arguments) can never drive the terminal."""
-    from picotui.engine.metadata import sanitize_for_terminal
+    from picotui.engine.recipes.metadata import sanitize_for_terminal
 
     return sanitize_for_terminal(str(text), keep_newlines=False)
 

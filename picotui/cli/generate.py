@@ -22,7 +22,7 @@ FIELDS_HELP = "Every option maps to one field of the request; unset options take
 def register(sub: argparse._SubParsersAction) -> None:
     from picotui.cli.common import add_engine_arguments
     from picotui.engine.request import DEFAULT_NEGATIVE
-    from picotui.engine.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
+    from picotui.engine.sampling.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
 
     p = sub.add_parser("generate", help="generate images without the TUI", description=FIELDS_HELP)
     # Numbers are taken as text and checked by GenerationRequest, whose messages say what to do.
@@ -87,8 +87,8 @@ def _settings(args: argparse.Namespace):
 
 def _check_models(paths, request) -> None:
     """Resolve the model names before starting the engine, so a typo fails fast with one line."""
-    from picotui.engine.library import Library
-    from picotui.engine.prompts import extract_lora_tags
+    from picotui.engine.models.library import Library
+    from picotui.engine.prompting.prompts import extract_lora_tags
 
     library = Library(paths.models, paths.cache)
     library.scan()
@@ -102,7 +102,7 @@ def _check_models(paths, request) -> None:
 def run_headless(paths, request, *, engine: dict | None = None, progress=True, on_path=None):
     """Run one request through a Worker; returns (saved paths, last EngineStatus). Raises PicoError on failure."""
     from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Notice, Step
-    from picotui.engine.worker import Worker
+    from picotui.engine.jobs.worker import Worker
 
     events: queue.SimpleQueue = queue.SimpleQueue()
     worker = Worker(paths, events.put, preview=False, **(engine or {})).start()  # a progress bar draws no pictures

@@ -11,7 +11,7 @@ import json
 import sys
 
 from picotui.engine.errors import PicoError
-from picotui.engine.library import human_size
+from picotui.engine.models.library import human_size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _library(args):
     from picotui.cli.common import load_settings
-    from picotui.engine.library import Library
+    from picotui.engine.models.library import Library
 
     config, paths = load_settings(args)
     allow = bool(config.get("allow_pickle", getattr(args, "allow_pickle", None)))
@@ -41,7 +41,7 @@ def run_info(args) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    from picotui.engine.metadata import read_recipe, sanitize_for_terminal as safe
+    from picotui.engine.recipes.metadata import read_recipe, sanitize_for_terminal as safe
 
     out = Console(highlight=False, soft_wrap=True)
     library = None
@@ -77,7 +77,7 @@ def run_models(args) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from picotui.engine.metadata import sanitize_for_terminal as safe
+    from picotui.engine.recipes.metadata import sanitize_for_terminal as safe
 
     library = _library(args)
     files = library.files(args.kind) if args.kind else library.scan()

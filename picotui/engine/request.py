@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from picotui.engine.errors import RequestError
-from picotui.engine.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
+from picotui.engine.sampling.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
 
 DEFAULT_PROMPT = ("welsh pembroke corgi, sitting on wooden floor, small laptop, warm lighting, "
                   "soft shadows, cute, stylized")

@@ -284,7 +284,7 @@ class PicoApp(EngineEvents, ModelLibrary, App):
     def save_entry(self, entry: HistoryEntry) -> bool:
         """Save an image whose save failed (it is still in memory); True when it is on disk now."""
         from picotui.engine.errors import SaveError
-        from picotui.engine.output import save_again
+        from picotui.engine.recipes.output import save_again
 
         try:
             path = save_again(entry, self.paths.outputs)  # an entry has what a Finished event has

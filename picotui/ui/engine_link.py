@@ -29,7 +29,7 @@ class EngineEvents:
     """Mixed into the App: one handler per event type. Keeps the app module about keys and screens."""
 
     def start_engine(self) -> None:
-        from picotui.engine.worker import Worker  # lazily: its siblings import torch in the worker thread
+        from picotui.engine.jobs.worker import Worker  # lazily: its siblings import torch in the worker thread
 
         self.worker = Worker(self.paths, lambda event: self.post_message(EngineMessage(event)),
                              preview=graphics.image_widget() is not None, **self.engine_options)

@@ -10,7 +10,7 @@ import logging
 from textual import work
 from textual.message import Message
 
-from picotui.engine.embeddings import vector_counts
+from picotui.engine.prompting.embeddings import vector_counts
 from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.widgets.form import JobForm
 
@@ -27,7 +27,7 @@ class ModelLibrary:
     @work(thread=True, exclusive=True, group="scan")
     def scan_models(self) -> None:
         try:
-            from picotui.engine.library import Library
+            from picotui.engine.models.library import Library
 
             if self.library is None:
                 # the engine's opt-in: with --allow-pickle, .ckpt checkpoints and .pt embeddings are offered too

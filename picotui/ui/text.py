@@ -14,7 +14,7 @@ import re
 from rich.text import Text
 from textual.content import Content
 
-from picotui.engine.metadata import sanitize_for_terminal
+from picotui.engine.recipes.metadata import sanitize_for_terminal
 
 # Lone surrogates: what Python makes of a non-UTF-8 file name (b"caf\xe9" -> "caf\udce9"). They
 # cannot be encoded for the terminal, so they are shown as escapes too.

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from picotui.engine.library import human_size
+from picotui.engine.models.library import human_size
 from picotui.ui.text import label, plain, say, shorten
 
 KINDS = [("checkpoint", "Checkpoints", "checkpoints"), ("vae", "VAEs", "vae"), ("lora", "LoRAs", "loras"),

@@ -109,7 +109,7 @@ def history_entries(session: list[HistoryEntry], outputs_dir: Path, limit: int =
     """This session's entries, then earlier PNGs from outputs/ (newest first; their recipes are read lazily)."""
     seen = {str(e.path) for e in session if e.path}
     try:
-        from picotui.engine.output import list_outputs
+        from picotui.engine.recipes.output import list_outputs
 
         older = [p for p in list_outputs(outputs_dir) if str(p) not in seen]
     except Exception as exc:
@@ -121,7 +121,7 @@ def history_entries(session: list[HistoryEntry], outputs_dir: Path, limit: int =
 def read_entry(entry: HistoryEntry, library=None) -> None:
     """Fill a history entry from its PNG's recipe (picotui's JSON or A1111's parameters)."""
     try:
-        from picotui.engine.metadata import read_recipe
+        from picotui.engine.recipes.metadata import read_recipe
 
         recipe = read_recipe(entry.path, library)
     except PicoError as exc:

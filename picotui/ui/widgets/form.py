@@ -16,7 +16,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static, Text
 
 from picotui.engine.errors import RequestError
 from picotui.engine.request import BATCH_COUNT, CFG, CLIP_SKIP, MAX_PROMPT_CHARS, MAX_SEED, STEPS, GenerationRequest
-from picotui.engine.samplers import SAMPLER_NAMES
+from picotui.engine.sampling.samplers import SAMPLER_NAMES
 from picotui.ui.text import escape_controls, file_options, has_controls, plain
 from picotui.ui.validators import Decimal, WholeNumber, seed_validator, size_validator
 from picotui.ui.widgets.lora_rows import LoraPanel
@@ -318,7 +318,7 @@ def token_label(text: str, vectors: dict[str, int] | None = None) -> str:
     """A1111's counter (TokenCount.label) and the number of 77-token chunks."""
     if len(text) > MAX_PROMPT_CHARS:
         return f"too long: {len(text):,} characters (max {MAX_PROMPT_CHARS:,})"
-    from picotui.engine.tokens import count_tokens
+    from picotui.engine.prompting.tokens import count_tokens
 
     counted = count_tokens(text, vectors)  # never raises (a property test holds it to that)
     return f"{counted.label} · {counted.chunks} chunk{'s' if counted.chunks != 1 else ''}"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from picotui.engine.errors import PicoError, one_line
-from picotui.engine.memory import GIB, UNET_WORK_512, MemoryPlan, usable_vram
+from picotui.engine.hardware.memory import GIB, UNET_WORK_512, MemoryPlan, usable_vram
 
 log = logging.getLogger("picotui.speed")
 

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from picotui.engine import generate, memory
+from picotui.engine.sampling import generate
+from picotui.engine.hardware import memory
 from picotui.engine.errors import JobCancelled, SaveError, one_line
 from picotui.engine.events import EngineStatus, Finished, Loading, Notice, Step
 
@@ -30,7 +31,7 @@ class JobRunner:
                  speed: str | None = None, preview: bool = True):
         import torch  # noqa: F401  (the expensive import happens here, in the worker thread)
 
-        from picotui.engine.loading import quiet_libraries
+        from picotui.engine.models.loading import quiet_libraries
 
         emit(Loading(0, "importing diffusers", 0.5))
         quiet_libraries()  # first: importing the pipeline prints transformers' notices (torchvision...) to stderr
@@ -38,10 +39,10 @@ class JobRunner:
         from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel  # noqa: F401
         from transformers import CLIPTextModel  # noqa: F401
 
-        from picotui.engine.library import Library
-        from picotui.engine.loading import ModelManager
-        from picotui.engine.memory import choose_device, memory_mode_setting
-        from picotui.engine.speed import UNetGraphs, check_speed_setting
+        from picotui.engine.models.library import Library
+        from picotui.engine.models.loading import ModelManager
+        from picotui.engine.hardware.memory import choose_device, memory_mode_setting
+        from picotui.engine.hardware.speed import UNetGraphs, check_speed_setting
 
         self.paths = paths
         self.emit = emit
@@ -71,7 +72,7 @@ class JobRunner:
 
     # ---- status ---------------------------------------------------------------------------------
     def status(self, job_id: int, state: str) -> EngineStatus:
-        from picotui.engine.memory import vram_info
+        from picotui.engine.hardware.memory import vram_info
 
         info = vram_info(self.choice.device)
         gib = 1024**3
@@ -93,7 +94,7 @@ class JobRunner:
         an earlier attempt (a retry after out-of-memory), so progress keeps counting from there."""
         from dataclasses import replace
 
-        from picotui.engine.prompts import extract_prompt_tags
+        from picotui.engine.prompting.prompts import extract_prompt_tags
 
         self.job_id = job_id
         self._is_cancelled = is_cancelled
@@ -160,7 +161,7 @@ class JobRunner:
                     hashes = self._hashes(job_id, checkpoint, vae, zip((*request.loras, *tag_loras), loras),
                                           prompt, negative)
                 parameters = self._parameters(image_request, checkpoint, vae, hashes)
-                from picotui.engine.output import save_png
+                from picotui.engine.recipes.output import save_png
 
                 path = save_png(image, self.paths.outputs, image_request, parameters, is_cancelled=is_cancelled)
             except JobCancelled:  # cancelled before the PNG got its name: nothing was written
@@ -186,8 +187,8 @@ class JobRunner:
     # ---- pieces ---------------------------------------------------------------------------------
     def _apply_plans(self, pipe, width: int, height: int) -> None:
         """The memory plan for this size, then the speed path that plan allows."""
-        from picotui.engine.memory import apply_plan, choose_memory_plan, same_layout, vram_info
-        from picotui.engine.speed import choose_speed_path
+        from picotui.engine.hardware.memory import apply_plan, choose_memory_plan, same_layout, vram_info
+        from picotui.engine.hardware.speed import choose_speed_path
 
         info = vram_info(self.choice.device)
         free, total = (info[0], info[1]) if info else (None, None)
@@ -226,7 +227,7 @@ class JobRunner:
         user about what the next job does differently ("" when nothing changes), true also when the
         memory mode is fixed by the user's setting (the policy does not step up then).
         """
-        from picotui.engine.memory import next_mode
+        from picotui.engine.hardware.memory import next_mode
 
         self.graphs.clear()  # their memory pools are the first thing to give back
         if self.phase == "loading":
@@ -261,8 +262,8 @@ class JobRunner:
                        batch_count=request.batch_count - self.images_done)
 
     def _encode(self, pipe, prompt: str, negative: str, clip_skip: int, loras):
-        from picotui.engine.conditioning import PromptEncoder
-        from picotui.engine.embeddings import skipped_embedding_notices
+        from picotui.engine.prompting.conditioning import PromptEncoder
+        from picotui.engine.prompting.embeddings import skipped_embedding_notices
 
         files = self.library.files("embedding")
         embeddings = {Path(mf.path).stem: Path(mf.path) for mf in files if mf.usable}
@@ -289,7 +290,7 @@ class JobRunner:
         `loras` pairs each LoraSpec (A1111 keys "Lora hashes" by the name as written) with its (file, weight).
         Embeddings are the ones the encoder found in the prompt or the negative prompt (its own matching)."""
         from picotui.engine.errors import ModelError
-        from picotui.engine.metadata import model_stem
+        from picotui.engine.recipes.metadata import model_stem
 
         def best_effort(compute, mf):
             try:
@@ -310,14 +311,14 @@ class JobRunner:
                         if name in embeddings}}
 
     def _parameters(self, request, checkpoint, vae, hashes) -> str:
-        from picotui.engine.metadata import a1111_parameters
+        from picotui.engine.recipes.metadata import a1111_parameters
 
         return a1111_parameters(request, model_name=Path(checkpoint.name).stem, model_hash=hashes["model"],
                                 vae_name=vae.name if vae else None, vae_hash=hashes["vae"],
                                 lora_hashes=hashes["loras"], ti_hashes=hashes["tis"])
 
     def _maybe_demo_notice(self, job_id: int, checkpoint) -> None:
-        from picotui.engine.demo import DEMO_FILE, DEMO_NOTE
+        from picotui.engine.models.demo import DEMO_FILE, DEMO_NOTE
 
         if not self._said_demo and Path(checkpoint.path).name == DEMO_FILE:
             self._said_demo = True

@@ -36,7 +36,7 @@ def build_components(unet_cfg: dict, vae_cfg: dict, text_cfg: dict, seed: int = 
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from picotui.engine.ldm_layout import clip_heads
+    from picotui.engine.models.ldm_layout import clip_heads
 
     text_cfg = dict(text_cfg, num_attention_heads=clip_heads(text_cfg["hidden_size"]))
     text_cfg.pop("architectures", None)
@@ -67,7 +67,7 @@ def ensure_demo_checkpoint(cache_dir: Path) -> Path:
     path = demo_path(cache_dir)
     if path.is_file() and path.stat().st_size > 0:
         return path
-    from picotui.engine.ldm_layout import ldm_checkpoint_state_dict, save_atomic
+    from picotui.engine.models.ldm_layout import ldm_checkpoint_state_dict, save_atomic
 
     unet, vae, text_encoder = build_tiny_components(seed=0)
     tensors = ldm_checkpoint_state_dict(unet, vae, text_encoder)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from picotui.engine import hashing
-from picotui.engine.demo import DEMO_FILE  # demo.py imports torch only inside its functions
+from picotui.engine.models import hashing
+from picotui.engine.models.demo import DEMO_FILE  # demo.py imports torch only inside its functions
 from picotui.engine.errors import ModelError
-from picotui.engine.headers import PICKLE_SUFFIXES, SUFFIXES, classify_file
+from picotui.engine.models.headers import PICKLE_SUFFIXES, SUFFIXES, classify_file
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ class Library:
         if not query:
             raise ModelError(f"No {LABEL[kind]} chosen: pick one with `picotui models` or in the model browser.")
         if kind == "checkpoint" and query.lower() in ("demo", DEMO_FILE.lower(), Path(DEMO_FILE).stem.lower()):
-            from picotui.engine.demo import ensure_demo_checkpoint  # imports torch: only when the demo is used
+            from picotui.engine.models.demo import ensure_demo_checkpoint  # imports torch: only when the demo is used
 
             return self._sniff_cached(ensure_demo_checkpoint(self.cache_dir), "demo")
         mf = self._find(query, kind)

@@ -21,13 +21,13 @@ import os
 from pathlib import Path
 
 from picotui.engine.errors import ModelError
-from picotui.engine.headers import MAX_EMBEDDING_VECTORS, PICKLE_SUFFIXES
+from picotui.engine.models.headers import MAX_EMBEDDING_VECTORS, PICKLE_SUFFIXES
 
 
 
 def vector_count(path: Path) -> int | None:
     """How many token slots the embedding takes, from a .safetensors header; None when unknown."""
-    from picotui.engine.headers import classify_file
+    from picotui.engine.models.headers import classify_file
 
     path = Path(path)
     if path.suffix.lower() != ".safetensors":
@@ -58,7 +58,7 @@ def skipped_embedding_notices(texts, files) -> list[str]:
             skipped.setdefault(Path(mf.name).stem, mf)
     if not skipped:
         return []
-    from picotui.engine.tokens import find_embeddings
+    from picotui.engine.prompting.tokens import find_embeddings
 
     # Matched among all names, so where a usable name is the longer match the encoder would use it.
     names = [*usable, *skipped]
@@ -77,7 +77,7 @@ def load_embedding(path: Path, width: int, *, allow_pickle: bool = False):
     if not path.is_file():
         raise ModelError(f"Embedding {name} is missing ({path}): rescan the models folder.")
     if suffix == ".safetensors":
-        from picotui.engine.weights import load_safetensors  # opens non-UTF-8 file names too
+        from picotui.engine.models.weights import load_safetensors  # opens non-UTF-8 file names too
 
         try:
             data = load_safetensors(path)

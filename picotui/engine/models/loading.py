@@ -17,11 +17,11 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from picotui.engine import ldm_layout as L
+from picotui.engine.models import ldm_layout as L
 from picotui.engine.errors import ModelError, is_out_of_memory
-from picotui.engine.hashing import stat_key
-from picotui.engine.memory import free_memory
-from picotui.engine.weights import TensorSource, load_safetensors, read_header, utf8_name
+from picotui.engine.models.hashing import stat_key
+from picotui.engine.hardware.memory import free_memory
+from picotui.engine.models.weights import TensorSource, load_safetensors, read_header, utf8_name
 
 # Nothing here may touch the network; set before diffusers/transformers (and so huggingface_hub) load.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -229,7 +229,7 @@ class ModelManager:
     def _load_lora(self, mf, name: str) -> None:
         path = Path(mf.path)
         if path.suffix.lower() != ".safetensors":
-            from picotui.engine.weights import load_pickle
+            from picotui.engine.models.weights import load_pickle
 
             source = load_pickle(path, self.allow_pickle)
         else:
@@ -268,7 +268,7 @@ def quiet_libraries() -> None:
         lib.disable_progress_bar()
 
 def _base(component: str) -> dict:
-    from picotui.engine.demo import base_config
+    from picotui.engine.models.demo import base_config
 
     return base_config(component)
 

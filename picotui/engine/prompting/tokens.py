@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from picotui.paths import assets_dir
-from picotui.engine.prompts import is_break, parse_prompt_attention, strip_extra_networks
+from picotui.engine.prompting.prompts import is_break, parse_prompt_attention, strip_extra_networks
 
 START_ID = 49406  # <|startoftext|>
 END_ID = 49407  # <|endoftext|>; SD1.x pads with it too
@@ -211,7 +211,7 @@ def count_tokens(text: str, embedding_vectors: dict[str, int] | None = None) -> 
 
     Never raises (it runs on every keystroke), and takes time linear in the text's length.
     `embedding_vectors` maps embedding names (file stems) to their vector counts: pass
-    `picotui.engine.embeddings.vector_counts(library.files("embedding"))`. Without it an embedding's
+    `picotui.engine.prompting.embeddings.vector_counts(library.files("embedding"))`. Without it an embedding's
     name is counted as the words it spells, which is what the encoder does with a name it cannot use.
     """
     if not isinstance(text, str):

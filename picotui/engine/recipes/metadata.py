@@ -29,10 +29,10 @@ from pathlib import Path
 
 from picotui import __version__
 from picotui.engine.errors import ModelError, PicoError, RequestError, one_line
-from picotui.engine.headers import SUFFIXES
-from picotui.engine.png_text import read_png_text
+from picotui.engine.models.headers import SUFFIXES
+from picotui.engine.recipes.png_text import read_png_text
 from picotui.engine.request import GenerationRequest
-from picotui.engine.samplers import (
+from picotui.engine.sampling.samplers import (
     A1111_AUTOMATIC,
     A1111_IGNORES_SCHEDULE,
     DEFAULT_SAMPLER,
@@ -344,7 +344,7 @@ def _check_files(recipe: Recipe, library, params: dict) -> Recipe:
     hashes = hash_pairs(params.get("Lora hashes", ""))
     names = [l.name for l in request.loras]
     try:
-        from picotui.engine.prompts import extract_lora_tags
+        from picotui.engine.prompting.prompts import extract_lora_tags
 
         names += [l.name for l in extract_lora_tags(request.prompt)[1]]
     except (ImportError, ValueError):
@@ -363,7 +363,7 @@ def _check_files(recipe: Recipe, library, params: dict) -> Recipe:
 
 def _rename_lora_tags(prompt: str, old: str, new: str) -> str:
     """The prompt with its <lora:old:...> tags naming `new` instead (weights and the rest kept)."""
-    from picotui.engine.prompts import _LORA_KINDS, strip_extra_networks
+    from picotui.engine.prompting.prompts import _LORA_KINDS, strip_extra_networks
 
     for kind, args, tag in strip_extra_networks(prompt)[1]:
         if kind in _LORA_KINDS and args[0].strip() == old:

@@ -184,7 +184,7 @@ class Worker:
         setup_error: str | None = None
         try:
             self._emit(Loading(0, "importing torch", 0.0))
-            from picotui.engine.jobs import JobRunner
+            from picotui.engine.jobs.runner import JobRunner
 
             self._engine = JobRunner(self.paths, self.device_request, self.allow_pickle, self.memory_mode,
                                      emit=self._emit, speed=self.speed, preview=self.preview)
@@ -270,7 +270,7 @@ class Worker:
                 self._emit(Failed(job_id, "internal", f"{one_line(exc, 200)} (details in the log)"))
 
     def _free_after_failure(self) -> None:
-        from picotui.engine.memory import free_memory
+        from picotui.engine.hardware.memory import free_memory
 
         try:
             free_memory()
@@ -282,7 +282,7 @@ class Worker:
         """Free memory (a half-loaded pipeline included) and step the memory plan up. If the plan did step
         up, the unfinished rest of the job is returned to run again at once (the user asked for an image,
         not for a lesson in memory modes); otherwise the job fails with what to do."""
-        from picotui.engine.memory import clear_frames, free_memory, out_of_memory_message
+        from picotui.engine.hardware.memory import clear_frames, free_memory, out_of_memory_message
 
         phase = self._engine.phase  # an out-of-memory error comes from a job, so the engine is there
         log.warning("job %d: out of GPU memory while %s: %s", job_id, phase, one_line(exc, 300))

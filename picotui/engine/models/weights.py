@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 from picotui.engine.errors import ModelError, is_out_of_memory, one_line
-from picotui.engine.headers import PICKLE_SUFFIXES
+from picotui.engine.models.headers import PICKLE_SUFFIXES
 
 
 
@@ -23,8 +23,8 @@ def read_header(path: Path) -> dict[str, tuple[int, ...]]:
     The same full validation as the library's sniff (`headers.read_header`): a file replaced between the
     scan and the load is checked again here, so a damaged header never reaches the loader as a KeyError.
     """
-    from picotui.engine.headers import HeaderError
-    from picotui.engine.headers import read_header as checked_header
+    from picotui.engine.models.headers import HeaderError
+    from picotui.engine.models.headers import read_header as checked_header
 
     path = Path(path)
     try:

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from picotui.engine.errors import JobCancelled, OutOfMemory, PicoError, is_out_of_memory
-from picotui.engine.memory import out_of_memory_message
-from picotui.engine.preview import latents_to_preview
-from picotui.engine.samplers import make_scheduler
+from picotui.engine.hardware.memory import out_of_memory_message
+from picotui.engine.sampling.preview import latents_to_preview
+from picotui.engine.sampling.samplers import make_scheduler
 
 log = logging.getLogger("picotui.generate")
 
