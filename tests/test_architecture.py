@@ -62,3 +62,85 @@ def test_no_source_file_breaks_the_import_rules():
             stripped = line.strip()
             for heavy in ("torch", "diffusers", "transformers"):
                 assert not stripped.startswith((f"import {heavy}", f"from {heavy}")), f"{path} imports {heavy}"
+
+
+# The engine's layers, lowest first (the same list as picotui/engine/__init__.py's docstring). A module may
+# import engine modules of its own layer or a lower one, never a higher one.
+ENGINE_LAYERS = [
+    {"errors"},
+    {"hardware"},
+    {"sampling"},
+    {"request", "events"},
+    {"models"},
+    {"prompting"},
+    {"recipes"},
+    {"jobs"},
+]
+# Outside the engine, the engine may use only these (pure helpers with no UI in them).
+ENGINE_MAY_IMPORT = {"picotui", "picotui.__version__", "picotui.paths"}
+
+
+def imported_modules(path):
+    """Every module an `import` or `from ... import` in the file names, at any depth (lazy imports count)."""
+    import ast
+
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+            # `from picotui.engine import x` names module x
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def engine_layer(module: str) -> int | None:
+    parts = module.split(".")
+    if parts[:2] != ["picotui", "engine"] or len(parts) < 3:
+        return None
+    for index, layer in enumerate(ENGINE_LAYERS):
+        if parts[2] in layer:
+            return index
+    raise AssertionError(f"{module} is in no engine layer: add its package to ENGINE_LAYERS and the engine docstring")
+
+
+def outside_engine_allowed(name: str) -> bool:
+    return name in ENGINE_MAY_IMPORT or any(name.startswith(m + ".") for m in ENGINE_MAY_IMPORT - {"picotui"})
+
+
+def import_rule_breaks(root) -> list[str]:
+    breaks: set[str] = set()
+    engine = root / "picotui" / "engine"
+    for path in sorted(engine.rglob("*.py")):
+        rel = path.relative_to(root / "picotui").with_suffix("")
+        own = engine_layer(".".join(("picotui", *rel.parts))) if rel.parts[1:] != ("__init__",) else 0
+        for name in imported_modules(path):
+            if name.startswith("picotui.") or name == "picotui":
+                layer = engine_layer(name)
+                if layer is None:
+                    if name.split(".")[:2] != ["picotui", "engine"] and not outside_engine_allowed(name):
+                        breaks.add(f"{rel}: imports {name} (the engine imports nothing of the app but paths)")
+                elif own is not None and layer > own:
+                    breaks.add(f"{rel}: imports picotui.engine.{name.split('.')[2]}, a higher layer")
+    for path in sorted((root / "picotui" / "ui").rglob("*.py")):
+        for name in imported_modules(path):
+            if name.split(".")[0] in {"torch", "diffusers", "transformers", "accelerate", "peft"}:
+                breaks.add(f"{path.relative_to(root)}: the UI imports {name}")
+            if name == "picotui.cli" or name.startswith("picotui.cli."):
+                breaks.add(f"{path.relative_to(root)}: the UI imports picotui.cli (cli sits above the UI)")
+    return sorted(breaks)
+
+
+def test_engine_layers_import_only_downhill():
+    # TODO(issue 10): app.py's start-up still reads settings through cli.common; it goes when MainScreen lands.
+    assert import_rule_breaks(ROOT) == ["picotui/ui/app.py: the UI imports picotui.cli (cli sits above the UI)"]
+
+
+def test_the_layer_check_catches_a_forbidden_import(tmp_path):
+    # A copy of the tree with one upward import added must fail the check.
+    import shutil
+
+    shutil.copytree(ROOT / "picotui", tmp_path / "picotui", ignore=shutil.ignore_patterns("__pycache__"))
+    samplers = tmp_path / "picotui" / "engine" / "sampling" / "samplers.py"
+    samplers.write_text(samplers.read_text() + "\nfrom picotui.engine.recipes.metadata import read_recipe\n")
+    assert import_rule_breaks(tmp_path) == ["engine/sampling/samplers: imports picotui.engine.recipes, a higher layer"]
