@@ -143,4 +143,5 @@ def test_the_layer_check_catches_a_forbidden_import(tmp_path):
     shutil.copytree(ROOT / "picotui", tmp_path / "picotui", ignore=shutil.ignore_patterns("__pycache__"))
     samplers = tmp_path / "picotui" / "engine" / "sampling" / "samplers.py"
     samplers.write_text(samplers.read_text() + "\nfrom picotui.engine.recipes.metadata import read_recipe\n")
-    assert import_rule_breaks(tmp_path) == ["engine/sampling/samplers: imports picotui.engine.recipes, a higher layer"]
+    added = set(import_rule_breaks(tmp_path)) - set(import_rule_breaks(ROOT))
+    assert added == {"engine/sampling/samplers: imports picotui.engine.recipes, a higher layer"}
