@@ -64,13 +64,15 @@ async def test_browse_and_pick_each_kind(tmp_path, models_root, cache_dir):
 
         await pilot.press("ctrl+o", "4", "enter")  # an embedding goes into the prompt
         await pilot.pause()
-        assert app.query_one("#prompt", TextArea).text.endswith(", tinyembed")
-        assert EMBEDDING.startswith("tinyembed")
+        # A1111 names an embedding after its file, without the extension
+        assert app.query_one("#prompt", TextArea).text.endswith(", " + EMBEDDING.removesuffix(".safetensors"))
         request = app.query_one("#form").request()
         assert request.checkpoint == TINY_CHECKPOINT and request.vae == TINY_VAE and len(request.loras) == 1
 
 
-async def test_empty_library_says_where_files_go(tmp_path):
+async def test_empty_library_says_where_files_go_and_r_finds_a_file_added_since(tmp_path, tiny_checkpoint):
+    import shutil
+
     paths = make_paths(tmp_path)
     app = PicoApp(paths, graphics_choice="none", start_engine=False)
     said = record_notifications(app)
@@ -83,9 +85,16 @@ async def test_empty_library_says_where_files_go(tmp_path):
         await pilot.pause()
         intro = str(app.screen.query_one("#browser-intro", Static).render())
         assert "No model files found" in intro and str(paths.models / "checkpoints") in intro
+        browser = app.screen
+        assert row_names(browser, "checkpoint") == ["demo"]
+        # a file dropped in while the browser is open: r must find it (not only say it rescans)
+        (paths.models / "checkpoints").mkdir(parents=True, exist_ok=True)
+        shutil.copy(tiny_checkpoint, paths.models / "checkpoints" / TINY_CHECKPOINT)
         await pilot.press("r")
-        await wait_for(pilot, lambda: any("Rescanning" in m for m in said), 10, "the rescan")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: row_names(browser, "checkpoint") == ["demo", TINY_CHECKPOINT], 30,
+                       "the new file's row")
+        intro = str(browser.query_one("#browser-intro", Static).render())
+        assert "No model files found" not in intro and "Checkpoints: 1" in intro
         assert len([m for m in said if "demo model is in use" in m]) == 1  # not again on a rescan
         await pilot.press("d")  # the demo model
         await pilot.pause()
