@@ -3,11 +3,10 @@ any valid JSON or A1111-looking text gives a recipe or one clean error, never a 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hang_guard import finishes
 from metadata_support import A1111_SAMPLE, metadata_png
 
 from picotui.engine.errors import PicoError
@@ -62,7 +61,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-@settings(max_examples=200, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=2048), as_png=st.booleans())
 def test_any_bytes_give_a_recipe_or_a_clean_error(tmp_path, data, as_png):
     path = tmp_path / "fuzz.png"
@@ -75,7 +74,7 @@ def test_any_bytes_give_a_recipe_or_a_clean_error(tmp_path, data, as_png):
         assert isinstance(recipe.request, GenerationRequest)
 
 
-@settings(max_examples=200, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=st.sampled_from([b"parameters", b"picotui", b"Comment"]), body=st.binary(max_size=1024),
        kind=st.sampled_from([b"tEXt", b"iTXt", b"zTXt"]))
 def test_any_text_chunk_gives_a_recipe_or_a_clean_error(tmp_path, key, body, kind):
@@ -87,7 +86,7 @@ def test_any_text_chunk_gives_a_recipe_or_a_clean_error(tmp_path, key, body, kin
         assert "\n" not in str(exc)
 
 
-@settings(max_examples=300, deadline=2000)
+@settings(max_examples=300, deadline=None)
 @given(st.text(max_size=3000))
 def test_any_text_parses(text):
     params = parse_parameters(text)
@@ -98,12 +97,9 @@ def test_any_text_parses(text):
 @pytest.mark.parametrize("line", ["word " * 40_000, "a," * 50_000 + ":x", "k: v, " * 30_000, '"' * 100_000,
                                   'k: "' + "\\" * 99_999])
 def test_pathological_lines_do_not_hang_the_parser(line):
-    # A hang guard, not a speed check: backtracking regexes take minutes on these, a linear parse well
-    # under a second, so the bound is far from both.
-    start = time.perf_counter()
-    params = parse_parameters("prompt\n" + line)
-    assert isinstance(params, dict)
-    assert time.perf_counter() - start < 20.0
+    # Only a hang guard (see hang_guard.py): how the parse time grows is measured in benchmarks/parsers.py.
+    params = finishes(parse_parameters, "prompt\n" + line)
+    assert params["Prompt"].startswith("prompt")
 
 
 # ---- hostile and well-formed-but-odd metadata -------------------------------------------------------------
