@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -109,19 +110,41 @@ def test_wrong_types_and_unknown_keys_are_dropped_rest_kept(tmp_path):
         assert word in config.problem
 
 
-def test_config_that_is_a_directory_or_unreadable(tmp_path):
+def test_config_that_is_a_directory_is_as_if_missing(tmp_path):
     (tmp_path / "dir.toml").mkdir()
-    assert load_config(tmp_path / "dir.toml").problem is None  # not a file: as if missing
+    config = load_config(tmp_path / "dir.toml")
+    assert (config.values, config.problem) == ({}, None)
+
+
+def _assert_unreadable_is_one_line(path):
+    config = load_config(path)
+    assert config.values == {}
+    assert config.problem.startswith(f"Ignored {path}: ") and config.problem.endswith("Fix or delete it.")
+    assert "\n" not in config.problem and "ermission denied" in config.problem
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can read any file")
+def test_unreadable_config(tmp_path):
     path = write(tmp_path, 'device = "cpu"\n')
     path.chmod(0)
     try:
-        config = load_config(path)
-        if config.values:  # root can read anything; the chmod does not bite there
-            assert config.values == {"device": "cpu"}
-        else:
-            assert config.problem and "\n" not in config.problem
+        _assert_unreadable_is_one_line(path)
     finally:
         path.chmod(0o600)
+
+
+def test_unreadable_config_simulated(tmp_path, monkeypatch):
+    """The same path as a chmod 000 file, for runs as root (root reads anything): reading it is refused."""
+    path = write(tmp_path, 'device = "cpu"\n')
+    real = Path.read_text
+
+    def refuse(self, *args, **kwargs):
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    _assert_unreadable_is_one_line(path)
 
 
 def test_cli_never_crashes_on_corrupt_config(tmp_path):

@@ -161,6 +161,24 @@ def test_read_only_folder(tmp_path):
         tmp_path.chmod(0o755)
 
 
+@pytest.mark.parametrize("where", ["mkdir", "mkstemp"])
+def test_read_only_folder_simulated(tmp_path, monkeypatch, where):
+    """The same path as a chmod 555 folder, for runs as root (root writes anywhere): the OS refuses to create
+    the day's folder, or the file in an existing one, with EACCES; nothing is left behind."""
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    if where == "mkdir":
+        monkeypatch.setattr(output.Path, "mkdir", refuse)
+    else:
+        (tmp_path / "outputs" / DAY.isoformat()).mkdir(parents=True)
+        monkeypatch.setattr(output.tempfile, "mkstemp", refuse)
+    with pytest.raises(SaveError, match="read-only or no permission.*--outputs") as info:
+        save(tmp_path / "outputs")
+    assert "\n" not in str(info.value)
+    assert leftovers(tmp_path) == []
+
+
 def test_outputs_path_that_is_a_file(tmp_path):
     (tmp_path / "outputs").write_text("oops")
     with pytest.raises(SaveError):
