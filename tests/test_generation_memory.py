@@ -25,7 +25,8 @@ def test_everything_stays_on_the_gpu_when_it_fits():
         assert not p.attention_slicing
 
 
-def test_a_4gb_card_completes_every_size_within_the_issue_targets():
+def test_estimator_puts_every_size_on_a_4gb_card_within_the_issue_targets():
+    # The estimator against the targets only; measured peaks are benchmarks/bench.py's 4 GiB cap run.
     targets = {512: 2.5, 768: 3.0, 1024: 3.6}  # peak reserved GiB under a 4 GiB cap (issue 5)
     for size, limit in targets.items():
         p = plan(3.9, size, total_gib=4)

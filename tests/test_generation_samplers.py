@@ -25,12 +25,9 @@ def test_the_issue_names_are_all_there_and_the_default_is_one():
 
 
 @pytest.mark.parametrize("name", SAMPLER_NAMES)
-def test_each_name_builds_its_scheduler(name):
+def test_each_name_keeps_sd15s_noise_schedule(name):
+    # Which scheduler and config each name gets is pinned by the hand-written table below.
     scheduler = make_scheduler(name, BASE)
-    spec = SAMPLERS[name]
-    assert type(scheduler).__name__ == spec.scheduler
-    for key, value in spec.config.items():
-        assert scheduler.config[key] == value, key
     # SD1.5's betas survive the switch: a sampler must not change the model's noise schedule
     assert scheduler.config.beta_schedule == "scaled_linear"
     assert scheduler.config.beta_start == BASE["beta_start"] and scheduler.config.beta_end == BASE["beta_end"]

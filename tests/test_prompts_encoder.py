@@ -168,9 +168,10 @@ def test_weights_that_overflow_half_precision_are_refused_not_encoded_as_inf():
 
 
 def test_lora_tags_are_not_encoded_as_words(encoder):
-    tagged, _ = encoder.encode("a cat <lora:style:0.8>", "<hypernet:x:1>", 1)
+    tagged, tagged_negative = encoder.encode("a cat <lora:style:0.8>", "<hypernet:x:1>", 1)
     plain, empty = encoder.encode("a cat ", "", 1)
     assert torch.equal(tagged, plain)
+    assert torch.equal(tagged_negative, empty)  # a tag in the negative prompt is removed, not encoded
 
 
 # ---- clip skip --------------------------------------------------------------------------------------

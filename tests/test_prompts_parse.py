@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from picotui.engine.errors import RequestError
-from picotui.engine.prompting.prompts import (extract_extra_networks, extract_lora_tags, extract_prompt_tags,
+from picotui.engine.prompting.prompts import (PromptTags, extract_extra_networks, extract_lora_tags, extract_prompt_tags,
                                     parse_prompt_attention, strip_extra_networks)
 from picotui.engine.request import LoraSpec
 
@@ -156,8 +156,7 @@ def test_a_bad_tag_in_the_negative_prompt_is_removed_and_reported_not_fatal():
 
 
 def test_no_tags_no_notices():
-    assert extract_prompt_tags("a (cat:1.2)", "blurry") == extract_prompt_tags("a (cat:1.2)", "blurry")
-    assert extract_prompt_tags("a (cat:1.2)", "blurry").notices == []
+    assert extract_prompt_tags("a (cat:1.2)", "blurry") == PromptTags("a (cat:1.2)", "blurry", [], [])
 
 
 def test_many_long_tags_make_a_short_notice():
