@@ -51,7 +51,7 @@ PROVEN_BY = {
     "python -m pytest": [".ci/run", "tests/test_install_readme.py::test_test_command_is_what_ci_runs"],
     # The TUI, driven through Textual's pilot; its headless --check from a fresh install.
     "picotui": ["tests/test_ui_engine.py::test_fill_the_form_with_keys_generate_and_restore",
-                "tests/test_ui_browser.py::test_empty_library_says_where_files_go",
+                "tests/test_ui_browser.py::test_empty_library_says_where_files_go_and_r_finds_a_file_added_since",
                 "tests/test_install_venv.py::test_check_generates_with_the_demo_model"],
     "picotui --check": ["tests/test_install_venv.py::test_check_generates_with_the_demo_model",
                         "tests/test_cli_generate.py::test_check_makes_one_tiny_image_and_says_ok"],
