@@ -41,6 +41,7 @@ def run_info(args) -> int:
     from rich.console import Console
     from rich.text import Text
 
+    from picotui.engine.recipes.foreign import LABELS
     from picotui.engine.recipes.metadata import read_recipe, sanitize_for_terminal as safe
 
     out = Console(highlight=False, soft_wrap=True)
@@ -64,7 +65,7 @@ def run_info(args) -> int:
             out.print(Text(safe(name, keep_newlines=False), style="bold"))
         text = recipe.parameters or json.dumps(recipe.request.to_dict(), indent=2, sort_keys=True)
         out.print(Text(safe(text)))
-        out.print(Text(f"(settings from {'picotui' if recipe.source == 'picotui' else 'A1111 text'})", style="dim"))
+        out.print(Text(f"(settings from {LABELS.get(recipe.source, recipe.source)})", style="dim"))
         if recipe.unmatched:
             out.print(Text("Not reproduced:", style="bold yellow"))
             for line in recipe.unmatched:

@@ -55,7 +55,7 @@ _JSON = json.JSONDecoder()
 class Recipe:
     request: GenerationRequest
     unmatched: list[str] = field(default_factory=list)  # what could not be reproduced, one line each
-    source: str = "a1111"  # "picotui" | "a1111"
+    source: str = "a1111"  # "picotui" | "a1111" | another tool's (foreign.LABELS names each)
     parameters: str = ""  # the A1111 parameters text as stored in the file ("" if none)
 
 
@@ -209,8 +209,11 @@ def read_recipe(path, library=None) -> Recipe:
     recorded hashes, which also find renamed files) and missing ones reported.
     Raises PicoError (one line) for a missing, unreadable or metadata-less file.
     """
+    from picotui.engine.recipes import foreign
+
     path = Path(path)
-    texts = read_png_text(path)
+    # JPEG/WebP: A1111's text in EXIF; PNG: text chunks (picotui's, A1111's, or another tool's)
+    texts = {PARAMETERS_CHUNK: foreign.exif_parameters(path)} if foreign.is_exif_image(path) else read_png_text(path)
     parameters = texts.get(PARAMETERS_CHUNK, "")
     notes: list[str] = []
     if PICOTUI_CHUNK in texts:
@@ -228,9 +231,15 @@ def read_recipe(path, library=None) -> Recipe:
             if library is None:
                 return recipe
             return _check_files(recipe, library, parse_parameters(parameters) if parameters.strip() else {})
+    other = foreign.from_other_tools(texts)
+    if other is not None:  # mapped onto A1111's keys, so one reader names what cannot be reproduced
+        source, params, more = other
+        request, mapped = request_from_parameters(params)
+        recipe = Recipe(request, notes + more + mapped, source, "")
+        return _check_files(recipe, library, params) if library is not None else recipe
     if not parameters.strip():
-        raise PicoError(f"{path.name} has no generation settings (no A1111 parameters or picotui metadata): "
-                        f"it was not made by picotui or A1111, or the metadata was stripped.", "metadata")
+        raise PicoError(f"{path.name} has no generation settings (no A1111, ComfyUI, InvokeAI, NovelAI, Fooocus or "
+                        f"picotui metadata): the metadata was stripped, or another tool made it.", "metadata")
     params = parse_parameters(parameters)
     request, more = request_from_parameters(params)
     recipe = Recipe(request, notes + more, "a1111", parameters)
@@ -282,7 +291,7 @@ def request_from_parameters(params: dict[str, str]) -> tuple[GenerationRequest, 
         if name:
             kwargs["sampler"] = name
         if note:
-            notes.append(note)
+            notes.append(one_line(note, 200))  # the names come from the file: one line, whatever they hold
     if params.get("Model", "").strip():
         take("checkpoint", "Model", params["Model"].strip())
     else:

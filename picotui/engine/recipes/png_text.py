@@ -25,8 +25,8 @@ def read_png_text(path: Path) -> dict[str, str]:
     try:
         with open(path, "rb") as fh:
             if fh.read(8) != SIGNATURE:
-                raise PicoError(f"{path.name} is not a PNG file: picotui reads settings from PNGs saved by "
-                                f"picotui or A1111.", "metadata")
+                raise PicoError(f"{path.name} is not a PNG, JPEG or WebP image: picotui reads settings from the "
+                                f"images picotui, A1111, ComfyUI, InvokeAI, NovelAI and Fooocus save.", "metadata")
             return _walk(fh)
     except FileNotFoundError:
         raise PicoError(f"{path.name} does not exist: check the path.", "metadata") from None
