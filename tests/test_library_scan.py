@@ -9,6 +9,7 @@ import os
 import threading
 
 import pytest
+from hang_guard import HANG_GUARD_S
 from library_support import CASES, calls, library_tree, sd1, write  # noqa: F401  (calls is a fixture)
 
 from picotui.engine.errors import ModelError
@@ -193,7 +194,7 @@ def test_background_hashing_reports_each_file(tree, tmp_path):
             got[mf.name] = digest
 
     thread = library.start_hashing(on_hash)
-    thread.join(timeout=30)
+    thread.join(timeout=HANG_GUARD_S)  # a hang guard (see hang_guard.py), not a speed check
     assert not thread.is_alive() and thread.daemon
     readable = [mf for mf in library.files() if mf.size and mf.path.is_file()]
     assert set(got) == {mf.name for mf in readable}
