@@ -114,6 +114,21 @@ def test_comfyui_workflow(tmp_path):
     assert not any(line.startswith("RNG") for line in recipe.unmatched)  # ComfyUI's noise is CPU noise
 
 
+def test_comfyui_files_are_looked_up_in_the_library(tmp_path):
+    from library_support import sd1, write
+
+    from picotui.engine.models.library import Library
+
+    models = tmp_path / "models"
+    for sub in ("checkpoints", "loras"):
+        (models / sub).mkdir(parents=True)
+    write(models / "checkpoints" / "v1-5-pruned-emaonly.safetensors", sd1())
+    recipe = read_recipe(png_with(tmp_path / "c.png", {"prompt": json.dumps(COMFY)}), Library(models, tmp_path / "c"))
+    assert recipe.request.checkpoint == "v1-5-pruned-emaonly.safetensors"
+    assert not any(line.startswith("Model:") for line in recipe.unmatched)  # found, under ComfyUI's subfolder name
+    assert any("add_detail" in line for line in recipe.unmatched)  # the LoRA is not there: named
+
+
 def test_comfyui_img2img_and_unknown_samplers_are_named(tmp_path):
     graph = json.loads(json.dumps(COMFY))
     graph["3"]["inputs"] |= {"sampler_name": "dpmpp_2m_cfg_pp", "denoise": 0.5, "latent_image": ["11", 0]}
@@ -190,8 +205,11 @@ def test_fooocus_a1111_scheme_is_plain_a1111_text(tmp_path):
 # ---- hostile files ----------------------------------------------------------------------------------------
 
 def _clean(path):
+    from picotui.engine.models.library import Library
+
+    library = Library(path.parent / "models", path.parent / "cache")  # empty: every named file is "missing"
     try:
-        recipe = read_recipe(path)
+        recipe = read_recipe(path, library)
     except PicoError as exc:
         assert "\n" not in str(exc) and len(str(exc)) < 400
     else:
