@@ -263,3 +263,32 @@ def test_any_json_in_other_tools_chunks_gives_a_recipe_or_one_clean_line(tmp_pat
 ])
 def test_damaged_or_cyclic_metadata_is_one_clean_line(tmp_path, chunks):
     _clean(png_with(tmp_path / "bad.png", chunks))
+
+
+# ---- the TUI's Open dialog ----------------------------------------------------------------------------------
+
+async def test_open_dialog_loads_a_webp_and_a_comfyui_png_into_the_form(tmp_path):
+    from paths_support import make_paths
+    from textual.widgets import Input
+
+    from picotui.ui.app import PicoApp
+
+    webp = exif_image(tmp_path / "civitai.webp", b"UNICODE\0" + A1111_SAMPLE.encode("utf-16-le"), "WEBP")
+    graph = json.loads(json.dumps(COMFY))
+    graph["3"]["inputs"]["seed"] = 4242  # within A1111's range, so the form takes it
+    comfy = png_with(tmp_path / "ComfyUI_00002_.png", {"prompt": json.dumps(graph)})
+    app = PicoApp(make_paths(tmp_path), graphics_choice="none", start_engine=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        for path, expected in ((webp, (30, "7.5", "3141592653", "512", "768")), (comfy, (20, "8", "4242", "512", "768"))):
+            await pilot.press("ctrl+p", *"Open")  # the one command that opens an image's settings
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await pilot.pause()
+            app.screen.query_one(Input).value = str(path)  # the dialog's path field (typing it is tested elsewhere)
+            await pilot.press("enter")
+            await pilot.pause()
+            request = app.query_one("#form").request()
+            assert request.steps == expected[0]
+            assert [app.query_one(f"#{name}", Input).value for name in ("cfg", "seed", "width", "height")] == \
+                list(expected[1:])
+        assert request.prompt == "beautiful scenery nature glass bottle <lora:add_detail:0.6>"
