@@ -134,7 +134,7 @@ def _put(params: dict, key: str, value) -> None:
 
 
 def _sampler(params: dict, name, schedule, table: dict, tool: str, notes: list[str]) -> None:
-    name = _text(name)
+    name, schedule = _text(name), _text(schedule)
     if not name:
         return
     if name in table:
@@ -145,9 +145,18 @@ def _sampler(params: dict, name, schedule, table: dict, tool: str, notes: list[s
         notes.append(f"Sampler: {one_line(name, 60)} ({tool}'s; picotui has no such sampler)")
 
 
-def _lora_tags(prompt: str, loras: list[tuple[str, object]]) -> str:
+def _lora_tags(prompt: str, loras: list[tuple[str, object]], notes: list[str]) -> str:
     """LoRAs as A1111 writes them, in the prompt (where picotui reads them from)."""
-    tags = [f"<lora:{Path(name).stem}:{weight}>" for name, weight in loras if name]
+    tags = []
+    for name, weight in loras:
+        try:
+            weight = float(weight)
+        except (TypeError, ValueError, OverflowError):
+            weight = None
+        if not name or weight is None or weight != weight:
+            notes.append(f"LoRA: {one_line(name, 60) or '(no name)'} at {one_line(weight, 20)} (not a usable LoRA entry)")
+            continue
+        tags.append(f"<lora:{Path(name).stem}:{weight:g}>")
     return " ".join([prompt, *tags]).strip() if tags else prompt
 
 
@@ -176,13 +185,24 @@ def _comfyui(graph: dict) -> tuple[dict, list[str]]:
                 return target, loras
         return None, loras
 
-    def prompt_of(link) -> str:
+    def prompt_of(link, which: str) -> str:
         target, _ = source(link)
-        return _text((target or {}).get("inputs", {}).get("text")) if target else ""
+        if target is None:
+            return ""
+        text = target["inputs"].get("text")
+        if isinstance(text, list):  # the text widget turned into an input: a primitive or string node feeds it
+            feeder, _ = source(text)
+            inputs = feeder["inputs"] if feeder else {}
+            text = next((inputs[k] for k in ("text", "string", "value") if isinstance(inputs.get(k), str)), None)
+        if not isinstance(text, str):
+            notes.append(f"{which}: from a {one_line(target.get('class_type'), 40)} node (picotui reads the text of "
+                         f"a CLIPTextEncode node)")
+            return ""
+        return text
 
     model, loras = source(node.get("model"))
-    prompt = _lora_tags(prompt_of(node.get("positive")), loras)
-    params["Prompt"], params["Negative prompt"] = prompt, prompt_of(node.get("negative"))
+    prompt = _lora_tags(prompt_of(node.get("positive"), "Prompt"), loras, notes)
+    params["Prompt"], params["Negative prompt"] = prompt, prompt_of(node.get("negative"), "Negative prompt")
     for key, name in (("Steps", "steps"), ("CFG scale", "cfg"), ("Seed", "seed" if "seed" in node else "noise_seed")):
         _put(params, key, node.get(name))
     _sampler(params, node.get("sampler_name"), node.get("scheduler"), K_SAMPLERS, "ComfyUI", notes)
@@ -211,7 +231,7 @@ def _invokeai(data: dict) -> tuple[dict, list[str]]:
             lora = entry.get("model") or entry.get("lora") or {}
             name = lora.get("name") or lora.get("model_name") if isinstance(lora, dict) else None
             loras.append((_text(name), entry.get("weight", 1.0)))
-    params["Prompt"] = _lora_tags(_text(data.get("positive_prompt")), loras)
+    params["Prompt"] = _lora_tags(_text(data.get("positive_prompt")), loras, notes)
     params["Negative prompt"] = _text(data.get("negative_prompt"))
     for key, name in (("Steps", "steps"), ("CFG scale", "cfg_scale"), ("Seed", "seed")):
         _put(params, key, data.get(name))
@@ -258,7 +278,7 @@ def _fooocus(data: dict) -> tuple[dict, list[str]]:
         if re.fullmatch(r"lora_combined_\d+", key) and isinstance(value, str) and " : " in value:
             name, _, weight = value.rpartition(" : ")
             loras.append((name.strip(), weight.strip()))
-    params["Prompt"] = _lora_tags(_text(data.get("prompt")), loras)
+    params["Prompt"] = _lora_tags(_text(data.get("prompt")), loras, notes)
     params["Negative prompt"] = _text(data.get("negative_prompt"))
     for key, name in (("Steps", "steps"), ("CFG scale", "guidance_scale"), ("Seed", "seed")):
         _put(params, key, data.get(name))
