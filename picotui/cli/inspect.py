@@ -1,4 +1,4 @@
-"""`picotui info FILE.png` (the recipe inside a PNG) and `picotui models` (the library as a table).
+"""`picotui info FILE.png` (the recipe inside an image: PNG, JPEG, WebP; see recipes/foreign.py) and `picotui models` (the library as a table).
 
 Everything that came from a file (metadata, file names) goes through sanitize_for_terminal before it is
 printed, and through rich Text (never markup), so a PNG cannot drive the terminal or rich's markup.
@@ -15,7 +15,8 @@ from picotui.engine.models.library import human_size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="print the settings stored in a PNG (picotui's or A1111's)")
+    p = sub.add_parser("info", help="print the settings stored in an image (PNG, JPEG or WebP from picotui, A1111, "
+                                           "civitai, ComfyUI, InvokeAI, NovelAI or Fooocus)")
     p.add_argument("files", nargs="+", metavar="FILE.png")
     p.add_argument("--json", action="store_true", help="print the request as JSON (to feed scripts)")
     p.set_defaults(func=run_info)
