@@ -17,7 +17,7 @@ from picotui.cli import main
 from picotui.engine.errors import PicoError
 from picotui.engine.recipes.foreign import decode_user_comment
 from picotui.engine.recipes.metadata import read_recipe
-from picotui.engine.request import GenerationRequest, LoraSpec  # noqa: F401
+from picotui.engine.request import GenerationRequest
 
 EXIF_IFD, USER_COMMENT = 0x8769, 0x9286
 
@@ -90,7 +90,8 @@ COMFY = {
         "denoise": 1, "model": ["10", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
     "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "SD1.5/v1-5-pruned-emaonly.safetensors"}},
     "5": {"class_type": "EmptyLatentImage", "inputs": {"batch_size": 1, "height": 768, "width": 512}},
-    "6": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["10", 1], "text": "beautiful scenery nature glass bottle"}},
+    "6": {"class_type": "CLIPTextEncode",
+          "inputs": {"clip": ["10", 1], "text": "beautiful scenery nature glass bottle"}},
     "7": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["10", 1], "text": "text, watermark"}},
     "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
     "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "ComfyUI", "images": ["8", 0]}},
@@ -134,7 +135,8 @@ def test_comfyui_img2img_and_unknown_samplers_are_named(tmp_path):
     graph["3"]["inputs"] |= {"sampler_name": "dpmpp_2m_cfg_pp", "denoise": 0.5, "latent_image": ["11", 0]}
     graph["11"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["12", 0], "vae": ["4", 2]}}
     graph["3"]["inputs"]["positive"] = ["13", 0]
-    graph["13"] = {"class_type": "ConditioningCombine", "inputs": {"conditioning_1": ["6", 0], "conditioning_2": ["6", 0]}}
+    graph["13"] = {"class_type": "ConditioningCombine",
+                   "inputs": {"conditioning_1": ["6", 0], "conditioning_2": ["6", 0]}}
     graph["7"]["inputs"]["text"] = ["14", 0]  # the text widget converted to an input, fed by a string node
     graph["14"] = {"class_type": "PrimitiveString", "inputs": {"value": "text, watermark"}}
     recipe = read_recipe(png_with(tmp_path / "c.png", {"prompt": json.dumps(graph)}))
@@ -285,7 +287,8 @@ async def test_open_dialog_loads_a_webp_and_a_comfyui_png_into_the_form(tmp_path
     comfy = png_with(tmp_path / "ComfyUI_00002_.png", {"prompt": json.dumps(graph)})
     app = PicoApp(make_paths(tmp_path), graphics_choice="none", start_engine=False)
     async with app.run_test(size=(140, 45)) as pilot:
-        for path, expected in ((webp, (30, "7.5", "3141592653", "512", "768")), (comfy, (20, "8", "4242", "512", "768"))):
+        for path, expected in ((webp, (30, "7.5", "3141592653", "512", "768")),
+                               (comfy, (20, "8", "4242", "512", "768"))):
             await pilot.press("ctrl+p", *"Open")  # the one command that opens an image's settings
             await pilot.pause(0.3)
             await pilot.press("enter")

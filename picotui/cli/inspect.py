@@ -1,4 +1,5 @@
-"""`picotui info FILE.png` (the recipe inside an image: PNG, JPEG, WebP; see recipes/foreign.py) and `picotui models` (the library as a table).
+"""`picotui info FILE.png` (the recipe inside an image: PNG, JPEG, WebP; see recipes/foreign.py) and
+`picotui models` (the library as a table).
 
 Everything that came from a file (metadata, file names) goes through sanitize_for_terminal before it is
 printed, and through rich Text (never markup), so a PNG cannot drive the terminal or rich's markup.

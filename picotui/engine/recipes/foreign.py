@@ -154,7 +154,8 @@ def _lora_tags(prompt: str, loras: list[tuple[str, object]], notes: list[str]) -
         except (TypeError, ValueError, OverflowError):
             weight = None
         if not name or weight is None or weight != weight:
-            notes.append(f"LoRA: {one_line(name, 60) or '(no name)'} at {one_line(weight, 20)} (not a usable LoRA entry)")
+            shown = one_line(name, 60) or "(no name)"
+            notes.append(f"LoRA: {shown} at {one_line(weight, 20)} (not a usable LoRA entry)")
             continue
         tags.append(f"<lora:{Path(name).stem}:{weight:g}>")
     return " ".join([prompt, *tags]).strip() if tags else prompt
