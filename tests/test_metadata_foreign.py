@@ -115,6 +115,18 @@ def test_comfyui_workflow(tmp_path):
     assert not any(line.startswith("RNG") for line in recipe.unmatched)  # ComfyUI's noise is CPU noise
 
 
+def test_comfyui_webp(tmp_path):
+    """ComfyUI's SaveAnimatedWEBP: the graph as "prompt:{...}" in IFD0's Model tag, the workflow in Make."""
+    exif = Image.Exif()
+    exif[0x0110] = "prompt:" + json.dumps(COMFY)
+    exif[0x010F] = "workflow:" + json.dumps({"nodes": [], "links": []})
+    path = tmp_path / "ComfyUI_00003_.webp"
+    Image.new("RGB", (16, 16)).save(path, format="WEBP", exif=exif)
+    recipe = read_recipe(path)
+    assert recipe.source == "comfyui" and recipe.request.steps == 20 and recipe.request.sampler == "DPM++ 2M Karras"
+    assert recipe.request.negative_prompt == "text, watermark"
+
+
 def test_comfyui_files_are_looked_up_in_the_library(tmp_path):
     from library_support import sd1, write
 

@@ -4,6 +4,7 @@ turns them into a request and names whatever picotui cannot reproduce.
 - JPEG and WebP: A1111 (and civitai) store the parameters text in the EXIF UserComment (tag 0x9286 in the
   Exif IFD), as EXIF 2.3 defines it: an 8-byte character-code prefix, `UNICODE\\0` followed by UTF-16
   (piexif writes big-endian; some tools write little-endian), or `ASCII\\0\\0\\0`, or 8 zero bytes.
+  ComfyUI's WebP saver writes its graph as "prompt:{...}" in the IFD0 Model tag.
 - ComfyUI PNGs: the `prompt` chunk holds the executed graph (API format: node id -> class_type, inputs;
   a link is [node id, output]); the sampler node is followed to its prompts, checkpoint, LoRAs and size.
 - InvokeAI PNGs: the `invokeai_metadata` chunk (JSON, 3.x and 4.x keys).
@@ -26,6 +27,7 @@ from picotui.engine.errors import PicoError, one_line
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 EXIF_IFD, USER_COMMENT = 0x8769, 0x9286
+COMFY_MODEL_TAG, COMFY_MAKE_TAG = 0x0110, 0x010F  # IFD0 Model and Make: where ComfyUI's WebP saver puts its JSON
 MAX_JSON = 1_000_000  # characters: a graph larger than this is not a picture's recipe
 
 LABELS = {"picotui": "picotui", "a1111": "A1111 text", "comfyui": "ComfyUI workflow", "invokeai": "InvokeAI metadata",
@@ -58,20 +60,29 @@ def is_exif_image(path: Path) -> bool:
     return head.startswith(JPEG_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
-def exif_parameters(path: Path) -> str:
-    """The A1111 parameters text in a JPEG's or WebP's EXIF UserComment ("" when there is none).
-    Raises PicoError (one line) when the image cannot be read at all."""
+def exif_texts(path: Path) -> dict[str, str]:
+    """A JPEG's or WebP's recipe texts, named like the PNG chunks that hold them elsewhere: `parameters`
+    (A1111's text, from the EXIF UserComment) and ComfyUI's `prompt`/`workflow` (its WebP saver writes them as
+    "prompt:{...}" in the Model tag and "workflow:{...}" in Make). Raises PicoError (one line) when the image
+    cannot be read at all."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            raw = image.getexif().get_ifd(EXIF_IFD).get(USER_COMMENT)
+            exif = image.getexif()
+            raw = exif.get_ifd(EXIF_IFD).get(USER_COMMENT)
+            texts = {"parameters": decode_user_comment(raw)}
+            for tag in (COMFY_MODEL_TAG, COMFY_MAKE_TAG):
+                value = exif.get(tag)
+                name, sep, rest = value.partition(":") if isinstance(value, str) else ("", "", "")
+                if sep and name in ("prompt", "workflow"):
+                    texts[name] = rest
     except PermissionError:
         raise PicoError(f"{path.name} cannot be read (permission denied).", "metadata") from None
     except Exception as exc:  # Pillow raises many kinds on damaged files; each is one line for the user
         raise PicoError(f"{path.name} is a damaged image ({one_line(exc, 100)}): its settings cannot be read.",
                         "metadata") from None
-    return decode_user_comment(raw)
+    return texts
 
 
 def decode_user_comment(raw) -> str:

@@ -213,7 +213,7 @@ def read_recipe(path, library=None) -> Recipe:
 
     path = Path(path)
     # JPEG/WebP: A1111's text in EXIF; PNG: text chunks (picotui's, A1111's, or another tool's)
-    texts = {PARAMETERS_CHUNK: foreign.exif_parameters(path)} if foreign.is_exif_image(path) else read_png_text(path)
+    texts = foreign.exif_texts(path) if foreign.is_exif_image(path) else read_png_text(path)
     parameters = texts.get(PARAMETERS_CHUNK, "")
     notes: list[str] = []
     if PICOTUI_CHUNK in texts:
