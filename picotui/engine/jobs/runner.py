@@ -276,9 +276,10 @@ class JobRunner:
                                           allow_pickle=self.library.allow_pickle)
             self._encoder_for = owner
             self.prompts.clear()
-        lora_key = tuple(sorted((str(mf.path), mf.size, float(w)) for mf, w in loras))
+        # The LoRAs as loaded (which load put each in, and its weight), not their names or sizes: a file
+        # replaced in place keeps both, and its text-encoder weights are new.
         plan = self.plan
-        key = (owner, lora_key, prompt, negative, clip_skip)
+        key = (owner, self.manager.lora_state, prompt, negative, clip_skip)
         return self.prompts.get(key, lambda: generate.encode_prompts(
             pipe, self._encoder, prompt, negative, clip_skip,
             text_encoder_offload=bool(plan and plan.text_encoder_offload), device=self.choice.device))

@@ -97,8 +97,14 @@ class ModelManager:
         self._vae_key: tuple | None = None  # None = the checkpoint's own
         self.vae_file = None
         self._adapters: dict[tuple, str] = {}  # LoRA file identity -> peft adapter name
+        # LoRA file identity -> which load (a session-wide count) put its weights in: an adapter name is
+        # reused after a delete (a file replaced in place, or another folder's file of the same name), so
+        # only this says the weights are new.
+        self._lora_loads: dict[tuple, int] = {}
+        self._lora_count = 0
         self.load_count = 0  # how many times a checkpoint was read (tests: "did not reload")
-        self.lora_state: tuple = ()  # (adapter, weight) pairs applied now: what a captured UNet graph bakes in
+        # (adapter, load, weight) applied now: what a captured UNet graph and a cached prompt depend on
+        self.lora_state: tuple = ()
         quiet_libraries()
 
     # ---- public --------------------------------------------------------------------------------
@@ -122,6 +128,7 @@ class ModelManager:
         """Drop everything (a checkpoint switch, or freeing memory after an out-of-memory error)."""
         self.pipe = self.checkpoint = self._ckpt_key = self._own_vae = self._vae_key = self.vae_file = None
         self._adapters.clear()
+        self._lora_loads.clear()
         self.lora_state = ()
         free_memory()
 
@@ -216,15 +223,18 @@ class ModelManager:
         if stale:  # unused adapters cost memory and time on every step: remove, don't just disable
             self.pipe.delete_adapters(stale)
             self._adapters = {k: n for k, n in self._adapters.items() if k in wanted}
+            self._lora_loads = {k: n for k, n in self._lora_loads.items() if k in wanted}
         for k, mf in files.items():
             if k not in self._adapters:
                 name = _adapter_name(mf.path, set(self._adapters.values()))
                 self.on_stage(f"loading LoRA {mf.name}", 0.0)
                 self._load_lora(mf, name)
                 self._adapters[k] = name
+                self._lora_count += 1
+                self._lora_loads[k] = self._lora_count
         if wanted:
             self.pipe.set_adapters([self._adapters[k] for k in wanted], list(wanted.values()))
-        self.lora_state = tuple(sorted((self._adapters[k], w) for k, w in wanted.items()))
+        self.lora_state = tuple(sorted((self._adapters[k], self._lora_loads[k], w) for k, w in wanted.items()))
 
     def _load_lora(self, mf, name: str) -> None:
         path = Path(mf.path)
