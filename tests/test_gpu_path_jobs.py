@@ -94,3 +94,23 @@ def test_a_lora_replaced_in_place_is_new_weights_for_graphs_and_the_prompt_cache
     finally:
         path.write_bytes(original)
         other.unlink()
+
+
+def test_cudnn_finding_no_engine_is_out_of_memory_and_the_job_is_retried(big_gpu, monkeypatch):
+    """Issue 11.9: cuDNN says "unable to find an engine" when no algorithm's workspace fits: a retry with a
+    leaner plan, not an internal error."""
+    from diffusers import UNet2DConditionModel
+    from fault_support import patch_once
+
+    from picotui.engine.events import Failed, Notice
+
+    state = patch_once(monkeypatch, UNet2DConditionModel, "forward",
+                       RuntimeError("GET was unable to find an engine to execute this computation"))
+    try:
+        job = run(big_gpu, request(seed=9, width=128, height=128))
+        assert state["fired"] == 1 and not big_gpu.events.of(Failed, job)
+        assert [n.message for n in big_gpu.events.of(Notice, job) if "trying again" in n.message] == [
+            "Out of GPU memory at 128x128: trying again with text encoder offload."]
+        assert big_gpu.events.of(Finished, job)
+    finally:
+        big_gpu._engine.min_mode = None

@@ -284,19 +284,48 @@ def memory_mode_setting() -> str | None:
 def same_layout(pipe, plan: MemoryPlan) -> bool:
     """Whether the pipeline is already laid out as `plan` asks (then applying it costs nothing)."""
     current: MemoryPlan | None = getattr(pipe, "_picotui_plan", None)
-    return current is not None and _fields(current) == _fields(plan)
+    return current is not None and not getattr(pipe, "_picotui_stale", False) and _fields(current) == _fields(plan)
+
+
+def layout_changed(pipe) -> None:
+    """A component was swapped in (a VAE): the next `apply_plan` lays the whole pipeline out again, so the
+    newcomer gets the plan's placement, offload hooks and tiling like the rest."""
+    pipe._picotui_stale = True
+
+
+def release_component(module) -> None:
+    """Take a component out of an offloaded pipeline: its accelerate hooks come off and its weights come back
+    from where the hooks keep them (sequential offload leaves parameters on "meta"), on the CPU."""
+    if hasattr(module, "_hf_hook") or any(hasattr(m, "_hf_hook") for m in module.modules()):
+        from accelerate.hooks import remove_hook_from_module
+
+        remove_hook_from_module(module, recurse=True)
+    module.to("cpu")
+
+
+def sliced_attention_helps() -> bool:
+    """Whether attention slicing saves memory here. It replaces SDPA with a processor that materialises
+    N x N attention scores per slice: more memory than SDPA's memory-efficient kernels at 768² and above.
+    Only a torch without SDPA (before 2.0) is better off sliced."""
+    import torch.nn.functional as F
+
+    return not hasattr(F, "scaled_dot_product_attention")
 
 
 def apply_plan(pipe, plan: MemoryPlan, device) -> None:
-    """Put the pipeline in the shape `plan` asks for. Idempotent: an unchanged plan costs nothing."""
+    """Put the pipeline in the shape `plan` asks for. Idempotent: an unchanged plan costs nothing.
+
+    Never via everything on the card: into an offload mode the weights go through the CPU (diffusers'
+    enable_*_offload start from there), out of one the placement below moves each model once."""
     current: MemoryPlan | None = getattr(pipe, "_picotui_plan", None)
     if same_layout(pipe, plan):
         return
+    stale = getattr(pipe, "_picotui_stale", False)
     offload = plan.model_offload or plan.sequential_offload
     was_offloaded = current is not None and (current.model_offload or current.sequential_offload)
-    if was_offloaded and (not offload or current.model_offload != plan.model_offload):
-        pipe.remove_all_hooks()
-        pipe.to(device)
+    if was_offloaded and (stale or not offload or current.model_offload != plan.model_offload):
+        pipe.remove_all_hooks()  # accelerate puts the weights back where they were: the CPU
+        current = None
     if plan.sequential_offload and not (current and current.sequential_offload):
         pipe.enable_sequential_cpu_offload(device=device)
     elif plan.model_offload and not (current and current.model_offload):
@@ -311,11 +340,14 @@ def apply_plan(pipe, plan: MemoryPlan, device) -> None:
         pipe.vae.enable_tiling()
     else:
         pipe.vae.disable_tiling()
-    if plan.attention_slicing:
+    sliced = plan.attention_slicing and sliced_attention_helps()
+    if sliced:
         pipe.enable_attention_slicing()
-    elif current is not None and current.attention_slicing:
+    elif getattr(pipe, "_picotui_sliced", False):
         pipe.disable_attention_slicing()
+    pipe._picotui_sliced = sliced
     pipe._picotui_plan = plan
+    pipe._picotui_stale = False
     log.info("memory plan: %s (%s)", plan.label, plan.reason)
     if getattr(device, "type", "cpu") == "cuda":
         import torch

@@ -20,7 +20,7 @@ from typing import Callable
 from picotui.engine.models import ldm_layout as L
 from picotui.engine.errors import ModelError, is_out_of_memory
 from picotui.engine.models.hashing import stat_key
-from picotui.engine.hardware.memory import free_memory
+from picotui.engine.hardware.memory import free_memory, layout_changed, release_component
 from picotui.engine.models.weights import TensorSource, load_safetensors, read_header, utf8_name
 
 # Nothing here may touch the network; set before diffusers/transformers (and so huggingface_hub) load.
@@ -185,7 +185,8 @@ class ModelManager:
         if key == self._vae_key:
             return
         if vae_file is None:  # back to the checkpoint's own
-            self.pipe.vae = self._own_vae.to(self.device)
+            release_component(self.pipe.vae)
+            self.pipe.vae = self._placed(self._own_vae)
             self._own_vae, self._vae_key, self.vae_file = None, None, None
             return
         if vae_file.kind not in ("vae", "unknown") and not vae_file.is_pickle:
@@ -199,11 +200,20 @@ class ModelManager:
             raise ModelError(f"{vae_file.name} is not an SD1.x VAE ({exc}); pick another VAE.") from None
         finally:
             src.close()
+        release_component(self.pipe.vae)  # off the GPU (and out of any offload hooks)
         if self._own_vae is None:
-            self._own_vae = self.pipe.vae.to("cpu")  # keep it for "checkpoint's own", off the GPU
-        self.pipe.vae = new.to(self.device)
+            self._own_vae = self.pipe.vae  # kept for "checkpoint's own"
+        self.pipe.vae = self._placed(new)
         self._vae_key, self.vae_file = key, vae_file
         self.on_stage("ready", 1.0)
+
+    def _placed(self, vae):
+        """A VAE joining the pipeline: on the device if nothing else decides; when a memory plan laid the
+        pipeline out, it stays on the CPU and the plan is applied again before the next image."""
+        if getattr(self.pipe, "_picotui_plan", None) is None:
+            return vae.to(self.device)
+        layout_changed(self.pipe)
+        return vae
 
     # ---- LoRA ----------------------------------------------------------------------------------
     def _apply_loras(self, loras: list) -> None:
