@@ -247,8 +247,55 @@ def choose_device(requested: str = "auto") -> DeviceChoice:
         raise PicoError(f"There is no GPU {requested}: this machine has {torch.cuda.device_count()}; "
                         f"use --device cuda:0 or auto.", kind="config")
     capability = torch.cuda.get_device_capability(index)
-    return DeviceChoice(torch.device("cuda", index), torch.float16,
-                        f"cuda:{index} {torch.cuda.get_device_name(index)}", capability)
+    name = torch.cuda.get_device_name(index)
+    refusal = unsupported_card(capability, torch.cuda.get_arch_list(), name, torch.__version__)
+    if refusal:
+        raise PicoError(refusal, kind="config")
+    return DeviceChoice(torch.device("cuda", index), torch.float16, f"cuda:{index} {name}", capability)
+
+
+# The README's Pascal install: PyTorch's CUDA 12.6 builds are the last with sm_50/sm_6x kernels.
+LEGACY_CUDA_INDEX = "https://download.pytorch.org/whl/cu126"
+
+
+def unsupported_card(capability: tuple[int, int], arch_list: list[str], name: str, torch_version: str) -> str | None:
+    """Why this torch build cannot run kernels on this card (one line, with the fix), or None when it can.
+
+    A build runs a card when it ships kernels for the same major architecture at or below the card's minor
+    (sm_60 kernels run on sm_61), or PTX (compute_XY) at or below the card, which the driver compiles. PyPI's
+    default CUDA 13 build starts at Turing, so on a GTX 10xx the first kernel would fail with "no kernel
+    image is available", far from the cause."""
+    if not arch_list:  # a build that does not say: let the first kernel speak
+        return None
+    major, minor = capability
+    for arch in arch_list:
+        kind, _, digits = arch.partition("_")
+        if not digits.isdigit() or len(digits) < 2:
+            continue
+        a_major, a_minor = int(digits[:-1]), int(digits[-1])
+        if kind == "sm" and a_major == major and a_minor <= minor:
+            return None
+        if kind == "compute" and (a_major, a_minor) <= (major, minor):
+            return None
+    sm = f"sm_{major}{minor}"
+    built = ", ".join(a for a in arch_list if a.startswith("sm_")) or ", ".join(arch_list)
+    if (major, minor) < (5, 0):
+        return (f"{name} ({sm}) is older than any current PyTorch build supports (this one has {built}): "
+                f"picotui needs a GTX 9xx (sm_50) or newer, or use --device cpu.")
+    version = torch_version.split("+")[0]
+    return (f"This PyTorch build ({torch_version}, kernels for {built}) cannot run on {name} ({sm}): install "
+            f"the CUDA 12.6 build, pip install \"torch=={version}+cu126\" --extra-index-url {LEGACY_CUDA_INDEX} "
+            f"(README, Install), or use --device cpu.")
+
+
+def use_device(choice: DeviceChoice) -> None:
+    """Make the chosen card the thread's current CUDA device (call in the worker thread): streams, CUDA graph
+    capture, torch.cuda.mem_get_info() and the memory statistics all follow the current device, so on
+    --device cuda:1 they would otherwise use or measure card 0."""
+    if getattr(choice.device, "type", "cpu") == "cuda":
+        import torch
+
+        torch.cuda.set_device(choice.device)
 
 
 def vram_info(device) -> tuple[int, int, int] | None:

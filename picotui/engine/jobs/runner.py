@@ -41,7 +41,7 @@ class JobRunner:
 
         from picotui.engine.models.library import Library
         from picotui.engine.models.loading import ModelManager
-        from picotui.engine.hardware.memory import choose_device, memory_mode_setting
+        from picotui.engine.hardware.memory import choose_device, memory_mode_setting, use_device
         from picotui.engine.hardware.speed import UNetGraphs, check_speed_setting
 
         self.paths = paths
@@ -49,6 +49,7 @@ class JobRunner:
         self.preview = preview  # a GPU->CPU copy every step: only when something draws it
         self.job_id = 0
         self.choice = choose_device(device_request)
+        use_device(self.choice)  # this thread runs every CUDA call: cuda:N must be its current device
         if self.choice.notice:
             emit(Notice(0, self.choice.notice, "warning"))
         self.memory_mode = memory_mode or memory_mode_setting()
