@@ -112,3 +112,44 @@ def test_mode_changes_into_offload_never_put_everything_on_the_card(manager, mon
         apply_plan(pipe, after, card)
         # diffusers' enable_*_offload move to "cpu" by name; a move to the execution device object is ours
         assert all(c is not card for c in calls), (before.mode, after.mode, calls)
+
+
+def test_a_vae_that_fails_in_fp16_is_decoded_tiled_in_fp32_and_remembered(tiny_components, monkeypatch):
+    """Issue 11.8, CPU-real with the fp16 NaN injected (a tiny VAE does not overflow): the fp32 retry tiles a
+    more-than-one-tile image (fp32 doubles the decode's peak), and the next image skips the fp16 attempt."""
+    import copy
+
+    from diffusers import AutoencoderKL
+    from generation_support import plain_pipeline
+
+    from picotui.engine.sampling.generate import NAN_RETRY_NOTICE, decode
+
+    pipe = plain_pipeline(*copy.deepcopy(tiny_components))
+    pipe.vae.to(torch.float16)
+    calls = []
+    real = AutoencoderKL.decode
+
+    def fp16_overflows(self, z, *args, **kwargs):
+        calls.append((self.dtype, self.use_tiling))
+        if self.dtype == torch.float16:
+            return (torch.full((z.shape[0], 3, z.shape[2] * 8, z.shape[3] * 8), float("nan")),)
+        return real(self, z, *args, **kwargs)
+
+    monkeypatch.setattr(AutoencoderKL, "decode", fp16_overflows)
+    latents = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(4))  # 128², tiles of 64²
+    notices = []
+    first = np.asarray(decode(pipe, latents, on_notice=notices.append))
+    assert calls == [(torch.float16, False), (torch.float32, True)] and notices == [NAN_RETRY_NOTICE]
+    calls.clear()
+    second = np.asarray(decode(pipe, latents, on_notice=notices.append))
+    assert calls == [(torch.float32, True)], "fp16 was tried again for a VAE known to fail in it"
+    assert notices == [NAN_RETRY_NOTICE]
+    assert pipe.vae.dtype == torch.float16 and not pipe.vae.use_tiling  # the plan's state is back
+    # the reference: diffusers' own tiled fp32 decode of the same latents
+    reference = copy.deepcopy(tiny_components[1]).half().float()  # the weights as fp16 stored them
+    reference.enable_tiling()
+    with torch.no_grad():
+        out = real(reference, latents / reference.config.scaling_factor, return_dict=False)[0]
+    expected = np.asarray(pipe.image_processor.postprocess(out, output_type="pil")[0])
+    np.testing.assert_array_equal(first, expected)
+    np.testing.assert_array_equal(second, expected)

@@ -151,6 +151,7 @@ class ModelManager:
         finally:
             src.close()
         self.on_stage("building pipeline", 0.8)
+        vae._picotui_source = ("checkpoint", *stat_key(mf.path))  # its fp16 verdict is remembered by file
         pipe = _assemble(unet, vae, text_encoder)
         # Still on the CPU: the memory plan (jobs.JobRunner) moves to the GPU what it decides should live
         # there, so an offloading plan never needs the whole model on the card at once.
@@ -200,6 +201,7 @@ class ModelManager:
             raise ModelError(f"{vae_file.name} is not an SD1.x VAE ({exc}); pick another VAE.") from None
         finally:
             src.close()
+        new._picotui_source = ("vae", *key)
         release_component(self.pipe.vae)  # off the GPU (and out of any offload hooks)
         if self._own_vae is None:
             self._own_vae = self.pipe.vae  # kept for "checkpoint's own"
