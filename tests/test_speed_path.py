@@ -119,7 +119,7 @@ def test_a_graph_that_ignores_new_inputs_is_caught_on_the_first_new_step(tiny_pi
     """Issue 11.6: replaying the capture's own inputs agrees with eager even when the graph baked them in;
     the first replay of a new step (new latents and timestep) must be checked too."""
     def frozen(fn, pool=None):  # the capture's output, whatever the inputs are now
-        replay, output, reference = emulated_capture(fn, pool)
+        _replay, output, reference = emulated_capture(fn, pool)
         return (lambda: output), output, reference
 
     eager = _image(tiny_pipe, encode)
