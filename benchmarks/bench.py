@@ -89,14 +89,14 @@ def _reset_peaks(device: str) -> None:
 
     _sync(device)
     if _cuda(device):
-        torch.cuda.reset_peak_memory_stats()
+        torch.cuda.reset_peak_memory_stats(torch.device(device))
 
 
 def _sync(device: str) -> None:
     import torch
 
     if _cuda(device):
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(torch.device(device))
 
 
 def _peaks(device: str) -> dict:
@@ -104,8 +104,9 @@ def _peaks(device: str) -> dict:
 
     if not _cuda(device):
         return {}
-    return {"peak_allocated_gib": torch.cuda.max_memory_allocated() / GIB,
-            "peak_reserved_gib": torch.cuda.max_memory_reserved() / GIB}
+    card = torch.device(device)  # cuda:N: that card's counters, not card 0's
+    return {"peak_allocated_gib": torch.cuda.max_memory_allocated(card) / GIB,
+            "peak_reserved_gib": torch.cuda.max_memory_reserved(card) / GIB}
 
 
 def measure_diffusers(root: Path, a: dict) -> dict:
@@ -224,9 +225,13 @@ def child(a: dict) -> dict:
     from picotui.engine.errors import is_out_of_memory
 
     root = Path(a["root"])
-    if _cuda(a["device"]) and a.get("cap_gib"):
-        total = torch.cuda.get_device_properties(torch.device(a["device"])).total_memory
-        torch.cuda.set_per_process_memory_fraction(min(1.0, a["cap_gib"] * GIB / total))
+    if _cuda(a["device"]):
+        card = torch.device(a["device"])
+        if card.index is not None:
+            torch.cuda.set_device(card)  # streams, graph capture and bare torch.cuda.* calls use this card
+        if a.get("cap_gib"):
+            total = torch.cuda.get_device_properties(card).total_memory
+            torch.cuda.set_per_process_memory_fraction(min(1.0, a["cap_gib"] * GIB / total), card)
     try:
         return (measure_diffusers if a["engine"] == "diffusers" else measure_picotui)(root, a)
     except Exception as exc:  # an out-of-memory run is a result, not a crash of the benchmark

@@ -110,12 +110,15 @@ def test_no_gpu_means_cpu_fp32_with_a_notice_and_an_explicit_cuda_request_is_ref
         assert "\n" not in str(err.value) and "auto" in str(err.value)
 
 
-def test_apply_plan_switches_vae_tiling_and_slicing_on_and_off(tiny_components):
+def test_apply_plan_switches_vae_tiling_and_slicing_on_and_off(tiny_components, monkeypatch):
     import copy
 
     from generation_support import plain_pipeline
 
+    from picotui.engine.hardware import memory
     from picotui.engine.hardware.memory import apply_plan
+
+    monkeypatch.setattr(memory, "sliced_attention_helps", lambda: True)  # a torch without SDPA (with it: no slicing)
 
     pipe = plain_pipeline(*copy.deepcopy(tiny_components))
     processors = {type(p).__name__ for p in pipe.unet.attn_processors.values()}

@@ -113,3 +113,37 @@ def test_a_replay_that_disagrees_with_eager_is_not_trusted(tiny_pipe, encode):
     graphs = UNetGraphs(backend=wrong_replay)
     np.testing.assert_array_equal(_image(tiny_pipe, encode, graphs), eager)
     assert graphs.broken == "replay did not match eager output"
+
+
+def test_a_graph_that_ignores_new_inputs_is_caught_on_the_first_new_step(tiny_pipe, encode):
+    """Issue 11.6: replaying the capture's own inputs agrees with eager even when the graph baked them in;
+    the first replay of a new step (new latents and timestep) must be checked too."""
+    def frozen(fn, pool=None):  # the capture's output, whatever the inputs are now
+        _replay, output, reference = emulated_capture(fn, pool)
+        return (lambda: output), output, reference
+
+    eager = _image(tiny_pipe, encode)
+    graphs = UNetGraphs(backend=frozen)
+    np.testing.assert_array_equal(_image(tiny_pipe, encode, graphs), eager)
+    assert graphs.broken == "replay of a new step did not match eager output"
+
+
+def test_a_non_finite_eager_reference_does_not_blame_the_graph(tiny_pipe, encode):
+    def nan_reference(fn, pool=None):  # eager's own output was NaN at the capture (an fp16 overflow, say)
+        replay, output, reference = emulated_capture(fn, pool)
+        return replay, output, reference * float("nan")
+
+    eager = _image(tiny_pipe, encode)
+    graphs = UNetGraphs(backend=nan_reference)
+    np.testing.assert_array_equal(_image(tiny_pipe, encode, graphs), eager)
+    assert graphs.broken is None and graphs.captures == 1
+
+
+def test_out_of_memory_during_capture_is_raised_for_the_memory_plan(tiny_pipe, encode):
+    def full(fn, pool=None):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+
+    graphs = UNetGraphs(backend=full)
+    with pytest.raises(PicoError, match="Out of GPU memory"):  # generate's OutOfMemory, as for any step
+        _image(tiny_pipe, encode, graphs)
+    assert graphs.broken is None, "graphs stay allowed: the next try has a leaner plan"

@@ -61,8 +61,12 @@ def is_out_of_memory(exc: BaseException) -> bool:
     """True for a GPU out-of-memory error in any of the forms torch raises it.
 
     torch.OutOfMemoryError (a RuntimeError subclass) and older torch's / cuDNN's / cuBLAS's plain
-    RuntimeError("CUDA out of memory ...", "CUBLAS_STATUS_ALLOC_FAILED"). Checked by name so this
-    module never imports torch. An OutOfMemory we raised ourselves counts too.
+    RuntimeError (torch.AcceleratorError is one too): "CUDA out of memory ...", "CUDA error: out of
+    memory", "CUBLAS_STATUS_ALLOC_FAILED", and the two that say it without saying it: cuBLAS cannot
+    create its handle ("CUBLAS_STATUS_NOT_INITIALIZED") and cuDNN finds no algorithm whose workspace
+    fits ("GET was unable to find an engine to execute this computation"), both for want of memory on
+    a nearly full card. Checked by name so this module never imports torch. An OutOfMemory we raised
+    ourselves counts too.
     """
     if isinstance(exc, OutOfMemory):
         return True
@@ -70,5 +74,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
         return True
     if isinstance(exc, RuntimeError):
         text = str(exc).lower()
-        return "out of memory" in text or "alloc_failed" in text
+        return any(sign in text for sign in OUT_OF_MEMORY_SIGNS)
     return False
+
+
+OUT_OF_MEMORY_SIGNS = ("out of memory", "alloc_failed", "cublas_status_not_initialized",
+                       "unable to find an engine")

@@ -247,8 +247,55 @@ def choose_device(requested: str = "auto") -> DeviceChoice:
         raise PicoError(f"There is no GPU {requested}: this machine has {torch.cuda.device_count()}; "
                         f"use --device cuda:0 or auto.", kind="config")
     capability = torch.cuda.get_device_capability(index)
-    return DeviceChoice(torch.device("cuda", index), torch.float16,
-                        f"cuda:{index} {torch.cuda.get_device_name(index)}", capability)
+    name = torch.cuda.get_device_name(index)
+    refusal = unsupported_card(capability, torch.cuda.get_arch_list(), name, torch.__version__)
+    if refusal:
+        raise PicoError(refusal, kind="config")
+    return DeviceChoice(torch.device("cuda", index), torch.float16, f"cuda:{index} {name}", capability)
+
+
+# The README's Pascal install: PyTorch's CUDA 12.6 builds are the last with sm_50/sm_6x kernels.
+LEGACY_CUDA_INDEX = "https://download.pytorch.org/whl/cu126"
+
+
+def unsupported_card(capability: tuple[int, int], arch_list: list[str], name: str, torch_version: str) -> str | None:
+    """Why this torch build cannot run kernels on this card (one line, with the fix), or None when it can.
+
+    A build runs a card when it ships kernels for the same major architecture at or below the card's minor
+    (sm_60 kernels run on sm_61), or PTX (compute_XY) at or below the card, which the driver compiles. PyPI's
+    default CUDA 13 build starts at Turing, so on a GTX 10xx the first kernel would fail with "no kernel
+    image is available", far from the cause."""
+    if not arch_list:  # a build that does not say: let the first kernel speak
+        return None
+    major, minor = capability
+    for arch in arch_list:
+        kind, _, digits = arch.partition("_")
+        if not digits.isdigit() or len(digits) < 2:
+            continue
+        a_major, a_minor = int(digits[:-1]), int(digits[-1])
+        if kind == "sm" and a_major == major and a_minor <= minor:
+            return None
+        if kind == "compute" and (a_major, a_minor) <= (major, minor):
+            return None
+    sm = f"sm_{major}{minor}"
+    built = ", ".join(a for a in arch_list if a.startswith("sm_")) or ", ".join(arch_list)
+    if (major, minor) < (5, 0):
+        return (f"{name} ({sm}) is older than any current PyTorch build supports (this one has {built}): "
+                f"picotui needs a GTX 9xx (sm_50) or newer, or use --device cpu.")
+    version = torch_version.split("+")[0]
+    return (f"This PyTorch build ({torch_version}, kernels for {built}) cannot run on {name} ({sm}): install "
+            f"the CUDA 12.6 build, pip install \"torch=={version}+cu126\" --extra-index-url {LEGACY_CUDA_INDEX} "
+            f"(README, Install), or use --device cpu.")
+
+
+def use_device(choice: DeviceChoice) -> None:
+    """Make the chosen card the thread's current CUDA device (call in the worker thread): streams, CUDA graph
+    capture, torch.cuda.mem_get_info() and the memory statistics all follow the current device, so on
+    --device cuda:1 they would otherwise use or measure card 0."""
+    if getattr(choice.device, "type", "cpu") == "cuda":
+        import torch
+
+        torch.cuda.set_device(choice.device)
 
 
 def vram_info(device) -> tuple[int, int, int] | None:
@@ -284,19 +331,48 @@ def memory_mode_setting() -> str | None:
 def same_layout(pipe, plan: MemoryPlan) -> bool:
     """Whether the pipeline is already laid out as `plan` asks (then applying it costs nothing)."""
     current: MemoryPlan | None = getattr(pipe, "_picotui_plan", None)
-    return current is not None and _fields(current) == _fields(plan)
+    return current is not None and not getattr(pipe, "_picotui_stale", False) and _fields(current) == _fields(plan)
+
+
+def layout_changed(pipe) -> None:
+    """A component was swapped in (a VAE): the next `apply_plan` lays the whole pipeline out again, so the
+    newcomer gets the plan's placement, offload hooks and tiling like the rest."""
+    pipe._picotui_stale = True
+
+
+def release_component(module) -> None:
+    """Take a component out of an offloaded pipeline: its accelerate hooks come off and its weights come back
+    from where the hooks keep them (sequential offload leaves parameters on "meta"), on the CPU."""
+    if hasattr(module, "_hf_hook") or any(hasattr(m, "_hf_hook") for m in module.modules()):
+        from accelerate.hooks import remove_hook_from_module
+
+        remove_hook_from_module(module, recurse=True)
+    module.to("cpu")
+
+
+def sliced_attention_helps() -> bool:
+    """Whether attention slicing saves memory here. It replaces SDPA with a processor that materialises
+    N x N attention scores per slice: more memory than SDPA's memory-efficient kernels at 768² and above.
+    Only a torch without SDPA (before 2.0) is better off sliced."""
+    import torch.nn.functional as F
+
+    return not hasattr(F, "scaled_dot_product_attention")
 
 
 def apply_plan(pipe, plan: MemoryPlan, device) -> None:
-    """Put the pipeline in the shape `plan` asks for. Idempotent: an unchanged plan costs nothing."""
+    """Put the pipeline in the shape `plan` asks for. Idempotent: an unchanged plan costs nothing.
+
+    Never via everything on the card: into an offload mode the weights go through the CPU (diffusers'
+    enable_*_offload start from there), out of one the placement below moves each model once."""
     current: MemoryPlan | None = getattr(pipe, "_picotui_plan", None)
     if same_layout(pipe, plan):
         return
+    stale = getattr(pipe, "_picotui_stale", False)
     offload = plan.model_offload or plan.sequential_offload
     was_offloaded = current is not None and (current.model_offload or current.sequential_offload)
-    if was_offloaded and (not offload or current.model_offload != plan.model_offload):
-        pipe.remove_all_hooks()
-        pipe.to(device)
+    if was_offloaded and (stale or not offload or current.model_offload != plan.model_offload):
+        pipe.remove_all_hooks()  # accelerate puts the weights back where they were: the CPU
+        current = None
     if plan.sequential_offload and not (current and current.sequential_offload):
         pipe.enable_sequential_cpu_offload(device=device)
     elif plan.model_offload and not (current and current.model_offload):
@@ -311,11 +387,14 @@ def apply_plan(pipe, plan: MemoryPlan, device) -> None:
         pipe.vae.enable_tiling()
     else:
         pipe.vae.disable_tiling()
-    if plan.attention_slicing:
+    sliced = plan.attention_slicing and sliced_attention_helps()
+    if sliced:
         pipe.enable_attention_slicing()
-    elif current is not None and current.attention_slicing:
+    elif getattr(pipe, "_picotui_sliced", False):
         pipe.disable_attention_slicing()
+    pipe._picotui_sliced = sliced
     pipe._picotui_plan = plan
+    pipe._picotui_stale = False
     log.info("memory plan: %s (%s)", plan.label, plan.reason)
     if getattr(device, "type", "cpu") == "cuda":
         import torch

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
-from picotui.engine.errors import PicoError, one_line
+from picotui.engine.errors import PicoError, is_out_of_memory, one_line
 from picotui.engine.hardware.memory import GIB, UNET_WORK_512, MemoryPlan, usable_vram
 
 log = logging.getLogger("picotui.speed")
@@ -33,8 +33,8 @@ log = logging.getLogger("picotui.speed")
 SPEED_SETTINGS = ("auto", "eager", "cuda-graphs")
 GRAPHS_MIN_CAPABILITY = (7, 0)
 MAX_GRAPHS = 3  # captured shapes kept at once (each holds a UNet's working memory)
-# Replay must reproduce eager: outputs are compared once per capture; beyond this (relative to the
-# output's scale) the graph is distrusted and eager is used for the rest of the session.
+# Replay must reproduce eager: outputs are compared at the capture and on the first replay of a new step;
+# beyond this (relative to the output's scale) the graph is distrusted and eager is used for the session.
 REPLAY_TOLERANCE = 1e-2
 
 
@@ -128,6 +128,9 @@ class _Captured:
     def __init__(self, replay, output, sample, timestep, context):
         self.replay, self.output = replay, output
         self.sample, self.timestep, self.context = sample, timestep, context
+        # A replay of the capture's own inputs can agree with eager while new inputs are ignored (an input
+        # baked in as a constant): the first replay of a new step is checked against eager too.
+        self.verified = False
 
 
 class UNetGraphs:
@@ -180,10 +183,14 @@ class UNetGraphs:
         key = (tuple(sample.shape), sample.dtype, tuple(timestep.shape), timestep.dtype, tuple(context.shape),
                context.dtype, str(sample.device))
         captured = self._graphs.get(key)
+        new_step = captured is not None
         if captured is None:
             try:
                 captured = self._capture(eager, sample, timestep, context)
             except Exception as exc:  # graphs are an optimisation: say so once, continue eagerly
+                if is_out_of_memory(exc):  # but out of memory is the memory plan's business, as anywhere
+                    self.clear()
+                    raise
                 return self._give_up(f"capture failed ({one_line(exc, 120)})", on_notice)
             if captured is None:
                 return self._give_up("replay did not match eager output", on_notice)
@@ -198,7 +205,16 @@ class UNetGraphs:
         captured.replay()
         self.replays += 1
         # A copy: the static output is overwritten by the next replay, and some samplers keep outputs.
-        return captured.output.clone()
+        output = captured.output.clone()
+        if new_step and not captured.verified:
+            reference = eager(sample, timestep, context, return_dict=False)[0]
+            verdict = replay_matches(output, reference)
+            if verdict is None:  # eager itself is not finite here: no verdict on the graph, eager's answer
+                return reference
+            if not verdict:
+                return self._give_up("replay of a new step did not match eager output", on_notice)
+            captured.verified = True
+        return output
 
     def _capture(self, eager, sample, timestep, context) -> _Captured | None:
         import torch
@@ -214,10 +230,7 @@ class UNetGraphs:
             replay, output, reference = self.backend(call, self._pool)
             replay()
         self.captures += 1
-        scale = float(reference.float().abs().max()) or 1.0
-        error = float((output.float() - reference.float()).abs().max())
-        if not error <= REPLAY_TOLERANCE * scale:  # NaN fails too
-            log.warning("graph replay differs from eager by %.3g (scale %.3g)", error, scale)
+        if replay_matches(output, reference) is False:  # a non-finite eager reference is no verdict
             return None
         log.info("captured a UNet graph for %s (%d kept)", tuple(sample.shape), len(self._graphs) + 1)
         return _Captured(replay, output, *static)
@@ -228,6 +241,21 @@ class UNetGraphs:
         self.clear()
         on_notice(f"CUDA graphs turned off ({why}); running eager, images are the same, only slower.")
         return None
+
+
+def replay_matches(output, reference) -> bool | None:
+    """Whether a replayed output reproduces eager's; None when eager's own output is not finite (NaN/inf
+    from the model, not from the graph: nothing to judge the replay by)."""
+    import torch
+
+    if not torch.isfinite(reference).all():
+        return None
+    scale = float(reference.float().abs().max()) or 1.0
+    error = float((output.float() - reference.float()).abs().max())
+    if not error <= REPLAY_TOLERANCE * scale:  # a NaN in the replay fails too
+        log.warning("graph replay differs from eager by %.3g (scale %.3g)", error, scale)
+        return False
+    return True
 
 
 def _plain_call(kwargs: dict) -> bool:

@@ -41,7 +41,7 @@ class JobRunner:
 
         from picotui.engine.models.library import Library
         from picotui.engine.models.loading import ModelManager
-        from picotui.engine.hardware.memory import choose_device, memory_mode_setting
+        from picotui.engine.hardware.memory import choose_device, memory_mode_setting, use_device
         from picotui.engine.hardware.speed import UNetGraphs, check_speed_setting
 
         self.paths = paths
@@ -49,6 +49,7 @@ class JobRunner:
         self.preview = preview  # a GPU->CPU copy every step: only when something draws it
         self.job_id = 0
         self.choice = choose_device(device_request)
+        use_device(self.choice)  # this thread runs every CUDA call: cuda:N must be its current device
         if self.choice.notice:
             emit(Notice(0, self.choice.notice, "warning"))
         self.memory_mode = memory_mode or memory_mode_setting()
@@ -276,9 +277,10 @@ class JobRunner:
                                           allow_pickle=self.library.allow_pickle)
             self._encoder_for = owner
             self.prompts.clear()
-        lora_key = tuple(sorted((str(mf.path), mf.size, float(w)) for mf, w in loras))
+        # The LoRAs as loaded (which load put each in, and its weight), not their names or sizes: a file
+        # replaced in place keeps both, and its text-encoder weights are new.
         plan = self.plan
-        key = (owner, lora_key, prompt, negative, clip_skip)
+        key = (owner, self.manager.lora_state, prompt, negative, clip_skip)
         return self.prompts.get(key, lambda: generate.encode_prompts(
             pipe, self._encoder, prompt, negative, clip_skip,
             text_encoder_offload=bool(plan and plan.text_encoder_offload), device=self.choice.device))

@@ -20,7 +20,7 @@ from typing import Callable
 from picotui.engine.models import ldm_layout as L
 from picotui.engine.errors import ModelError, is_out_of_memory
 from picotui.engine.models.hashing import stat_key
-from picotui.engine.hardware.memory import free_memory
+from picotui.engine.hardware.memory import free_memory, layout_changed, release_component
 from picotui.engine.models.weights import TensorSource, load_safetensors, read_header, utf8_name
 
 # Nothing here may touch the network; set before diffusers/transformers (and so huggingface_hub) load.
@@ -97,8 +97,14 @@ class ModelManager:
         self._vae_key: tuple | None = None  # None = the checkpoint's own
         self.vae_file = None
         self._adapters: dict[tuple, str] = {}  # LoRA file identity -> peft adapter name
+        # LoRA file identity -> which load (a session-wide count) put its weights in: an adapter name is
+        # reused after a delete (a file replaced in place, or another folder's file of the same name), so
+        # only this says the weights are new.
+        self._lora_loads: dict[tuple, int] = {}
+        self._lora_count = 0
         self.load_count = 0  # how many times a checkpoint was read (tests: "did not reload")
-        self.lora_state: tuple = ()  # (adapter, weight) pairs applied now: what a captured UNet graph bakes in
+        # (adapter, load, weight) applied now: what a captured UNet graph and a cached prompt depend on
+        self.lora_state: tuple = ()
         quiet_libraries()
 
     # ---- public --------------------------------------------------------------------------------
@@ -122,6 +128,7 @@ class ModelManager:
         """Drop everything (a checkpoint switch, or freeing memory after an out-of-memory error)."""
         self.pipe = self.checkpoint = self._ckpt_key = self._own_vae = self._vae_key = self.vae_file = None
         self._adapters.clear()
+        self._lora_loads.clear()
         self.lora_state = ()
         free_memory()
 
@@ -144,6 +151,7 @@ class ModelManager:
         finally:
             src.close()
         self.on_stage("building pipeline", 0.8)
+        vae._picotui_source = ("checkpoint", *stat_key(mf.path))  # its fp16 verdict is remembered by file
         pipe = _assemble(unet, vae, text_encoder)
         # Still on the CPU: the memory plan (jobs.JobRunner) moves to the GPU what it decides should live
         # there, so an offloading plan never needs the whole model on the card at once.
@@ -178,7 +186,8 @@ class ModelManager:
         if key == self._vae_key:
             return
         if vae_file is None:  # back to the checkpoint's own
-            self.pipe.vae = self._own_vae.to(self.device)
+            release_component(self.pipe.vae)
+            self.pipe.vae = self._placed(self._own_vae)
             self._own_vae, self._vae_key, self.vae_file = None, None, None
             return
         if vae_file.kind not in ("vae", "unknown") and not vae_file.is_pickle:
@@ -192,11 +201,21 @@ class ModelManager:
             raise ModelError(f"{vae_file.name} is not an SD1.x VAE ({exc}); pick another VAE.") from None
         finally:
             src.close()
+        new._picotui_source = ("vae", *key)
+        release_component(self.pipe.vae)  # off the GPU (and out of any offload hooks)
         if self._own_vae is None:
-            self._own_vae = self.pipe.vae.to("cpu")  # keep it for "checkpoint's own", off the GPU
-        self.pipe.vae = new.to(self.device)
+            self._own_vae = self.pipe.vae  # kept for "checkpoint's own"
+        self.pipe.vae = self._placed(new)
         self._vae_key, self.vae_file = key, vae_file
         self.on_stage("ready", 1.0)
+
+    def _placed(self, vae):
+        """A VAE joining the pipeline: on the device if nothing else decides; when a memory plan laid the
+        pipeline out, it stays on the CPU and the plan is applied again before the next image."""
+        if getattr(self.pipe, "_picotui_plan", None) is None:
+            return vae.to(self.device)
+        layout_changed(self.pipe)
+        return vae
 
     # ---- LoRA ----------------------------------------------------------------------------------
     def _apply_loras(self, loras: list) -> None:
@@ -216,15 +235,18 @@ class ModelManager:
         if stale:  # unused adapters cost memory and time on every step: remove, don't just disable
             self.pipe.delete_adapters(stale)
             self._adapters = {k: n for k, n in self._adapters.items() if k in wanted}
+            self._lora_loads = {k: n for k, n in self._lora_loads.items() if k in wanted}
         for k, mf in files.items():
             if k not in self._adapters:
                 name = _adapter_name(mf.path, set(self._adapters.values()))
                 self.on_stage(f"loading LoRA {mf.name}", 0.0)
                 self._load_lora(mf, name)
                 self._adapters[k] = name
+                self._lora_count += 1
+                self._lora_loads[k] = self._lora_count
         if wanted:
             self.pipe.set_adapters([self._adapters[k] for k in wanted], list(wanted.values()))
-        self.lora_state = tuple(sorted((self._adapters[k], w) for k, w in wanted.items()))
+        self.lora_state = tuple(sorted((self._adapters[k], self._lora_loads[k], w) for k, w in wanted.items()))
 
     def _load_lora(self, mf, name: str) -> None:
         path = Path(mf.path)

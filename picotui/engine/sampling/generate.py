@@ -175,19 +175,22 @@ def decode(pipe, latents, *, on_notice: Callable[[str], None] = lambda message: 
     """Latents -> PIL image with the pipeline's VAE; a NaN/black fp16 decode is retried once in fp32."""
     import torch
 
+    from picotui.engine.hardware.precision import fp32_decoding, needs_fp32, remember_fp32
+
     vae = pipe.vae
     width, height = latents.shape[-1] * 8, latents.shape[-2] * 8
     try:
         with torch.no_grad():
-            decoded = vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]
-            if vae.dtype == torch.float16 and _bad_decode(decoded):
-                log.warning("fp16 VAE decode gave NaN/black; retrying in fp32")
-                on_notice(NAN_RETRY_NOTICE)
-                vae.to(torch.float32)
-                try:
+            fp16 = vae.dtype == torch.float16
+            decoded = None if fp16 and needs_fp32(vae) else vae.decode(latents / vae.config.scaling_factor,
+                                                                        return_dict=False)[0]
+            if fp16 and (decoded is None or _bad_decode(decoded)):
+                if decoded is not None:  # said once per VAE; later images go straight to fp32
+                    log.warning("fp16 VAE decode gave NaN/black; retrying in fp32")
+                    on_notice(NAN_RETRY_NOTICE)
+                    remember_fp32(vae)
+                with fp32_decoding(vae, latents):
                     decoded = vae.decode(latents.float() / vae.config.scaling_factor, return_dict=False)[0]
-                finally:
-                    vae.to(torch.float16)
             if not torch.isfinite(decoded).all():
                 raise PicoError("The VAE produced NaN values even in fp32: pick another VAE (e.g. vae-ft-mse) "
                                 "or the checkpoint's own.", kind="nan")
