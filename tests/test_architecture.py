@@ -75,6 +75,7 @@ ENGINE_LAYERS = [
     {"prompting"},
     {"recipes"},
     {"jobs"},
+    {"plots"},
 ]
 # Outside the engine, the engine may use only these (pure helpers with no UI in them).
 ENGINE_MAY_IMPORT = {"picotui", "picotui.__version__", "picotui.paths"}
