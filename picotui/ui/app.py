@@ -60,7 +60,7 @@ class PicoApp(PlotRuns, EngineEvents, ModelLibrary, App):
                 tooltip="model browser: checkpoints, VAEs, LoRAs, embeddings"),
         Binding("ctrl+t", "history", "History", priority=True,
                 tooltip="history: this session's images and earlier ones from outputs/"),
-        Binding("f4", "plot", "Plot", priority=True,
+        Binding("f4", "plot", "Plot", show=False, priority=True,
                 tooltip="X/Y/Z plot: a grid of images where only the axes' settings change"),
         Binding("ctrl+n", "add_lora", "Add LoRA", show=False, priority=True, tooltip="add a LoRA row"),
         Binding("ctrl+f", "full_image", "Image", priority=True,

@@ -38,6 +38,7 @@ class PlotSession:
     texts: tuple[str, str, str]  # the axes as typed (the screen shows them again)
     grid: GridRun = None
     started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
     step: tuple[int, int] = (0, 0)  # the running cell's step and total
     it_per_s: float = 0.0
     cancelled: bool = False
@@ -61,7 +62,8 @@ class PlotSession:
             where = f" · grid saved: {self.grid_path}" if self.grid_path else (
                 f" · {self.grid_error}" if self.grid_error else "")
             end = "cancelled" if self.cancelled else "done"
-            return f"{end}: {made}/{count} images in {duration(time.monotonic() - self.started)}{where}"
+            took = (self.ended or time.monotonic()) - self.started
+            return f"{end}: {made}/{count} images in {duration(took)}{where}"
         left = self.plan.total_steps - self.steps_done()
         eta = f" · ETA {duration(left / self.it_per_s)}" if self.it_per_s > 0 else ""
         return f"cell {min(done + 1, count)}/{count} · {made} made{eta} · escape cancels (finished cells stay)"
@@ -160,6 +162,7 @@ class PlotRuns:
                                             parameters=event.parameters, save_error=event.save_error))
 
     def _finish_plot(self, session: PlotSession) -> None:
+        session.ended = time.monotonic()
         if not session.grid.images():
             session.grid_error = "no cell was made, so no grid"
             return

@@ -64,8 +64,7 @@ class PlotGrid(ImagePane, can_focus=True):
 
 
 class PlotScreen(Screen):
-    BINDINGS = [Binding("escape", "back", "Cancel plot / back"),
-                Binding("tab", "focus_next", "Next", show=False)]
+    BINDINGS = [Binding("escape", "back", "Cancel plot / back")]
 
     def __init__(self, session=None):
         super().__init__()
@@ -80,8 +79,9 @@ class PlotScreen(Screen):
             with Vertical(id="plot-left", classes="help-plot"):
                 for axis, text, hint in zip("xyz", texts, ("CFG scale: 4-12 [5]", "Sampler: Euler a, DPM++ 2M Karras",
                                                            "optional, e.g. Steps: 10, 20")):
-                    yield Label(f"{axis.upper()} axis", classes="field-label")
-                    yield Input(text, id=f"plot-{axis}", placeholder=hint, compact=True, classes="help-plot")
+                    with Horizontal(classes="plot-axis"):
+                        yield Label(f"{axis.upper()} ", classes="field-label")
+                        yield Input(text, id=f"plot-{axis}", placeholder=hint, compact=True, classes="help-plot")
                 yield Static("Type an axis: F1 shows the syntax and two examples.", id="plot-summary", markup=False)
                 yield Static("", id="plot-cell", markup=False)
                 yield Static("", id="plot-progress", markup=False)
