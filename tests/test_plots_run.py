@@ -133,3 +133,13 @@ def test_plot_parameters_insert_the_keys_before_version_and_quote_values():
     assert params["X Values"] == "-1, 3" and params["Fixed X Values"] == f"{plan.axes[0].values[0]}, 3"
     assert params["Y Type"] == "Sampler" and params["Y Values"] == "Euler, Euler a"
     assert text.splitlines()[-1].endswith("Version: picotui 0.1.0")
+
+
+def test_prompt_matrix_runs_as_a_grid(worker, paths):
+    plan = build_plan(base(prompt="a corgi | a hat | snow"), "Prompt matrix")
+    grid = run_grid(worker, plan)
+    assert [read_recipe(grid.results[i].path).request.prompt for i in range(4)] == [
+        "a corgi", "a corgi, a hat", "a corgi, snow", "a corgi, a hat, snow"]
+    with Image.open(grid.save_grid(paths.outputs)) as image:
+        assert "Script" not in parse_parameters(image.text["parameters"])
+        assert image.size[0] > 2 * 64 and image.size[1] > 2 * 64

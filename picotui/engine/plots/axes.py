@@ -62,9 +62,11 @@ class Axis:
 
     @property
     def label(self) -> str:
-        return f"{self.type.label} ({self.argument})" if self.argument else self.type.label
+        return f"{self.type.label} ({self.argument})" if self.argument and self.type.kind != "matrix" else self.type.label
 
     def caption(self, value) -> str:
+        if self.type.kind == "matrix":  # the optional prompt parts this cell takes
+            return ", ".join(value) if value else "(none)"
         if self.type.kind == "size":
             value = f"{value[0]}x{value[1]}"
         shown = _number_text(value)

@@ -62,7 +62,14 @@ class GridPlan:
 
 def build_plan(base: GenerationRequest, x: str | Axis | None = None, y: str | Axis | None = None,
                z: str | Axis | None = None, *, keep_random: bool = False) -> GridPlan:
-    """The plan for these axes (text as typed, or parsed Axis objects). Raises RequestError, one line."""
+    """The plan for these axes (text as typed, or parsed Axis objects). Raises RequestError, one line.
+    X typed as "Prompt matrix" makes A1111's prompt matrix of the base prompt (plots/matrix.py)."""
+    if isinstance(x, str) and x.strip().rstrip(":").strip().lower() == "prompt matrix":
+        from picotui.engine.plots.matrix import build_matrix_plan
+
+        if (y and str(y).strip()) or (z and str(z).strip()):
+            raise RequestError("A prompt matrix makes its own rows and columns: leave the Y and Z axes empty.")
+        return build_matrix_plan(base if keep_random or base.seed is not None else base.with_seed())
     axes = []
     for name, given in zip("XYZ", (x, y, z)):
         try:

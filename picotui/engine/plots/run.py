@@ -105,6 +105,8 @@ class GridRun:
 
 
 def plot_keys(plan: GridPlan) -> list[tuple[str, str]]:
+    if any(a is not None and a.type.kind == "matrix" for a in plan.axes):
+        return []  # A1111's prompt matrix grid carries its first image's parameters only
     keys = [("Script", SCRIPT_TITLE)]
     for name, axis in zip("XYZ", plan.axes):
         if axis is None:
@@ -118,7 +120,10 @@ def plot_keys(plan: GridPlan) -> list[tuple[str, str]]:
 def plot_parameters(plan: GridPlan, parameters: str) -> str:
     from picotui.engine.recipes.metadata import quote
 
-    extra = ", ".join(f"{k}: {quote(v)}" for k, v in plot_keys(plan))
+    keys = plot_keys(plan)
+    if not keys:
+        return parameters
+    extra = ", ".join(f"{k}: {quote(v)}" for k, v in keys)
     head, sep, last = parameters.rpartition("\n")
     at = last.rfind(", Version: ")
     last = f"{last[:at]}, {extra}{last[at:]}" if at >= 0 else (f"{last}, {extra}" if last else extra)

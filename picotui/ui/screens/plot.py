@@ -39,6 +39,9 @@ Example 2, swap a word and watch the steps:
   Y: Steps: 10-30 (+10)
   The first value is the text searched in the prompt; the first column keeps it.
 
+Prompt matrix: type "Prompt matrix" as the X axis and write the prompt as "a corgi | wearing a hat | in
+the snow": every combination of the parts after the first, one seed for all (AUTOMATIC1111's script).
+
 Every cell is saved as its own PNG with its full recipe; the grid PNG (outputs/grids/) carries the first
 cell's settings and the axes, as AUTOMATIC1111 writes them. While it runs, arrow keys move between the
 cells, enter restores a cell's settings into the form, ctrl+f shows the cell full screen, escape cancels
