@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("grid", help="an X/Y/Z plot: one image per combination of axis values, and a labelled grid",
                        description=f"Axis types: {', '.join(TYPE_NAMES)}. Values: lists (7, 9, 11), ranges (1-5, "
-                                   f"1-10 (+2), 1.0-2.0 [5]). --x "Prompt matrix" makes A1111's prompt matrix of a prompt "a | b | c". "
+                                   f"1-10 (+2), 1.0-2.0 [5]). --x 'Prompt matrix' makes A1111's prompt matrix of a prompt 'a | b | c'. "
                                    f"The other options are generate's: the base recipe.")
     p.add_argument("--x", required=True, metavar="AXIS", help=AXIS_HELP)
     p.add_argument("--y", default=None, metavar="AXIS", help="the rows (optional)")
