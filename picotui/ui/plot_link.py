@@ -64,8 +64,12 @@ class PlotSession:
             end = "cancelled" if self.cancelled else "done"
             took = (self.ended or time.monotonic()) - self.started
             return f"{end}: {made}/{count} images in {duration(took)}{where}"
-        left = self.plan.total_steps - self.steps_done()
-        eta = f" · ETA {duration(left / self.it_per_s)}" if self.it_per_s > 0 else ""
+        done_steps = self.steps_done()
+        left = self.plan.total_steps - done_steps
+        if self.grid.results and done_steps:  # the pace so far, loading and decoding included
+            eta = f" · ETA {duration(left * (time.monotonic() - self.started) / done_steps)}"
+        else:
+            eta = f" · ETA {duration(left / self.it_per_s)}" if self.it_per_s > 0 else ""
         return f"cell {min(done + 1, count)}/{count} · {made} made{eta} · escape cancels (finished cells stay)"
 
 

@@ -159,6 +159,8 @@ class PlotScreen(Screen):
                 progress.done("plot finished" if not session.cancelled else "plot cancelled",
                               "cancelled" if session.cancelled else "done")
         self.query_one("#plot-progress", Static).update(plain(session.progress_text()))
+        if event is None:  # started, or shown again: the summary says what this plot is, not "enter starts"
+            self.query_one("#plot-summary", Static).update(plain(session.plan.describe()))
 
     def _draw(self) -> None:
         from PIL import ImageDraw
