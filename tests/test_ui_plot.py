@@ -57,7 +57,15 @@ async def test_typing_axes_shows_count_estimate_and_errors(paths):
         await pilot.pause()
         summary = text_of(app, "#plot-summary")
         assert summary.startswith("6 images on a 3x2 grid, 18 steps in all · time unknown")
-        app.measured_speed = (3.0, 256 * 256)  # as a Step event of this session leaves it
+        from PIL import Image
+
+        from picotui.engine.request import GenerationRequest
+        from picotui.ui.engine_link import EngineMessage
+
+        # an image of this session: 9 steps of 256x256 denoised in 3 s, so 3 it/s
+        made = GenerationRequest(steps=9, width=256, height=256, seed=1)
+        app.post_message(EngineMessage(Finished(7, Image.new("RGB", (256, 256)), None, made, "", {"denoise": 3.0})))
+        await pilot.pause()
         await type_into(pilot, "plot-y", "Steps: 3, 6")
         await pilot.pause()
         assert "about 9 s (measured 3.00 it/s)" in text_of(app, "#plot-summary")  # 27 steps at 3 it/s
@@ -93,6 +101,7 @@ async def test_plot_fills_in_moves_and_restores_a_cell(paths):
         assert app.plot.grid_path.is_file() and "grid saved" in text_of(app, "#plot-progress")
         assert grid.image.size[0] > 3 * 256
         assert len([e for e in app.history if e.session]) == 6  # every cell in the history
+        assert app.measured_speed is not None and app.measured_speed[1] == 256 * 256  # the next estimate's pace
 
         await pilot.press("right", "down")  # cell (1, 1): CFG 6, 3 steps
         assert "cell 5/6: CFG Scale: 6 · Steps: 3 · made" in text_of(app, "#plot-cell")

@@ -77,7 +77,7 @@ class PlotRuns:
     """Mixed into the App."""
 
     plot: PlotSession | None = None
-    measured_speed: tuple[float, int] | None = None  # (it/s, pixels) of this session's last step
+    measured_speed: tuple[float, int] | None = None  # (it/s, pixels) of this session's last image
 
     # ---- before: plan and estimate ----------------------------------------------------------------
     def plot_base(self):
@@ -128,10 +128,10 @@ class PlotRuns:
         return True
 
     def plot_event(self, event) -> bool:
-        """Take `event` if it is about one of the plot's cells (True), after noting the speed of any step."""
-        if isinstance(event, Step) and event.it_per_s > 0:
-            request = self._job_request(event.job_id)
-            self.measured_speed = (event.it_per_s, request.width * request.height if request else 512 * 512)
+        """Take `event` if it is about one of the plot's cells (True), after noting the speed of any image."""
+        if isinstance(event, Finished) and event.timings.get("denoise", 0) > 0:  # any job's: the session's pace
+            request = event.request
+            self.measured_speed = (request.steps / event.timings["denoise"], request.width * request.height)
         session = self.plot
         if session is None or event.job_id not in session.grid.jobs:
             return False
@@ -152,12 +152,6 @@ class PlotRuns:
         if screen is not None:
             screen.update_from(session, event)
         return True
-
-    def _job_request(self, job_id: int):
-        session = self.plot
-        if session is not None and job_id in session.grid.jobs:
-            return session.plan.cells[session.grid.jobs[job_id]].request
-        return None
 
     def _remember(self, event: Finished) -> None:
         from picotui.ui.screens.history import HistoryEntry
