@@ -61,7 +61,7 @@ class PicoApp(PlotRuns, EngineEvents, ModelLibrary, App):
         Binding("ctrl+t", "history", "History", priority=True,
                 tooltip="history: this session's images and earlier ones from outputs/"),
         Binding("f4", "plot", "Plot", show=False, priority=True,
-                tooltip="X/Y/Z plot: a grid of images where only the axes' settings change"),
+                tooltip="X/Y/Z plot: a grid of images where only the axes' settings change (F4 again: back, it goes on)"),
         Binding("ctrl+n", "add_lora", "Add LoRA", show=False, priority=True, tooltip="add a LoRA row"),
         Binding("ctrl+f", "full_image", "Image", priority=True,
                 tooltip="the image full screen (main screen or history); escape closes"),

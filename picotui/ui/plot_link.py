@@ -151,6 +151,11 @@ class PlotRuns:
         screen = self._plot_screen()
         if screen is not None:
             screen.update_from(session, event)
+        elif not isinstance(event, Step):  # the plot screen is closed: the main progress line follows the plot
+            from picotui.ui.widgets.status import ProgressPanel
+
+            text = session.progress_text().replace("escape cancels", "F4 shows it, escape there cancels")
+            self.query_one(ProgressPanel).done(f"plot: {text}", "running" if session.running else "done")
         return True
 
     def _remember(self, event: Finished) -> None:
@@ -181,7 +186,8 @@ class PlotRuns:
     def action_plot(self) -> None:
         from picotui.ui.screens.plot import PlotScreen
 
-        if isinstance(self.screen, PlotScreen):
+        if isinstance(self.screen, PlotScreen):  # F4 again: back to the form, the plot goes on
+            self.pop_screen()
             return
         self._back_to_main()
         self.push_screen(PlotScreen(self.plot))

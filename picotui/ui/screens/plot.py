@@ -1,6 +1,7 @@
 """The X/Y/Z plot screen (F4): type the axes, see how many images and how long, enter starts; the grid fills
 in cell by cell; arrow keys move between cells, enter puts the cell's settings into the form, ctrl+f shows the
-cell full screen, escape cancels a running plot (finished cells stay) or goes back.
+cell full screen, escape cancels a running plot (finished cells stay) or goes back, F4 goes back to the form
+while the plot goes on.
 
 The axes use the engine's parser (picotui/engine/plots), the same as `picotui grid`. The plot itself belongs
 to the app (ui/plot_link.py): this screen only shows it.
@@ -45,7 +46,7 @@ the snow": every combination of the parts after the first, one seed for all (AUT
 Every cell is saved as its own PNG with its full recipe; the grid PNG (outputs/grids/) carries the first
 cell's settings and the axes, as AUTOMATIC1111 writes them. While it runs, arrow keys move between the
 cells, enter restores a cell's settings into the form, ctrl+f shows the cell full screen, escape cancels
-the plot (finished cells stay)."""))
+the plot (finished cells stay), F4 goes back to the form while it goes on (F4 shows it again)."""))
 
 OUTLINE = (255, 200, 0)
 
