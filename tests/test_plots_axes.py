@@ -54,13 +54,25 @@ def test_text_axes_keep_csv_quoting_and_case_of_names():
     assert parse_axis("Checkpoint name: a.safetensors").type is parse_axis("Checkpoint: b").type
 
 
+def a1111_sampler(request) -> tuple[str, str]:
+    """(A1111's sampler name, schedule type) of a request, whether the request keeps the schedule in its own
+    field or in the sampler's name."""
+    from picotui.engine.sampling.samplers import SAMPLERS
+
+    if hasattr(request, "schedule_type"):
+        return request.sampler, request.schedule_type
+    spec = SAMPLERS[request.sampler]
+    return spec.a1111_name or spec.name, spec.schedule_type
+
+
 def test_sampler_names_map_to_picotui_samplers():
     base = GenerationRequest(steps=2, seed=1)
     plan = build_plan(base, "Sampler: Euler a, dpm++ 2m karras")
-    assert [c.request.sampler for c in plan.cells] == ["Euler a", "DPM++ 2M Karras"]
-    # A1111 >= 1.9 names the schedule separately: the Schedule type axis picks picotui's sampler with it
+    assert plan.cells[0].request.sampler == "Euler a"
+    assert a1111_sampler(plan.cells[1].request) == ("DPM++ 2M", "Karras")
+    # A1111 >= 1.9 names the schedule separately: the Schedule type axis sets it
     plan = build_plan(GenerationRequest(sampler="DPM++ 2M", seed=1), "Schedule type: Uniform, Karras")
-    assert [c.request.sampler for c in plan.cells] == ["DPM++ 2M", "DPM++ 2M Karras"]
+    assert [a1111_sampler(c.request) for c in plan.cells] == [("DPM++ 2M", "Uniform"), ("DPM++ 2M", "Karras")]
 
 
 def test_prompt_search_replace_first_value_is_the_search():

@@ -94,13 +94,16 @@ def _apply_var_seed(request, value, axis):
 
 
 def _sampler_name(value: str, schedule: str | None = None) -> str:
+    """picotui's sampler for an A1111 sampler name (and schedule type, when the request has no field for it)."""
     from picotui.engine.recipes.metadata import sampler_from_a1111
 
     exact = {name.lower(): name for name in SAMPLERS}
     if schedule is None and value.lower() in exact:
         return exact[value.lower()]  # picotui's own names, as the form lists them, win
-    a1111 = {(s.a1111_name or s.name).lower(): (s.a1111_name or s.name) for s in SAMPLERS.values()}
-    name, note = sampler_from_a1111(a1111.get(value.lower(), value), schedule)
+    a1111 = {(getattr(s, "a1111_name", "") or s.name).lower(): (getattr(s, "a1111_name", "") or s.name)
+             for s in SAMPLERS.values()}
+    found = sampler_from_a1111(a1111.get(value.lower(), value), schedule)
+    name, note = found[0], found[-1]
     if name is None or (schedule is not None and note):
         raise RequestError(f"Sampler: {value!r}{f' with {schedule}' if schedule else ''} is not one picotui has; "
                            f"choose from {', '.join(SAMPLERS)}.")
@@ -108,6 +111,9 @@ def _sampler_name(value: str, schedule: str | None = None) -> str:
 
 
 def _apply_sampler(request, value, axis):
+    if _field(request, SCHEDULE_FIELDS) is not None:  # the request keeps the schedule apart: it reads the name
+        exact = {name.lower(): name for name in SAMPLERS}
+        return replace(request, sampler=exact.get(value.lower(), value))
     return replace(request, sampler=_sampler_name(value))
 
 
@@ -117,7 +123,7 @@ def _apply_schedule(request, value, axis):
         return replace(request, **{name: value})
     # Without a schedule field, picotui's sampler names carry the schedule: pick the one that has it.
     spec = SAMPLERS[request.sampler]
-    return replace(request, sampler=_sampler_name(spec.a1111_name or spec.name, value))
+    return replace(request, sampler=_sampler_name(getattr(spec, "a1111_name", "") or spec.name, value))
 
 
 def _apply_prompt_sr(request, value, axis):
