@@ -111,10 +111,17 @@ def _sampler_name(value: str, schedule: str | None = None) -> str:
 
 
 def _apply_sampler(request, value, axis):
-    if _field(request, SCHEDULE_FIELDS) is not None:  # the request keeps the schedule apart: it reads the name
-        exact = {name.lower(): name for name in SAMPLERS}
-        return replace(request, sampler=exact.get(value.lower(), value))
-    return replace(request, sampler=_sampler_name(value))
+    field_name = _field(request, SCHEDULE_FIELDS)
+    if field_name is None:
+        return replace(request, sampler=_sampler_name(value))
+    # The request keeps the schedule apart: "dpm++ 2m karras" is its sampler plus a schedule (any case).
+    lower = value.lower()
+    for name in sorted(SAMPLERS, key=len, reverse=True):
+        if lower == name.lower():
+            return replace(request, sampler=name)
+        if lower.startswith(name.lower() + " "):
+            return replace(request, sampler=name, **{field_name: value[len(name):].strip()})
+    return replace(request, sampler=value)  # the request's own message names the samplers
 
 
 def _apply_schedule(request, value, axis):
