@@ -135,6 +135,8 @@ class PlotRuns:
         session = self.plot
         if session is None or event.job_id not in session.grid.jobs:
             return False
+        if isinstance(event, Queued):  # every start re-reports the queue: nothing to redraw for it
+            return True
         if isinstance(event, Step):
             session.step, session.it_per_s = (event.index, event.total), event.it_per_s
         elif isinstance(event, (Finished, Failed, Cancelled)):
@@ -146,7 +148,7 @@ class PlotRuns:
                 self._say(f"Cell {index + 1}: {event.message}", "error", timeout=8)
             if not session.running:
                 self._finish_plot(session)
-        elif not isinstance(event, (Loading, Queued)):
+        elif not isinstance(event, Loading):
             return False
         screen = self._plot_screen()
         if screen is not None:

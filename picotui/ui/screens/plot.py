@@ -76,6 +76,7 @@ class PlotScreen(Screen):
         self.plan = session.plan if session else None
         self.cell = (0, 0, 0)  # ix, iy, iz of the chosen cell
         self.confirm_for: tuple | None = None  # the axes a first enter asked to confirm
+        self._drawn = None  # ((session, cells ended), the grid image drawn for them)
 
     def compose(self) -> ComposeResult:
         texts = self.session.texts if self.session else ("", "", "")
@@ -170,7 +171,10 @@ class PlotScreen(Screen):
 
         if self.plan is None or self.session is None:
             return
-        image = draw_plot(self.plan, self.session.grid.images())
+        made = len(self.session.grid.results)
+        if self._drawn is None or self._drawn[0] != (self.session, made):  # arrow keys only move the outline
+            self._drawn = ((self.session, made), draw_plot(self.plan, self.session.grid.images()))
+        image = self._drawn[1].copy()
         box = self._cell_box(image)
         if box is not None:
             draw = ImageDraw.Draw(image)
