@@ -29,7 +29,8 @@ def paths():
     shutil.rmtree(ROOT, ignore_errors=True)
 
 
-def test_filled_3x2_grid(snap_compare, paths):
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["wide", "compact"])
+def test_filled_3x2_grid(snap_compare, paths, size):
     from PIL import Image
 
     from picotui.ui.plot_link import PlotSession
@@ -58,4 +59,4 @@ def test_filled_3x2_grid(snap_compare, paths):
             widget.cursor_blink = False
         await pilot.pause(0.3)
 
-    assert snap_compare(app, terminal_size=(120, 36), run_before=fill)
+    assert snap_compare(app, terminal_size=size, run_before=fill)
