@@ -13,6 +13,7 @@ ENGINE_MODULES = sorted(".".join(p.relative_to(ROOT / "picotui" / "engine").with
 # What the UI imports from the engine: these must load without torch, diffusers or transformers.
 LIGHT_ENGINE_MODULES = ["request", "events", "errors", "sampling.samplers", "models.library", "recipes.metadata",
                         "recipes.output", "prompting.prompts", "prompting.tokens"]
+LIGHT_ENGINE_MODULES += ["plots.axes", "plots.plan", "plots.run"]  # the plot screen's
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
@@ -75,6 +76,7 @@ ENGINE_LAYERS = [
     {"prompting"},
     {"recipes"},
     {"jobs"},
+    {"plots"},
 ]
 # Outside the engine, the engine may use only these (pure helpers with no UI in them).
 ENGINE_MAY_IMPORT = {"picotui", "picotui.__version__", "picotui.paths"}

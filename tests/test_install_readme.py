@@ -53,6 +53,9 @@ PROVEN_BY = {
     "picotui": ["tests/test_ui_engine.py::test_fill_the_form_with_keys_generate_and_restore",
                 "tests/test_ui_browser.py::test_empty_library_says_where_files_go_and_r_finds_a_file_added_since",
                 "tests/test_install_venv.py::test_check_generates_with_the_demo_model"],
+    # The plot's README example at 512x512 and 20 steps takes minutes on a CPU: the same axes at 64x64.
+    'picotui grid --x "CFG scale: 4-12 [5]" --y "Sampler: Euler a, DPM++ 2M" --steps 20 "a corgi"':
+        ["tests/test_cli_grid.py::test_grid_prints_every_cell_then_the_grid"],
     "picotui --check": ["tests/test_install_venv.py::test_check_generates_with_the_demo_model",
                         "tests/test_cli_generate.py::test_check_makes_one_tiny_image_and_says_ok"],
 }

@@ -21,10 +21,20 @@ FIELDS_HELP = "Every option maps to one field of the request; unset options take
 
 def register(sub: argparse._SubParsersAction) -> None:
     from picotui.cli.common import add_engine_arguments
+
+    p = sub.add_parser("generate", help="generate images without the TUI", description=FIELDS_HELP)
+    add_request_arguments(p)
+    p.add_argument("--outdir", default=None, help="where PNGs go (default: the outputs folder)")
+    add_engine_arguments(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def add_request_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that make a GenerationRequest (build_request reads them); `picotui grid` takes them too."""
     from picotui.engine.request import DEFAULT_NEGATIVE
     from picotui.engine.sampling.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
 
-    p = sub.add_parser("generate", help="generate images without the TUI", description=FIELDS_HELP)
     # Numbers are taken as text and checked by GenerationRequest, whose messages say what to do.
     p.add_argument("--checkpoint", default="demo", help="file name in models/checkpoints, a path, or 'demo'")
     p.add_argument("--vae", default=None, help="file name in models/vae or a path (default: the checkpoint's own)")
@@ -42,10 +52,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", default="random", help="0-4294967295 or 'random' (default)")
     p.add_argument("--clip-skip", default="1", help="1-4 (default 1)")
     p.add_argument("--batch-count", default="1", help="images to make, seeds seed, seed+1, ... (default 1)")
-    p.add_argument("--outdir", default=None, help="where PNGs go (default: the outputs folder)")
-    add_engine_arguments(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
 
 
 def parse_lora(text: str):

@@ -9,4 +9,5 @@ Packages, lowest first; each may import only those before it (tests/test_archite
   prompting/                  A1111 prompt syntax, CLIP tokens, embeddings, the encoder
   recipes/                    parameters text, PNG chunks, saving
   jobs/                       the worker thread and the job runner
+  plots/                      X/Y/Z plots and the prompt matrix: axes, cells, the labelled grid image
 """

@@ -24,6 +24,7 @@ from picotui.ui import graphics
 from picotui.ui.commands import PicoCommands
 from picotui.ui.engine_link import EngineEvents
 from picotui.ui.library_link import ModelLibrary
+from picotui.ui.plot_link import PlotRuns
 from picotui.ui.help_texts import topic_for
 from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.screens.engine_details import EngineDetailsModal, details_text
@@ -43,7 +44,7 @@ log = logging.getLogger("picotui.ui")
 COMPACT = (90, 26)
 
 
-class PicoApp(EngineEvents, ModelLibrary, App):
+class PicoApp(PlotRuns, EngineEvents, ModelLibrary, App):
     CSS_PATH = "app.tcss"
     TITLE = "picotui"
     COMMANDS = {PicoCommands}  # only picotui's commands: Textual's system ones would duplicate Keys and Quit
@@ -59,6 +60,8 @@ class PicoApp(EngineEvents, ModelLibrary, App):
                 tooltip="model browser: checkpoints, VAEs, LoRAs, embeddings"),
         Binding("ctrl+t", "history", "History", priority=True,
                 tooltip="history: this session's images and earlier ones from outputs/"),
+        Binding("f4", "plot", "Plot", show=False, priority=True,
+                tooltip="X/Y/Z plot: a grid of images where only the axes' settings change (F4 again: back, it goes on)"),
         Binding("ctrl+n", "add_lora", "Add LoRA", show=False, priority=True, tooltip="add a LoRA row"),
         Binding("ctrl+f", "full_image", "Image", priority=True,
                 tooltip="the image full screen (main screen or history); escape closes"),
@@ -252,7 +255,7 @@ class PicoApp(EngineEvents, ModelLibrary, App):
         if isinstance(self.screen, ImageModal):  # ctrl+f again closes it
             self.pop_screen()
             return
-        if isinstance(self.screen, HistoryScreen):
+        if hasattr(self.screen, "picture"):  # history, the plot screen: the picture they point at
             shown = self.screen.picture()
         else:
             pane = self.query_one("#image-pane", ImagePane)

@@ -18,6 +18,7 @@ COMMANDS = [
     ("Lock / unlock seed", "Keep the seed between jobs, or draw a new one each time (ctrl+l)", "toggle_lock"),
     ("Model browser", "Checkpoints, VAEs, LoRAs, embeddings (ctrl+o)", "browser"),
     ("History", "Earlier images and their settings (ctrl+t)", "history"),
+    ("X/Y/Z plot", "A grid of images where only the axes' settings change (F4)", "plot"),
     ("Open PNG…", "Load the settings stored in a PNG (picotui or AUTOMATIC1111)", "open_png"),
     ("Add LoRA row", "Add a LoRA to the job (ctrl+n)", "add_lora"),
     ("Help for the focused control", "What it does and how to choose a value (F1)", "help_focused"),

@@ -38,6 +38,8 @@ class EngineEvents:
     def on_engine_message(self, message: EngineMessage) -> None:
         event = message.event
         self.events_seen.append(type(event).__name__)
+        if self.plot_event(event):  # a plot's cell: the plot screen shows it (ui/plot_link.py)
+            return
         handler = getattr(self, f"_on_{type(event).__name__.lower()}", None)
         if handler is not None:
             handler(event)

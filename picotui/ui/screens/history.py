@@ -137,7 +137,9 @@ class HistoryScreen(Screen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"),
                 Binding("enter", "restore", "Restore settings", priority=True),
                 Binding("r", "restore", "Restore", show=False),
-                Binding("s", "save_again", "Save again")]
+                Binding("s", "save_again", "Save again"),
+                Binding("m", "mark", "Mark"),
+                Binding("c", "compare", "Compare marked")]
 
     class Restore(Message):
         def __init__(self, entry: HistoryEntry):
@@ -152,6 +154,7 @@ class HistoryScreen(Screen):
         self.save_entry = save_entry  # saves an unsaved entry's image; True when it worked
         self._pictures: OrderedDict[int, object] = OrderedDict()  # index -> PIL image (older PNGs)
         self._reading: set[int] = set()  # entries whose recipe is being (or was) read
+        self.marked: list[int] = []  # up to two entries marked for comparing (screens/compare.py)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="history"):
@@ -243,6 +246,40 @@ class HistoryScreen(Screen):
             say(self, entry.problem or "Its settings are still being read; try again.", "warning")
             return
         self.post_message(self.Restore(entry))
+
+    def action_mark(self) -> None:
+        """Mark (or unmark) the highlighted image for comparing; a third mark drops the oldest."""
+        options = self.query_one(OptionList) if self.entries else None
+        if options is None or options.highlighted is None:
+            return
+        index = options.highlighted
+        changed = [index] + ([] if index in self.marked or len(self.marked) < 2 else [self.marked.pop(0)])
+        if index in self.marked:
+            self.marked.remove(index)
+        else:
+            self.marked.append(index)
+        for i in changed:
+            prompt = self.entries[i].label
+            options.replace_option_prompt_at_index(i, label("◆ ", "bold yellow") + prompt if i in self.marked else prompt)
+        say(self, f"{len(self.marked)} marked: c compares " + ("them." if len(self.marked) == 2 else
+                                                               "it with the highlighted image."), timeout=3)
+
+    def action_compare(self) -> None:
+        from picotui.ui.screens.compare import CompareScreen
+
+        highlighted = self.query_one(OptionList).highlighted if self.entries else None
+        pair = self.marked if len(self.marked) == 2 else [*self.marked, highlighted] if self.marked else []
+        if len(pair) != 2 or pair[0] == pair[1] or None in pair:
+            say(self, "Mark two images with m (or one, then highlight another), then c compares them.", timeout=4)
+            return
+        entries = [self.entries[i] for i in pair]
+        for entry in entries:
+            if entry.request is None and entry.path is not None:
+                self.read_recipe(entry)
+        if any(e.request is None for e in entries):
+            say(self, "The settings of one of them could not be read.", "warning")
+            return
+        self.app.push_screen(CompareScreen(*entries))
 
     def action_save_again(self) -> None:
         entry = self.highlighted
