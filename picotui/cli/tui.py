@@ -17,7 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.check:
         from picotui.cli.generate import run_check
+        from picotui.ui.graphics import check_lines
 
+        for line in check_lines(getattr(args, "graphics", None)):
+            print(line, flush=True)
         return run_check(args)
     from picotui.ui.app import run_tui
 

@@ -269,7 +269,7 @@ class PicoApp(EngineEvents, ModelLibrary, App):
         self.push_screen(EngineDetailsModal(self._engine_details()))
 
     def _engine_details(self) -> str:
-        return details_text(self.engine_status, log_file=self.paths.log_file, graphics=graphics.describe(),
+        return details_text(self.engine_status, log_file=self.paths.log_file, graphics=graphics.describe_lines(),
                             models=self.paths.models, outputs=self.paths.outputs)
 
     def action_save_again(self) -> None:
