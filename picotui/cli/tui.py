@@ -10,6 +10,9 @@ from picotui.config import GRAPHICS_CHOICES
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--graphics", choices=GRAPHICS_CHOICES,
                         default=None, help="how to draw images (env PICOTUI_GRAPHICS; default auto-detect)")
+    parser.add_argument("--preview-rate", default=None, metavar="BYTES",
+                        help="bytes per second the live preview may send to the terminal, e.g. 200K (default), "
+                             "1M, 0 = no limit (env PICOTUI_PREVIEW_RATE; config preview_rate)")
     parser.add_argument("--check", action="store_true",
                         help="headless self-test: load the demo model, generate one tiny image, exit")
 

@@ -374,6 +374,8 @@ def run_tui(args: argparse.Namespace) -> int:
     capture_warnings()
     notices = [problem for problem in (config.problem, folders_problem) if problem]
     choice = config.get("graphics", getattr(args, "graphics", None))
+    rate_problem = graphics.set_preview_rate(config.get("preview_rate", getattr(args, "preview_rate", None)))
+    notices += [rate_problem] if rate_problem else []
     app = PicoApp(paths, graphics_choice=choice, engine_options=engine_options(args, config), notices=notices)
     app.run()
     return int(app.return_code or 0)

@@ -71,7 +71,8 @@ class EngineEvents:
                                            event.image_index, event.batch_count)
         if event.preview is not None:
             batch = f" · image {event.image_index + 1}/{event.batch_count}" if event.batch_count > 1 else ""
-            self.query_one(ImagePane).show(event.preview, f"preview · step {event.index}/{event.total}{batch}")
+            self.query_one(ImagePane).show(event.preview, f"preview · step {event.index}/{event.total}{batch}",
+                                            preview=True)
 
     def _on_finished(self, event: Finished) -> None:
         request = event.request

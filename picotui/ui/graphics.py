@@ -26,6 +26,32 @@ import sys
 log = logging.getLogger("picotui.ui")
 
 _state: dict = {"choice": None, "widget": None, "decision": None}
+DEFAULT_PREVIEW_RATE = 200_000  # bytes per second for previews: fits a home upload link over SSH
+_preview: dict = {"rate": DEFAULT_PREVIEW_RATE, "budget": None}
+
+
+def set_preview_rate(value) -> str | None:
+    """The preview budget in bytes per second ('200K', '1M', 0 = no limit); a one-line problem or None."""
+    from picotui.ui.image_widgets import parse_rate
+
+    if value in (None, ""):
+        return None
+    rate = parse_rate(value)
+    if rate is None:
+        return f"Ignored preview rate {value!r}: give bytes per second like 200K, 1M or 0 (no limit)."
+    _preview.update(rate=rate, budget=None)
+    return None
+
+
+def preview_budget():
+    """The one PreviewBudget of this process (None: no limit)."""
+    from picotui.ui.image_widgets import PreviewBudget
+
+    if not _preview["rate"]:
+        return None
+    if _preview["budget"] is None:
+        _preview["budget"] = PreviewBudget(_preview["rate"])
+    return _preview["budget"]
 
 
 def route_library_logs() -> None:
@@ -199,6 +225,10 @@ def describe_lines() -> list[tuple[str, str]]:
         if found.hint:
             lines.append(("  tmux", found.hint))
     lines.append(("bytes", meter.summary()))
+    budget = preview_budget()
+    rate = f"{_preview['rate'] / 1000:g} KB/s" if _preview["rate"] else "no limit"
+    dropped = f", {budget.dropped} preview frames skipped to stay within it" if budget and budget.dropped else ""
+    lines.append(("previews", f"budget {rate} (--preview-rate){dropped}"))
     return lines
 
 

@@ -26,24 +26,30 @@ def tmux_wrap(sequence: str) -> str:
 
 @dataclass
 class ByteMeter:
-    """Bytes written to the terminal: in all, and per picture (from one picture to the next)."""
+    """Bytes written to the terminal: in all, and per picture. A picture's cost is what went out from the
+    moment it was handed to its widget up to and including Textual's next screen update (the update that
+    draws it; kitty's image data goes out directly while it renders, before that update)."""
     total: int = 0
-    since_picture: int = 0
     per_picture: list[tuple[str, int]] = field(default_factory=list)  # (kind, bytes), the last 50
+    pending: str | None = None  # the kind of picture waiting for its screen update
+    since_picture: int = 0
     _attached: set = field(default_factory=set)
 
     def add(self, count: int) -> None:
+        """Bytes written outside Textual's screen updates (kitty image data)."""
         self.total += count
         self.since_picture += count
 
-    def picture_shown(self, kind: str) -> None:
-        """A new picture starts: what was written since the previous one is that one's cost."""
-        if self.per_picture or self.since_picture:
-            last_kind = self.per_picture[-1][0] if self.per_picture else kind
-            self.per_picture.append((getattr(self, "_pending_kind", last_kind), self.since_picture))
+    def frame(self, count: int) -> None:
+        """One screen update written by Textual's driver: it carries the pending picture, if any."""
+        self.add(count)
+        if self.pending is not None:
+            self.per_picture.append((self.pending, self.since_picture))
             del self.per_picture[:-50]
-        self._pending_kind = kind
-        self.since_picture = 0
+            self.pending = None
+
+    def picture_shown(self, kind: str) -> None:
+        self.pending, self.since_picture = kind, 0
 
     def last(self, kind: str) -> int | None:
         for seen, count in reversed(self.per_picture):
@@ -60,7 +66,7 @@ class ByteMeter:
             parts.append(f"last preview {_size(preview)}")
         if final is not None:
             parts.append(f"last final image {_size(final)}")
-        return ", ".join(parts) + f" ({_size(self.total)} in all)"
+        return ", ".join(parts) + f" ({_size(self.total)} to the terminal in all)"
 
     def attach(self, app) -> None:
         """Count what the app's driver writes (Textual's whole output, sixel pictures included)."""
@@ -70,7 +76,7 @@ class ByteMeter:
         write = driver.write
 
         def counting_write(data: str) -> None:
-            self.add(len(data.encode("utf-8", "surrogateescape")))
+            self.frame(len(data.encode("utf-8", "surrogateescape")))
             write(data)
         driver.write = counting_write
         self._attached.add(id(driver))
@@ -84,33 +90,33 @@ meter = ByteMeter()
 
 
 class PreviewBudget:
-    """A token bucket for bytes per second: a preview frame is drawn when the bucket holds what the last
-    preview cost, else dropped (the next step brings a fresher one). The final image is always drawn
-    and paid for, so the previews after it wait their turn."""
+    """A token bucket for bytes per second to the terminal (everything the meter counted, not only
+    pictures). A preview frame is drawn when the bucket holds what the last preview cost, else dropped
+    (the next step brings a fresher one); the final image is always drawn and paid for, so the previews
+    after it wait their turn."""
 
     def __init__(self, bytes_per_second: int, clock=time.monotonic):
         self.rate = max(1, int(bytes_per_second))
         self.clock = clock
         self.tokens = float(self.rate)  # one second's worth to start: the first preview goes at once
         self.stamp = clock()
+        self.seen = 0  # the meter's total at the last call
         self.dropped = 0
 
-    def _refill(self) -> None:
+    def _update(self, written_total: int) -> None:
         now = self.clock()
         self.tokens = min(float(self.rate), self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+        self.tokens -= max(0, written_total - self.seen)
+        self.stamp, self.seen = now, written_total
 
-    def allow(self, estimate: int | None) -> bool:
-        self._refill()
+    def allow(self, written_total: int, estimate: int | None) -> bool:
+        """May a preview frame that will cost about `estimate` bytes go now?"""
+        self._update(written_total)
         need = min(estimate or 0, self.rate)  # a frame dearer than a second's worth waits for a full bucket
         if self.tokens >= need:
             return True
         self.dropped += 1
         return False
-
-    def spend(self, count: int) -> None:
-        self._refill()
-        self.tokens -= count
 
 
 def parse_rate(text: str | int | None) -> int | None:

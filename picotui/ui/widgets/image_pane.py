@@ -3,6 +3,11 @@
 Which textual-image widget draws it is decided before the app starts (see picotui.ui.graphics);
 "none" shows a one-line description instead. The picture keeps its aspect ratio: it is fitted into
 the pane (in terminal cells, using the cell's pixel size) and refitted when the pane resizes.
+
+Previews fit the link (picotui.ui.image_widgets): a frame is skipped when the bytes-per-second budget
+is spent, and a sixel preview is sent cheaply (scaled up by repeating pixels, which sixel's run-length
+coding packs, and 16 colours); the final image is always drawn, once, at full quality. The encoding
+happens when Textual renders, on the app's thread, never on the worker thread that feeds the GPU.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from textual.containers import Center, Container
 from textual.widgets import Static
 
 from picotui.ui import graphics
+from picotui.ui.image_widgets import meter
 from picotui.ui.text import plain
 
 
@@ -35,16 +41,37 @@ class ImagePane(Container):
                 yield image_cls(None, id="picture")
         yield Static(plain(self.empty, one_line=True), id="image-caption", classes="dim")
 
-    def show(self, image, caption: str) -> None:
-        """Draw `image` (a PIL image; None clears the picture) with a one-line caption (shown literally)."""
-        self.image = image
+    PREVIEW_COLORS = 16  # sixel previews: fewer colours, far fewer bytes (the final image has 256)
+
+    def on_mount(self) -> None:
+        meter.attach(self.app)  # count every byte Textual writes, for the budget and F3
+
+    def show(self, image, caption: str, *, preview: bool = False) -> None:
+        """Draw `image` (a PIL image; None clears the picture) with a one-line caption (shown literally).
+        A `preview` frame is skipped when the preview budget is spent (the caption still moves on)."""
         self.caption = caption
-        self.version += 1
         self.query_one("#image-caption", Static).update(plain(caption, one_line=True))
         pictures = self.query("#picture")
+        budget = graphics.preview_budget() if pictures and preview else None
+        if budget is not None and not budget.allow(meter.total, meter.last("preview")):
+            self.image = image  # ctrl+f shows the newest frame even when the pane skipped it
+            return
+        self.image = image
+        self.version += 1
         if pictures:
-            pictures.first().image = image
+            picture = pictures.first()
+            meter.picture_shown("preview" if preview else "final")
+            before = (picture.styles.width, picture.styles.height)
             self._fit()
+            if hasattr(picture, "_sixel_options"):  # textual-image's sixel widget reads it when the image is set
+                from textual_image.widget import SixelOptions
+
+                picture._sixel_options = SixelOptions(colors=self.PREVIEW_COLORS) if preview else None
+                if preview and image is not None:
+                    image = self._blocky(image, picture)
+            picture.image = image
+            if before != (picture.styles.width, picture.styles.height):
+                self._repaint_around()
         else:
             self.query_one("#image-none", Static).update(
                 "no image" if image is None else f"image {image.width}×{image.height} (graphics: none)")
@@ -56,6 +83,30 @@ class ImagePane(Container):
 
     def on_resize(self) -> None:
         self._fit()
+        self._repaint_around()
+
+    def _repaint_around(self) -> None:
+        """Sixel pixels outlive the text cells under them: when the picture moves or changes size, repaint
+        the whole screen, so no cell keeps a strip of an old picture (Textual rewrites only changed cells)."""
+        pictures = self.query("#picture")
+        if pictures and hasattr(pictures.first(), "_sixel_options"):  # textual-image's sixel widget
+            self.app.refresh(repaint=True, layout=True)
+
+    @staticmethod
+    def _blocky(image, picture):
+        """The preview scaled to the picture's pixel size by repeating pixels (nearest neighbour): long runs
+        of one colour, which sixel's run-length coding packs into a few bytes (a smooth resize has none)."""
+        from PIL import Image as PILImage
+
+        cell_w, cell_h = graphics.cell_size()
+        width = picture.styles.width.value if picture.styles.width else 0
+        height = picture.styles.height.value if picture.styles.height else 0
+        if width <= 0 or height <= 0:
+            return image
+        box = (int(width * cell_w), int(height * cell_h))
+        scale = min(box[0] / image.width, box[1] / image.height)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        return image.convert("RGB").resize(size, PILImage.Resampling.NEAREST)
 
     def _fit(self) -> None:
         """Size the picture widget to the largest box with the image's aspect ratio that fits the pane."""

@@ -1,0 +1,91 @@
+"""Previews fit the link: the bytes-per-second budget skips preview frames, never the final image;
+kitty graphics reach the outer terminal through tmux wrapped as tmux documents it."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+from textual.app import App
+
+from picotui.ui import graphics
+from picotui.ui.image_widgets import PreviewBudget, meter, parse_rate, tmux_wrap
+from picotui.ui.widgets.image_pane import ImagePane
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_the_budget_lets_a_frame_through_when_a_second_has_paid_for_it():
+    clock = Clock()
+    budget = PreviewBudget(200_000, clock)
+    assert budget.allow(0, None)  # the first preview goes at once
+    written = 150_000  # what the terminal was sent for it
+    clock.now += 0.1
+    assert not budget.allow(written, 150_000)  # 0.1 s refilled 20 KB: not enough for another 150 KB
+    clock.now += 0.6
+    assert budget.allow(written, 150_000)  # 200 - 150 + 140 = 190 KB in the bucket
+    assert budget.dropped == 1
+
+
+def test_a_frame_dearer_than_a_second_waits_for_a_full_bucket_not_forever():
+    clock = Clock()
+    budget = PreviewBudget(100_000, clock)
+    assert budget.allow(0, 1_000_000)
+    assert not budget.allow(1_000_000, 1_000_000)  # 10 s of debt
+    clock.now += 10.9
+    assert budget.allow(1_000_000, 1_000_000)
+
+
+@pytest.mark.parametrize("text, rate", [("200K", 200_000), ("1.5M", 1_500_000), ("0", 0), ("300kb/s", 300_000),
+                                        ("5000", 5000), ("fast", None), ("-1K", None)])
+def test_rates(text, rate):
+    assert parse_rate(text) == rate
+
+
+def test_tmux_passthrough_doubles_every_escape():
+    # tmux(1), allow-passthrough: "\ePtmux;" + the sequence with each ESC doubled + "\e\\"
+    assert tmux_wrap("\x1b_Ga=d;\x1b\\") == "\x1bPtmux;\x1b\x1b_Ga=d;\x1b\x1b\\\x1b\\"
+
+
+class PaneApp(App):
+    def compose(self):
+        yield ImagePane(id="image-pane")
+
+
+@pytest.fixture
+def halfcell_with_a_small_budget():
+    saved, saved_rate = dict(graphics._state), dict(graphics._preview)
+    graphics._state.update(choice=None, widget=None)
+    graphics.prepare("halfcell")
+    graphics.set_preview_rate("1K")  # a thousandth of what a pane of half-blocks costs per frame
+    yield
+    graphics._state.update(saved)
+    graphics._preview.update(saved_rate)
+
+
+async def test_previews_over_budget_are_skipped_and_the_final_image_always_drawn(halfcell_with_a_small_budget):
+    frames = [Image.new("RGB", (64, 64), (i * 20, 0, 0)) for i in range(6)]
+    final = Image.new("RGB", (512, 512), (0, 200, 0))
+    app = PaneApp()
+    async with app.run_test(size=(100, 40)) as pilot:
+        pane = app.query_one(ImagePane)
+        await pilot.pause()
+        drawn = []
+        for index, frame in enumerate(frames):
+            pane.show(frame, f"preview · step {index + 1}/6", preview=True)
+            await pilot.pause()
+            meter.frame(40 * 60 * 38)  # headless Textual writes nothing: as if it wrote a 60×38-cell half-block frame sends
+            drawn.append(app.query_one("#picture").image is frame)
+        assert drawn[0] and not any(drawn[1:])  # after the first frame the 1 KB/s budget is spent
+        assert pane.image is frames[-1] and pane.caption == "preview · step 6/6"  # ctrl+f and the caption move on
+        assert graphics.preview_budget().dropped == 5
+        pane.show(final, "seed 1 · 512×512")
+        await pilot.pause()
+        assert app.query_one("#picture").image is final
+        assert meter.last("preview") == 40 * 60 * 38
+        assert "5 preview frames skipped" in dict(graphics.describe_lines())["previews"]
