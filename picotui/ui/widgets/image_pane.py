@@ -94,8 +94,11 @@ class ImagePane(Container):
 
     @staticmethod
     def _blocky(image, picture):
-        """The preview scaled to the picture's pixel size by repeating pixels (nearest neighbour): long runs
-        of one colour, which sixel's run-length coding packs into a few bytes (a smooth resize has none)."""
+        """The preview made cheap to send as sixel: scaled up by a whole factor by repeating pixels (long
+        runs of one colour, which sixel's run-length coding packs), a factor that is a multiple of 6 when it
+        fits so every preview row fills whole sixel bands (no band mixes two rows' colours), placed on a
+        transparent canvas of exactly the picture's pixel size, so textual-image does not resize it again
+        (a smooth resize would break the runs). It may come out a little smaller than the final image."""
         from PIL import Image as PILImage
 
         cell_w, cell_h = graphics.cell_size()
@@ -103,10 +106,18 @@ class ImagePane(Container):
         height = picture.styles.height.value if picture.styles.height else 0
         if width <= 0 or height <= 0:
             return image
-        box = (int(width * cell_w), int(height * cell_h))
-        scale = min(box[0] / image.width, box[1] / image.height)
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        return image.convert("RGB").resize(size, PILImage.Resampling.NEAREST)
+        box_w, box_h = int(width * cell_w), int(height * cell_h)
+        factor = min(box_w // image.width, box_h // image.height)
+        if factor >= 6:
+            factor -= factor % 6
+        if factor < 1:
+            return image
+        scaled = image.convert("RGBA").resize((image.width * factor, image.height * factor),
+                                              PILImage.Resampling.NEAREST)
+        canvas = PILImage.new("RGBA", (box_w, box_h), (0, 0, 0, 0))
+        top = (box_h - scaled.height) // 2
+        canvas.paste(scaled, ((box_w - scaled.width) // 2, top - top % 6))
+        return canvas
 
     def _fit(self) -> None:
         """Size the picture widget to the largest box with the image's aspect ratio that fits the pane."""
