@@ -117,7 +117,10 @@ class EngineEvents:
         self._say(f"Job {event.job_id} cancelled.", timeout=3)
 
     def _on_notice(self, event: Notice) -> None:
-        self._say(event.message, "warning" if event.level == "warning" else "information")
+        # before the first picture, notes (the device chosen, the demo model) go in the empty image pane
+        startup = event.job_id == 0 or event.level != "warning"  # a job's warnings stay toasts: they matter now
+        if not (startup and self.query_one(ImagePane).add_guide(event.message)):
+            self._say(event.message, "warning" if event.level == "warning" else "information")
 
     def _on_enginestatus(self, event: EngineStatus) -> None:
         from textual.widgets import Static

@@ -21,8 +21,17 @@ from picotui.ui.image_widgets import meter
 from picotui.ui.text import plain
 
 
+WELCOME = ("ctrl+g makes a picture with the form's settings: it appears here, step by step. "
+           "F1 explains the focused field, F2 lists every key, F3 shows the engine and the terminal's graphics.")
+
+
 class ImagePane(Container):
-    """Holds an Image widget (or a text placeholder) and a caption line."""
+    """Holds an Image widget (or a text placeholder) and a caption line. Until the first picture, the
+    pane itself holds the first-run guidance (start-up notes too), so nothing floats over a picture."""
+
+    DEFAULT_CSS = """
+    ImagePane #image-guide { padding: 1 2; width: 100%; height: auto; }
+    """
 
     def __init__(self, empty: str = "No image yet: ctrl+g generates one.", **kwargs):
         super().__init__(**kwargs)
@@ -30,8 +39,10 @@ class ImagePane(Container):
         self.caption = ""
         self.empty = empty
         self.version = 0  # bumps on every new picture (tests and the app can tell it changed)
+        self.guide_lines: list[str] = [WELCOME]
 
     def compose(self) -> ComposeResult:
+        yield Static(self._guide_text(), id="image-guide", markup=False)
         image_cls = graphics.image_widget()
         if image_cls is None:
             yield Static("Images are not drawn (graphics: none). Finished images are saved in outputs/.",
@@ -40,6 +51,19 @@ class ImagePane(Container):
             with Center(classes="picture-row"):  # the caption spans the pane, so center the picture itself
                 yield image_cls(None, id="picture")
         yield Static(plain(self.empty, one_line=True), id="image-caption", classes="dim")
+
+    def _guide_text(self):
+        return plain("\n\n".join(self.guide_lines))
+
+    def add_guide(self, text: str) -> bool:
+        """Put a first-run note in the empty pane. False when the pane cannot show it (a picture is there,
+        or the screen is too small for the pane): the caller says it another way."""
+        if self.image is not None or not self.display or self.app.has_class("compact"):
+            return False
+        if text not in self.guide_lines:
+            self.guide_lines.append(text)
+            self.query_one("#image-guide", Static).update(self._guide_text())
+        return True
 
     PREVIEW_COLORS = 16  # sixel previews: fewer colours, far fewer bytes (the final image has 256)
 
@@ -58,6 +82,7 @@ class ImagePane(Container):
             return
         self.image = image
         self.version += 1
+        self.query_one("#image-guide").display = image is None
         if pictures:
             picture = pictures.first()
             meter.picture_shown("preview" if preview else "final")
