@@ -89,3 +89,32 @@ async def test_previews_over_budget_are_skipped_and_the_final_image_always_drawn
         assert app.query_one("#picture").image is final
         assert meter.last("preview") == 40 * 60 * 38
         assert "5 preview frames skipped" in dict(graphics.describe_lines())["previews"]
+
+
+def test_kitty_pictures_go_at_their_own_size_through_tmux_and_are_freed(monkeypatch):
+    """The kitty protocol (sw.kovidgoyal.net/kitty/graphics-protocol): f=100 PNG data in base64 chunks,
+    a=p,U=1 a virtual placement for Unicode placeholders, a=d,d=I,i=ID deletes that image and frees it."""
+    import base64
+    import io
+    import sys
+
+    from textual_image.renderable.tgp import Image as Renderable
+
+    from picotui.ui.image_widgets import tgp_class
+
+    written = io.StringIO()
+    monkeypatch.setattr(sys, "__stdout__", written)
+    preview = Image.new("RGB", (64, 64), (10, 20, 30))
+    renderable = tgp_class(Renderable, passthrough=True)(preview)
+    renderable._send_image_to_terminal(460, 460)  # the cells it fills: 460 px, the terminal scales it
+    renderable._create_virtual_placement(46, 23)
+    image_id = renderable.terminal_image_id
+    renderable.cleanup()
+    wrapped = written.getvalue().split("\x1bPtmux;")
+    assert wrapped[0] == "" and all(w.endswith("\x1b\\") for w in wrapped[1:])  # nothing goes out unwrapped
+    inner = [w[:-2].replace("\x1b\x1b", "\x1b") for w in wrapped[1:]]
+    assert all(s.startswith("\x1b_G") and s.endswith("\x1b\\") for s in inner)
+    data = "".join(s.split(";", 1)[1][:-2] for s in inner if "f=100" in s)
+    assert Image.open(io.BytesIO(base64.b64decode(data))).size == (64, 64)
+    assert f"a=p,i={image_id},c=46,r=23,U=1" in inner[-2]
+    assert inner[-1].startswith(f"\x1b_Ga=d,d=I,i={image_id}")
