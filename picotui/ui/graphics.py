@@ -100,6 +100,7 @@ def detect(probe: bool = True):
         return terminal_detect.decide(terminal_detect.Answers(is_tty=False))
     answers, cell = terminal_probe.probe()
     if cell:
+        _state["cell"] = cell
         _preset_cell_size(*cell)
     return terminal_detect.decide(answers)
 
@@ -150,7 +151,7 @@ def _tell_cell_size_without_probing() -> None:
     try:
         from textual_image import _terminal
 
-        width, height = _tty_cell_size() or (10, 20)
+        width, height = _state.get("cell") or _tty_cell_size() or (10, 20)
         _terminal.set_terminal_capabilities(
             _terminal.TerminalCapabilities(_terminal.CellSize(width, height), sixel=False, tgp=False))
     except Exception as exc:  # an API we do not know: let textual-image probe now, before the app runs
