@@ -75,6 +75,7 @@ class ImagePane(Container):
         A `preview` frame is skipped when the preview budget is spent (the caption still moves on)."""
         self.caption = caption
         self.query_one("#image-caption", Static).update(plain(caption, one_line=True))
+        self.query_one("#image-guide").display = image is None
         pictures = self.query("#picture")
         budget = graphics.preview_budget() if pictures and preview else None
         if budget is not None and not budget.allow(meter.total, meter.last("preview")):
@@ -82,7 +83,6 @@ class ImagePane(Container):
             return
         self.image = image
         self.version += 1
-        self.query_one("#image-guide").display = image is None
         if pictures:
             picture = pictures.first()
             meter.picture_shown("preview" if preview else "final")
