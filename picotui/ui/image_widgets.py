@@ -41,8 +41,13 @@ class ByteMeter:
         self.since_picture += count
 
     def frame(self, count: int) -> None:
-        """One screen update written by Textual's driver: it carries the pending picture, if any."""
+        """One screen update written by Textual's driver (write, then flush)."""
         self.add(count)
+        self.flushed()
+
+    def flushed(self) -> None:
+        """The driver flushed a screen update: it carried the pending picture, if any. (One update is
+        several writes: with synchronized output the first is only "begin update".)"""
         if self.pending is not None:
             self.per_picture.append((self.pending, self.since_picture))
             del self.per_picture[:-50]
@@ -73,12 +78,16 @@ class ByteMeter:
         driver = getattr(app, "_driver", None)
         if driver is None or id(driver) in self._attached:
             return
-        write = driver.write
+        write, flush = driver.write, driver.flush
 
         def counting_write(data: str) -> None:
-            self.frame(len(data.encode("utf-8", "surrogateescape")))
+            self.add(len(data.encode("utf-8", "surrogateescape")))
             write(data)
-        driver.write = counting_write
+
+        def counting_flush() -> None:
+            flush()
+            self.flushed()
+        driver.write, driver.flush = counting_write, counting_flush
         self._attached.add(id(driver))
 
 
