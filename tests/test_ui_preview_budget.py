@@ -118,3 +118,53 @@ def test_kitty_pictures_go_at_their_own_size_through_tmux_and_are_freed(monkeypa
     assert Image.open(io.BytesIO(base64.b64decode(data))).size == (64, 64)
     assert f"a=p,i={image_id},c=46,r=23,U=1" in inner[-2]
     assert inner[-1].startswith(f"\x1b_Ga=d,d=I,i={image_id}")
+
+
+def _data_start(sixel: str) -> int:
+    """Where the pixel data begins: the first sixel data character (? to ~) or repeat (!) after the raster."""
+    import re
+
+    raster = re.search(r'"\d+;\d+;\d+;\d+', sixel)
+    body = re.sub(r"#\d+(;2;\d+;\d+;\d+)?", lambda m: "\0" * len(m.group(0)), sixel[raster.end():])
+    return raster.end() + re.search(r"[?-~!]", body).start()
+
+
+@pytest.fixture
+def sixel_widget():
+    saved = dict(graphics._state)
+    graphics._state.update(choice=None, widget=None)
+    graphics.prepare("sixel")
+    yield graphics.image_widget()
+    graphics._state.update(saved)
+
+
+async def test_sixel_pictures_define_every_colour_before_the_first_pixel(sixel_widget):
+    """xterm draws the first band speckled when colour registers are defined in it (textual-image defines
+    each on first use); the pictures picotui sends define them all up front, and lose nothing."""
+    import re
+
+    from textual_image._sixel import image_to_sixels
+
+    picture = Image.new("RGB", (64, 64))
+    for x in range(64):
+        for y in range(64):
+            picture.putpixel((x, y), (x * 4, y * 4, (x * y) % 256))
+    app = PaneApp()
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.query_one(ImagePane).show(picture, "final")
+        await pilot.pause(0.3)
+        impl = app.query_one("#picture").children[0]
+        sent = impl._cached_sixels.sixel_data
+    start = _data_start(sent)
+    definitions = re.findall(r"#\d+;2;\d+;\d+;\d+", sent)
+    assert definitions and all(sent.index(d) < start for d in definitions)
+    # nothing lost: the same colours and the same pixel commands as textual-image's own encoding
+    from textual_image.widget.sixel import _ImageSixelImpl
+
+    own = _ImageSixelImpl._image_to_sixels(impl, picture, None, (0, 0, 0, 1.0))
+    ours = impl._image_to_sixels(picture, None, (0, 0, 0, 1.0))
+    assert sorted(re.findall(r"#\d+;2;\d+;\d+;\d+", own)) == sorted(re.findall(r"#\d+;2;\d+;\d+;\d+", ours))
+    bare = lambda s: re.sub(r"(#\d+);2;\d+;\d+;\d+", r"\1", s)  # noqa: E731
+    head = re.match(r'.*?"\d+;\d+;\d+;\d+', own, re.S).group(0)
+    registers = "".join("#" + n for n in re.findall(r"#(\d+);2;", own))
+    assert bare(ours) == head + registers + bare(own)[len(head):]  # definitions moved up, pixels untouched

@@ -113,7 +113,9 @@ def _widget_for(protocol: str, decision, explicit: bool):
         _tell_cell_size_without_probing()
     if protocol == "kitty":
         return _kitty_widget(tiw, passthrough=bool(decision and decision.passthrough))
-    return {"sixel": tiw.SixelImage, "halfcell": tiw.HalfcellImage, "unicode": tiw.UnicodeImage}.get(protocol) \
+    if protocol == "sixel":
+        return _sixel_widget(tiw)
+    return {"halfcell": tiw.HalfcellImage, "unicode": tiw.UnicodeImage}.get(protocol) \
         or (tiw.select_image_class() if lazy else tiw.Image)
 
 
@@ -133,6 +135,18 @@ def _kitty_widget(tiw, passthrough: bool):
     except Exception as exc:
         log.info("kitty pictures drawn by textual-image as it is (%s)", exc)
         return tiw.TGPImage
+
+
+def _sixel_widget(tiw):
+    """textual-image's sixel widget with its colour registers defined up front (no speckled top band in
+    xterm); textual-image's own class if its internals are not the ones we know."""
+    try:
+        from picotui.ui.image_widgets import sixel_class
+
+        return sixel_class(tiw.SixelImage)
+    except Exception as exc:
+        log.info("sixel pictures drawn by textual-image as it is (%s)", exc)
+        return tiw.SixelImage
 
 
 def _preset_cell_size(width: int, height: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -183,3 +184,35 @@ def tgp_class(base, passthrough: bool):
                 self.terminal_image_id = None
 
     return PicoTGP
+
+
+_SIXEL_RASTER = re.compile(r'"\d+;\d+;\d+;\d+')
+_SIXEL_DEFINITION = re.compile(r"#(\d+);2;(\d+);(\d+);(\d+)")
+
+
+def hoist_color_definitions(sixel: str) -> str:
+    """The sixel image with every colour register defined up front, right after the raster attributes
+    (as libsixel writes them). textual-image defines each register on its first use, most of them in the
+    first band, and xterm (379, -ti vt340) draws that band speckled: the "debris" along the top row of
+    every sixel picture. Same pixels; a few bytes more (a `#n` select where a definition was)."""
+    raster = _SIXEL_RASTER.search(sixel)
+    if raster is None:
+        return sixel
+    head, body = sixel[:raster.end()], sixel[raster.end():]
+    definitions = "".join(match.group(0) for match in _SIXEL_DEFINITION.finditer(body))
+    return head + definitions + _SIXEL_DEFINITION.sub(lambda match: "#" + match.group(1), body)
+
+
+def sixel_class(base):
+    """textual-image's sixel widget, its encoding passed through `hoist_color_definitions`."""
+    from textual_image.widget.sixel import _ImageSixelImpl, _NoopRenderable
+
+    class PicoSixelImpl(_ImageSixelImpl):
+        def _image_to_sixels(self, image, sixel_options=None, background=None) -> str:
+            return hoist_color_definitions(super()._image_to_sixels(image, sixel_options, background))
+
+    class PicoSixelImage(base, Renderable=_NoopRenderable):
+        def compose(self):
+            yield PicoSixelImpl(self.image, self._sixel_options)
+
+    return PicoSixelImage
