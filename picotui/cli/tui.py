@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from picotui.config import GRAPHICS_CHOICES
 
@@ -22,8 +23,8 @@ def run(args: argparse.Namespace) -> int:
         from picotui.cli.generate import run_check
         from picotui.ui.graphics import check_lines
 
-        for line in check_lines(getattr(args, "graphics", None)):
-            print(line, flush=True)
+        for line in check_lines(getattr(args, "graphics", None)):  # stderr: stdout stays the one "ok" line
+            print(line, file=sys.stderr, flush=True)
         return run_check(args)
     from picotui.ui.app import run_tui
 
