@@ -86,6 +86,7 @@ class ImagePane(Container):
         if pictures:
             picture = pictures.first()
             meter.picture_shown("preview" if preview else "final")
+            had_picture = picture.image is not None
             before = (picture.styles.width, picture.styles.height)
             self._fit()
             if hasattr(picture, "_sixel_options"):  # textual-image's sixel widget reads it when the image is set
@@ -95,7 +96,10 @@ class ImagePane(Container):
                 if preview and image is not None:
                     image = self._blocky(image, picture)
             picture.image = image
-            if before != (picture.styles.width, picture.styles.height):
+            after = (picture.styles.width, picture.styles.height)
+            # a smaller picture leaves the old one's edge where Textual sees no changed cell; a same-size
+            # or larger one covers it (the picture is centred, top-aligned): repaint only when it shrank
+            if had_picture and any(a is not None and b is not None and a.value < b.value for a, b in zip(after, before)):
                 self._repaint_around()
         else:
             self.query_one("#image-none", Static).update(
@@ -108,7 +112,8 @@ class ImagePane(Container):
 
     def on_resize(self) -> None:
         self._fit()
-        self._repaint_around()
+        if self.image is not None:
+            self._repaint_around()
 
     def _repaint_around(self) -> None:
         """Sixel pixels outlive the text cells under them: when the picture moves or changes size, repaint
