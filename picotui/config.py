@@ -15,6 +15,7 @@ Example `config.toml`:
     device = "auto"            # auto, cuda, cuda:1, cpu
     memory_mode = "auto"       # how hard to save VRAM (see `picotui --help`)
     speed = "auto"             # auto, eager, cuda-graphs
+    preview_rate = "200K"      # bytes per second live previews may send to the terminal (0: no limit)
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ SETTINGS: dict[str, tuple[type, str, Any]] = {
     "device": (str, "PICOTUI_DEVICE", "auto"),
     "memory_mode": (str, "PICOTUI_MEMORY_MODE", "auto"),
     "speed": (str, "PICOTUI_SPEED", "auto"),
+    "preview_rate": (str, "PICOTUI_PREVIEW_RATE", "200K"),  # bytes/s for live previews (0 = no limit)
 }
 # Values with a closed set of choices; the others (device, memory_mode) are checked by whoever uses them.
 CHOICES: dict[str, tuple[str, ...]] = {"graphics": GRAPHICS_CHOICES, "speed": SPEED_SETTINGS}

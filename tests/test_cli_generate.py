@@ -65,6 +65,8 @@ def test_check_makes_one_tiny_image_and_says_ok(env):
     assert out.returncode == 0, out.stderr
     line = out.stdout.strip()
     assert line.startswith("picotui check ok: cpu, ") and line.endswith(" s")
+    # what the terminal is and how pictures would be drawn (no tty here: plain characters)
+    assert "terminal: unknown terminal" in out.stderr and "graphics: unicode (not connected to a terminal" in out.stderr
 
 
 @pytest.mark.slow

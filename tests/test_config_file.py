@@ -40,11 +40,12 @@ def test_default_location_follows_picotui_config(tmp_path):
 def test_all_keys_read(tmp_path):
     path = write(tmp_path, 'models = "/m"\noutputs = "/o"\ngraphics = "halfcell"\n'
                            'allow_pickle = true\ndevice = "cpu"\nmemory_mode = "low"\nspeed = "eager"\n'
-                           'state = "/s"\ncache = "/c"\n')
+                           'state = "/s"\ncache = "/c"\npreview_rate = "100K"\n')
     config = load_config(path)
     assert config.problem is None
     assert config.values == {"models": "/m", "outputs": "/o", "graphics": "halfcell", "allow_pickle": True,
-                             "device": "cpu", "memory_mode": "low", "speed": "eager", "state": "/s", "cache": "/c"}
+                             "device": "cpu", "memory_mode": "low", "speed": "eager", "state": "/s", "cache": "/c",
+                             "preview_rate": "100K"}
     assert set(config.values) == set(SETTINGS)  # the test names every key there is
 
 

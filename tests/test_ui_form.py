@@ -324,3 +324,20 @@ async def test_a_failure_stays_in_the_progress_line_and_names_the_log_file(paths
         await pilot.pause()
         assert f"boom [/] (details in the log: {paths.log_file})" in said
         assert text_of(app, "#progress-text") == "failed: boom [/] (details in the log)"
+
+
+async def test_the_demo_model_makes_a_fast_256_picture_until_a_size_is_chosen(paths):
+    app = app_for(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.pause()
+        form = app.query_one("#form")
+        assert str(app.query_one("#checkpoint", Select).value) == "demo"
+        note = app.query_one("#size-note", Static)
+        assert note.display and "256×256" in str(note.render())
+        request = form.next_request()
+        assert (request.width, request.height) == (256, 256)
+        assert (form.request().width, form.request().height) == (512, 512)  # the fields keep what they show
+        await type_into(pilot, "width", "512")  # typed for real: a chosen size, even the same one
+        request = form.next_request()
+        assert (request.width, request.height) == (512, 512)
+        assert not note.display

@@ -93,19 +93,22 @@ def test_an_explicit_choice_never_probes_a_lazy_textual_image(monkeypatch, fresh
     assert calls["capabilities"].cell_size.width > 0 and not calls["capabilities"].sixel
 
 
-def test_auto_asks_a_lazy_textual_image_to_probe_before_the_app_runs(monkeypatch, fresh_choice):
+def test_auto_decides_from_what_the_terminal_is_not_from_textual_images_probe(monkeypatch, fresh_choice):
+    """WezTerm answers the kitty graphics query but cannot draw textual-image's kitty pictures: sixel."""
+    from picotui.ui import terminal_probe
+
     calls = fake_lazy_textual_image(monkeypatch)
+    wezterm = "\x1bP>|WezTerm 20240203-110809-5046fc22\x1b\\\x1b_Gi=31;OK\x1b\\\x1b[?65;4;6;18;22c"
+    monkeypatch.setattr(terminal_probe, "probe", lambda timeout=1.0: (
+        terminal_probe.parse_replies(wezterm, {"TERM": "xterm-256color"}), None))
     assert graphics.prepare("auto") == "auto"
-    assert calls["probed"] == 1 and graphics.image_widget() is calls["widget"].SixelImage
+    assert calls["probed"] == 0 and graphics.image_widget() is calls["widget"].SixelImage
+    assert graphics.describe().startswith("sixel: wezterm 20240203-110809-5046fc22 answers DA1 with sixel")
+    lines = dict(graphics.describe_lines())
+    assert lines["terminal"] == "wezterm 20240203-110809-5046fc22 [from XTVERSION]"
 
 
-def test_engine_details_say_what_auto_settled_on(fresh_choice):
-    from textual_image import renderable
-    from textual_image.renderable import halfcell, sixel, tgp, unicode
-
-    graphics.prepare("auto")
-    expected = {tgp.Image: "kitty", sixel.Image: "sixel", halfcell.Image: "halfcell",
-                unicode.Image: "unicode"}[renderable.Image]
-    assert graphics.describe() == f"auto: {expected} (force another with --graphics)"
+def test_an_explicit_choice_says_it_was_set(fresh_choice):
     graphics.prepare("halfcell")
-    assert graphics.describe() == "halfcell"
+    assert graphics.describe().startswith("halfcell (set by --graphics")
+    assert "terminal" not in dict(graphics.describe_lines())

@@ -272,7 +272,7 @@ class PicoApp(PlotRuns, EngineEvents, ModelLibrary, App):
         self.push_screen(EngineDetailsModal(self._engine_details()))
 
     def _engine_details(self) -> str:
-        return details_text(self.engine_status, log_file=self.paths.log_file, graphics=graphics.describe(),
+        return details_text(self.engine_status, log_file=self.paths.log_file, graphics=graphics.describe_lines(),
                             models=self.paths.models, outputs=self.paths.outputs)
 
     def action_save_again(self) -> None:
@@ -377,6 +377,8 @@ def run_tui(args: argparse.Namespace) -> int:
     capture_warnings()
     notices = [problem for problem in (config.problem, folders_problem) if problem]
     choice = config.get("graphics", getattr(args, "graphics", None))
+    rate_problem = graphics.set_preview_rate(config.get("preview_rate", getattr(args, "preview_rate", None)))
+    notices += [rate_problem] if rate_problem else []
     app = PicoApp(paths, graphics_choice=choice, engine_options=engine_options(args, config), notices=notices)
     app.run()
     return int(app.return_code or 0)

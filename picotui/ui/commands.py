@@ -19,7 +19,8 @@ COMMANDS = [
     ("Model browser", "Checkpoints, VAEs, LoRAs, embeddings (ctrl+o)", "browser"),
     ("History", "Earlier images and their settings (ctrl+t)", "history"),
     ("X/Y/Z plot", "A grid of images where only the axes' settings change (F4)", "plot"),
-    ("Open PNG…", "Load the settings stored in a PNG (picotui or AUTOMATIC1111)", "open_png"),
+    ("Open image recipe… (PNG, JPEG, WebP)", "Load the settings stored in an image: picotui's, AUTOMATIC1111's, "
+     "...; Tab completes the path, the outputs folder is browsable, a pasted or dropped path works", "open_png"),
     ("Add LoRA row", "Add a LoRA to the job (ctrl+n)", "add_lora"),
     ("Help for the focused control", "What it does and how to choose a value (F1)", "help_focused"),
     ("Show all keys", "Every key of the app, and where the log file is (F2 or ?)", "keys"),

@@ -73,7 +73,8 @@ class EngineEvents:
                                            event.image_index, event.batch_count)
         if event.preview is not None:
             batch = f" · image {event.image_index + 1}/{event.batch_count}" if event.batch_count > 1 else ""
-            self.query_one(ImagePane).show(event.preview, f"preview · step {event.index}/{event.total}{batch}")
+            self.query_one(ImagePane).show(event.preview, f"preview · step {event.index}/{event.total}{batch}",
+                                            preview=True)
 
     def _on_finished(self, event: Finished) -> None:
         request = event.request
@@ -118,7 +119,10 @@ class EngineEvents:
         self._say(f"Job {event.job_id} cancelled.", timeout=3)
 
     def _on_notice(self, event: Notice) -> None:
-        self._say(event.message, "warning" if event.level == "warning" else "information")
+        # before the first picture, notes (the device chosen, the demo model) go in the empty image pane
+        startup = event.job_id == 0 or event.level != "warning"  # a job's warnings stay toasts: they matter now
+        if not (startup and self.query_one(ImagePane).add_guide(event.message)):
+            self._say(event.message, "warning" if event.level == "warning" else "information")
 
     def _on_enginestatus(self, event: EngineStatus) -> None:
         from textual.widgets import Static

@@ -10,6 +10,10 @@ Two generations of textual-image are supported, told apart by what they offer, n
 * 0.12 probes when `textual_image.renderable` is first imported, whatever is asked for;
 * releases with `textual_image.widget.select_image_class` probe only when asked: with an explicit
   choice picotui never probes, it tells textual-image the cell size (from the tty) instead.
+For "auto", picotui first asks the terminal what it *is* (picotui.ui.terminal_probe: XTVERSION, DA1/DA2,
+the environment, tmux's version and allow-passthrough) and picks the protocol from a decision table
+(picotui.ui.terminal_detect), because answering textual-image's graphics query is not enough (kitty
+< 0.28, WezTerm and Konsole answer the kitty query but cannot draw textual-image's kitty pictures).
 Either way the probe's own log lines (a timeout warning with a traceback, on terminals that do not
 answer) go to picotui's log file, never raw onto the terminal.
 """
@@ -21,7 +25,33 @@ import sys
 
 log = logging.getLogger("picotui.ui")
 
-_state: dict = {"choice": None, "widget": None}
+_state: dict = {"choice": None, "widget": None, "decision": None}
+DEFAULT_PREVIEW_RATE = 200_000  # bytes per second for previews: fits a home upload link over SSH
+_preview: dict = {"rate": DEFAULT_PREVIEW_RATE, "budget": None}
+
+
+def set_preview_rate(value) -> str | None:
+    """The preview budget in bytes per second ('200K', '1M', 0 = no limit); a one-line problem or None."""
+    from picotui.ui.image_widgets import parse_rate
+
+    if value in (None, ""):
+        return None
+    rate = parse_rate(value)
+    if rate is None:
+        return f"Ignored preview rate {value!r}: give bytes per second like 200K, 1M or 0 (no limit)."
+    _preview.update(rate=rate, budget=None)
+    return None
+
+
+def preview_budget():
+    """The one PreviewBudget of this process (None: no limit)."""
+    from picotui.ui.image_widgets import PreviewBudget
+
+    if not _preview["rate"]:
+        return None
+    if _preview["budget"] is None:
+        _preview["budget"] = PreviewBudget(_preview["rate"])
+    return _preview["budget"]
 
 
 def route_library_logs() -> None:
@@ -39,32 +69,94 @@ def route_library_logs() -> None:
         library.addHandler(logging.NullHandler())
 
 
-def prepare(choice: str | None) -> str:
-    """Import textual-image (probing the terminal when it must) and pick the widget class.
-    Returns the effective choice."""
+def prepare(choice: str | None, *, probe: bool = True) -> str:
+    """Pick the widget class: for "auto" from what the terminal is (probing it first, unless `probe` is
+    False, as in tests). Imports textual-image (0.12 probes then too). Returns the effective choice."""
     choice = (choice or "auto").lower()
     if _state["choice"] == choice:
         return choice
     route_library_logs()
+    decision = None
+    if choice == "auto":
+        decision = detect(probe)
     widget = None
     if choice != "none":
         try:
-            from textual_image import widget as tiw  # 0.12: the terminal probe runs here, once
-
-            lazy = hasattr(tiw, "select_image_class")
-            if choice == "auto":
-                widget = tiw.select_image_class() if lazy else tiw.Image
-            else:
-                if lazy:
-                    _tell_cell_size_without_probing()
-                widget = {"kitty": tiw.TGPImage, "sixel": tiw.SixelImage, "halfcell": tiw.HalfcellImage,
-                          "unicode": tiw.UnicodeImage}.get(choice) or (tiw.select_image_class() if lazy else tiw.Image)
+            widget = _widget_for(decision.protocol if decision else choice, decision, explicit=decision is None)
         except Exception as exc:  # no usable terminal (closed stdout...): draw no pictures rather than crash
             log.warning("textual-image unavailable (%s); images are not drawn", exc)
             choice, widget = "none", None
-    _state.update(choice=choice, widget=widget)
-    log.info("graphics: %s (%s)", choice, getattr(widget, "__name__", "no pictures"))
+    _state.update(choice=choice, widget=widget, decision=decision)
+    log.info("graphics: %s (%s)%s", choice, getattr(widget, "__name__", "no pictures"),
+             f": {decision.detected()}: {decision.reason}" if decision else "")
     return choice
+
+
+def detect(probe: bool = True):
+    """The decision for this terminal (picotui.ui.terminal_detect), probing it unless told not to."""
+    from picotui.ui import terminal_detect, terminal_probe
+
+    if not probe:
+        return terminal_detect.decide(terminal_detect.Answers(is_tty=False))
+    answers, cell = terminal_probe.probe()
+    if cell:
+        _state["cell"] = cell
+        _preset_cell_size(*cell)
+    return terminal_detect.decide(answers)
+
+
+def _widget_for(protocol: str, decision, explicit: bool):
+    from textual_image import widget as tiw  # 0.12: textual-image's own terminal probe runs here, once
+
+    lazy = hasattr(tiw, "select_image_class")
+    if lazy:
+        _tell_cell_size_without_probing()
+    if protocol == "kitty":
+        return _kitty_widget(tiw, passthrough=bool(decision and decision.passthrough))
+    if protocol == "sixel":
+        return _sixel_widget(tiw)
+    return {"halfcell": tiw.HalfcellImage, "unicode": tiw.UnicodeImage}.get(protocol) \
+        or (tiw.select_image_class() if lazy else tiw.Image)
+
+
+def _kitty_widget(tiw, passthrough: bool):
+    """textual-image's kitty widget with picotui's sending (tmux passthrough, own-size images, counted);
+    textual-image's own class if its internals are not the ones we know."""
+    try:
+        from textual_image.renderable.tgp import Image as Renderable
+        from textual_image.widget._base import Image as BaseImage
+
+        from picotui.ui.image_widgets import tgp_class
+
+        if not all(hasattr(Renderable, name) for name in ("_send_image_to_terminal", "_create_virtual_placement")):
+            raise AttributeError("textual-image's kitty renderable changed")
+        renderable = tgp_class(Renderable, passthrough)
+        return type("PicoTGPImage", (BaseImage,), {}, Renderable=renderable)
+    except Exception as exc:
+        log.info("kitty pictures drawn by textual-image as it is (%s)", exc)
+        return tiw.TGPImage
+
+
+def _sixel_widget(tiw):
+    """textual-image's sixel widget with its colour registers defined up front (no speckled top band in
+    xterm); textual-image's own class if its internals are not the ones we know."""
+    try:
+        from picotui.ui.image_widgets import sixel_class
+
+        return sixel_class(tiw.SixelImage)
+    except Exception as exc:
+        log.info("sixel pictures drawn by textual-image as it is (%s)", exc)
+        return tiw.SixelImage
+
+
+def _preset_cell_size(width: int, height: int) -> None:
+    """Hand textual-image the cell size the terminal just told us, so it never asks (0.12 caches it)."""
+    try:
+        from textual_image import _terminal
+
+        setattr(_terminal.get_cell_size, "_result", _terminal.CellSize(width, height))
+    except Exception:
+        pass
 
 
 def _tell_cell_size_without_probing() -> None:
@@ -73,7 +165,7 @@ def _tell_cell_size_without_probing() -> None:
     try:
         from textual_image import _terminal
 
-        width, height = _tty_cell_size() or (10, 20)
+        width, height = _state.get("cell") or _tty_cell_size() or (10, 20)
         _terminal.set_terminal_capabilities(
             _terminal.TerminalCapabilities(_terminal.CellSize(width, height), sixel=False, tgp=False))
     except Exception as exc:  # an API we do not know: let textual-image probe now, before the app runs
@@ -107,20 +199,52 @@ def current_choice() -> str:
     return _state["choice"] or "auto"
 
 
-def describe() -> str:
-    """The choice as a person needs it: for "auto", also what the terminal probe settled on."""
-    choice = current_choice()
-    if choice != "auto":
-        return choice
-    try:
-        from textual_image import renderable
-        from textual_image.renderable import halfcell, sixel, tgp, unicode
+def decision():
+    """The terminal_detect.Decision behind "auto" (None for an explicit choice)."""
+    return _state.get("decision")
 
-        found = {tgp.Image: "kitty", sixel.Image: "sixel", halfcell.Image: "halfcell",
-                 unicode.Image: "unicode"}.get(renderable.Image, "unknown")
-    except Exception:  # the library moved things around: the setting alone still says something
-        return choice
-    return f"auto: {found} (force another with --graphics)"
+
+def describe() -> str:
+    """The choice as a person needs it: for "auto", what was detected and why that protocol."""
+    choice = current_choice()
+    found = decision()
+    if choice != "auto" or found is None:
+        return f"{choice} (set by --graphics / PICOTUI_GRAPHICS / config)" if choice != "auto" else choice
+    return f"{found.protocol}: {found.reason} (force another with --graphics)"
+
+
+def check_lines(choice: str | None) -> list[str]:
+    """`picotui --check`: the detected terminal and the protocol pictures would use (no textual-image import)."""
+    import os
+
+    choice = (choice or os.environ.get("PICOTUI_GRAPHICS") or "auto").lower()
+    found = detect()
+    lines = [f"terminal: {found.detected()}"]
+    if choice == "auto":
+        lines.append(f"graphics: {found.protocol} ({found.reason})")
+    else:
+        lines.append(f"graphics: {choice} (set by --graphics / PICOTUI_GRAPHICS; auto would pick {found.protocol})")
+    if found.hint:
+        lines.append(f"tmux: {found.hint}")
+    return lines
+
+
+def describe_lines() -> list[tuple[str, str]]:
+    """F3's graphics lines: (label, text)."""
+    from picotui.ui.image_widgets import meter
+
+    found = decision()
+    lines = [("graphics", describe())]
+    if found is not None:
+        lines.append(("terminal", found.detected()))
+        if found.hint:
+            lines.append(("  tmux", found.hint))
+    lines.append(("bytes", meter.summary()))
+    budget = preview_budget()
+    rate = f"{_preview['rate'] / 1000:g} KB/s" if _preview["rate"] else "no limit"
+    dropped = f", {budget.dropped} preview frames skipped to stay within it" if budget and budget.dropped else ""
+    lines.append(("previews", f"budget {rate} (--preview-rate){dropped}"))
+    return lines
 
 
 def image_widget():

@@ -130,9 +130,12 @@ settings (including the seed, which gets locked) into the form."""),
 Your model files, by kind. Enter uses the highlighted file: a checkpoint or VAE is set in the form, a
 LoRA is added as a row, an embedding's name is added to the prompt. Greyed rows cannot be used; the
 reason is shown. r rescans the folders after you add files."""),
-    "open-path": ("Open a PNG", """\
-Type or paste the path of a PNG made by picotui or AUTOMATIC1111 and press Enter: its prompt, seed and
-settings are loaded into the form. Settings picotui does not know are listed in a notification."""),
+    "open-path": ("Open an image's recipe", """\
+Type, paste or drop onto the terminal the path of an image made by picotui or AUTOMATIC1111 (PNG, JPEG,
+WebP) and press Enter: its prompt, seed and settings are loaded into the form. Tab completes the path
+(pressed again after more letters, it goes further); the matches are listed under the field. Down arrow
+moves to the browser of the outputs folder: Enter on an image opens it. Quoted paths, file:// URLs and
+backslash-escaped spaces are understood. Settings picotui does not know are listed in a notification."""),
 }
 
 def reflow(body: str) -> str:

@@ -13,6 +13,7 @@ from textual.message import Message
 from picotui.engine.prompting.embeddings import vector_counts
 from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.widgets.form import JobForm
+from picotui.ui.widgets.image_pane import ImagePane
 
 log = logging.getLogger("picotui.ui")
 
@@ -60,9 +61,11 @@ class ModelLibrary:
         if isinstance(self.screen, ModelBrowser):
             self.screen.refill(files)
         if not self._scanned_once and not usable("checkpoint"):
-            self._say(f"No checkpoints installed yet: the demo model is in use (random weights, it paints "
-                      f"noise). Put SD1.5 .safetensors files in {self.paths.model_dir('checkpoints')}, then "
-                      "ctrl+o and r to rescan.", timeout=20)
+            note = (f"No checkpoints installed yet: the demo model is in use (random weights, it paints "
+                    f"noise). Put SD1.5 .safetensors files in {self.paths.model_dir('checkpoints')}, then "
+                    "ctrl+o and r to rescan.")
+            if not self.query_one(ImagePane).add_guide(note):  # in the empty image pane, not over a picture
+                self._say(note, timeout=20)
         self._scanned_once = True
 
     def on_hashed(self, message: Hashed) -> None:

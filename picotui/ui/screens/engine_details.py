@@ -13,7 +13,9 @@ from picotui.engine.events import EngineStatus
 from picotui.ui.text import plain
 
 
-def details_text(status: EngineStatus | None, *, log_file, graphics: str, models, outputs) -> str:
+def details_text(status: EngineStatus | None, *, log_file, graphics: str | list[tuple[str, str]], models,
+                 outputs) -> str:
+    """`graphics`: one line, or (label, text) lines (what the terminal is, why this protocol, bytes sent)."""
     lines = []
     if status is None:
         lines.append("engine      starting: torch loads in the background (the details come when it is ready)")
@@ -37,7 +39,9 @@ def details_text(status: EngineStatus | None, *, log_file, graphics: str, models
                   if k not in ("memory_reason", "speed_reason") and v not in (None, "")}
         for key, value in sorted(others.items()):
             lines.append(f"{str(key)[:11]:<11} {value}")
-    lines += ["", f"graphics    {graphics}", f"models      {models}", f"outputs     {outputs}",
+    graphics_lines = [("graphics", graphics)] if isinstance(graphics, str) else graphics
+    lines += [""] + [f"{label:<11} {text}" for label, text in graphics_lines]
+    lines += [f"models      {models}", f"outputs     {outputs}",
               f"log file    {log_file}"]
     return "\n".join(lines)
 

@@ -17,6 +17,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static, Text
 from picotui.engine.errors import RequestError
 from picotui.engine.request import BATCH_COUNT, CFG, CLIP_SKIP, MAX_PROMPT_CHARS, MAX_SEED, STEPS, GenerationRequest
 from picotui.engine.sampling.samplers import SAMPLER_NAMES
+from picotui.ui import demo_size
 from picotui.ui.text import escape_controls, file_options, has_controls, plain
 from picotui.ui.validators import Decimal, WholeNumber, seed_validator, size_validator
 from picotui.ui.widgets.lora_rows import LoraPanel
@@ -56,6 +57,8 @@ class JobForm(VerticalScroll, can_focus=False):
         self._quiet = False  # set while the form fills itself, so presets/size don't chase each other
         self.embedding_vectors: dict[str, int] = {}  # embedding name -> vectors, for the token counter
         self._count_timer = None  # the pending recount after typing (debounced)
+        self.size_chosen = False  # the user typed, picked or restored a size (else the demo may use 256²)
+        self._size_at_start = (str(request.width), str(request.height))
 
     # ---- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -94,6 +97,7 @@ class JobForm(VerticalScroll, can_focus=False):
             with Vertical(classes="field wide"):
                 yield Label("Size presets", classes="field-label")
                 yield Select(PRESETS, id="size-preset", prompt="presets", compact=True)
+        yield Static("", id="size-note", classes="dim")
         with Horizontal(classes="row"):
             yield _field("seed", "" if r.seed is None else str(r.seed))
             with Vertical(classes="field"):
@@ -114,6 +118,23 @@ class JobForm(VerticalScroll, can_focus=False):
         for spec in self._initial.loras:
             self.query_one(LoraPanel).add(spec.name, spec.weight, focus=False)
         self._sync_preset()
+        self._demo_note()
+
+    def _demo_note(self) -> None:
+        """Say when the demo model will make a smaller picture than the size fields show."""
+        try:
+            width, height = (int(self.query_one(f"#{f}", Input).value) for f in ("width", "height"))
+        except ValueError:
+            width = height = 0
+        checkpoint = str(self.query_one("#checkpoint", Select).value)
+        note = self.query_one("#size-note", Static)
+        shown = demo_size.applies(checkpoint, width, height, self.size_chosen)
+        note.update(demo_size.NOTE if shown else "")
+        note.display = shown
+
+    @on(Select.Changed, "#checkpoint")
+    def _checkpoint_changed(self) -> None:
+        self._demo_note()
 
     # ---- models from the library -----------------------------------------------------------------
     def set_models(self, checkpoints: list[str], vaes: list[str], loras: list[str]) -> None:
@@ -168,7 +189,7 @@ class JobForm(VerticalScroll, can_focus=False):
 
     def next_request(self) -> GenerationRequest:
         """The request for a new job: unlocked -> a fresh random seed (shown in the field); locked -> the field's."""
-        request = self.request()
+        request = demo_size.for_demo(self.request(), self.size_chosen)
         if not self.seed_locked or request.seed is None:
             request = replace(request, seed=self.new_random_seed())
         return request
@@ -202,7 +223,9 @@ class JobForm(VerticalScroll, can_focus=False):
                 self.query_one("#seed-lock", Checkbox).value = lock_seed
         finally:
             self._quiet = False
+        self.size_chosen = True  # a restored recipe's size is a chosen one
         self._sync_preset()
+        self._demo_note()
         self.show_error("")
         return notes
 
@@ -241,13 +264,18 @@ class JobForm(VerticalScroll, can_focus=False):
         error_line.update(plain(error, one_line=True))
         error_line.display = bool(error)
         if event.input.id in ("width", "height") and not self._quiet:
+            size = tuple(self.query_one(f"#{f}", Input).value.strip() for f in ("width", "height"))
+            self.size_chosen = self.size_chosen or size != self._size_at_start
             self._sync_preset()
+            self._demo_note()
 
     @on(Select.Changed, "#size-preset")
     def _preset_chosen(self, event: Select.Changed) -> None:
         if self._quiet or event.select.is_blank():
             return
         width, height = str(event.value).split("x")
+        current = tuple(self.query_one(f"#{f}", Input).value.strip() for f in ("width", "height"))
+        self.size_chosen = self.size_chosen or (width, height) != current  # not the form showing its own size
         self._quiet = True
         try:
             self.query_one("#width", Input).value = width

@@ -3,6 +3,11 @@
 Which textual-image widget draws it is decided before the app starts (see picotui.ui.graphics);
 "none" shows a one-line description instead. The picture keeps its aspect ratio: it is fitted into
 the pane (in terminal cells, using the cell's pixel size) and refitted when the pane resizes.
+
+Previews fit the link (picotui.ui.image_widgets): a frame is skipped when the bytes-per-second budget
+is spent, and a sixel preview is sent cheaply (scaled up by repeating pixels, which sixel's run-length
+coding packs, and 16 colours); the final image is always drawn, once, at full quality. The encoding
+happens when Textual renders, on the app's thread, never on the worker thread that feeds the GPU.
 """
 
 from __future__ import annotations
@@ -12,11 +17,21 @@ from textual.containers import Center, Container
 from textual.widgets import Static
 
 from picotui.ui import graphics
+from picotui.ui.image_widgets import meter
 from picotui.ui.text import plain
 
 
+WELCOME = ("ctrl+g makes a picture with the form's settings: it appears here, step by step. "
+           "F1 explains the focused field, F2 lists every key, F3 shows the engine and the terminal's graphics.")
+
+
 class ImagePane(Container):
-    """Holds an Image widget (or a text placeholder) and a caption line."""
+    """Holds an Image widget (or a text placeholder) and a caption line. Until the first picture, the
+    pane itself holds the first-run guidance (start-up notes too), so nothing floats over a picture."""
+
+    DEFAULT_CSS = """
+    ImagePane #image-guide { padding: 1 2; width: 100%; height: auto; }
+    """
 
     def __init__(self, empty: str = "No image yet: ctrl+g generates one.", **kwargs):
         super().__init__(**kwargs)
@@ -24,8 +39,10 @@ class ImagePane(Container):
         self.caption = ""
         self.empty = empty
         self.version = 0  # bumps on every new picture (tests and the app can tell it changed)
+        self.guide_lines: list[str] = [WELCOME]
 
     def compose(self) -> ComposeResult:
+        yield Static(self._guide_text(), id="image-guide", markup=False)
         image_cls = graphics.image_widget()
         if image_cls is None:
             yield Static("Images are not drawn (graphics: none). Finished images are saved in outputs/.",
@@ -35,16 +52,55 @@ class ImagePane(Container):
                 yield image_cls(None, id="picture")
         yield Static(plain(self.empty, one_line=True), id="image-caption", classes="dim")
 
-    def show(self, image, caption: str) -> None:
-        """Draw `image` (a PIL image; None clears the picture) with a one-line caption (shown literally)."""
-        self.image = image
+    def _guide_text(self):
+        return plain("\n\n".join(self.guide_lines))
+
+    def add_guide(self, text: str) -> bool:
+        """Put a first-run note in the empty pane. False when the pane cannot show it (a picture is there,
+        or the screen is too small for the pane): the caller says it another way."""
+        if self.image is not None or not self.display or self.app.has_class("compact"):
+            return False
+        if text not in self.guide_lines:
+            self.guide_lines.append(text)
+            self.query_one("#image-guide", Static).update(self._guide_text())
+        return True
+
+    PREVIEW_COLORS = 16  # sixel previews: fewer colours, far fewer bytes (the final image has 256)
+
+    def on_mount(self) -> None:
+        meter.attach(self.app)  # count every byte Textual writes, for the budget and F3
+
+    def show(self, image, caption: str, *, preview: bool = False) -> None:
+        """Draw `image` (a PIL image; None clears the picture) with a one-line caption (shown literally).
+        A `preview` frame is skipped when the preview budget is spent (the caption still moves on)."""
         self.caption = caption
-        self.version += 1
         self.query_one("#image-caption", Static).update(plain(caption, one_line=True))
+        self.query_one("#image-guide").display = image is None
         pictures = self.query("#picture")
+        budget = graphics.preview_budget() if pictures and preview else None
+        if budget is not None and not budget.allow(meter.total, meter.last("preview")):
+            self.image = image  # ctrl+f shows the newest frame even when the pane skipped it
+            return
+        self.image = image
+        self.version += 1
         if pictures:
-            pictures.first().image = image
+            picture = pictures.first()
+            meter.picture_shown("preview" if preview else "final")
+            had_picture = picture.image is not None
+            before = (picture.styles.width, picture.styles.height)
             self._fit()
+            if hasattr(picture, "_sixel_options"):  # textual-image's sixel widget reads it when the image is set
+                from textual_image.widget import SixelOptions
+
+                picture._sixel_options = SixelOptions(colors=self.PREVIEW_COLORS) if preview else None
+                if preview and image is not None:
+                    image = self._blocky(image, picture)
+            picture.image = image
+            after = (picture.styles.width, picture.styles.height)
+            # a smaller picture leaves the old one's edge where Textual sees no changed cell; a same-size
+            # or larger one covers it (the picture is centred, top-aligned): repaint only when it shrank
+            if had_picture and any(a is not None and b is not None and a.value < b.value for a, b in zip(after, before)):
+                self._repaint_around()
         else:
             self.query_one("#image-none", Static).update(
                 "no image" if image is None else f"image {image.width}×{image.height} (graphics: none)")
@@ -56,6 +112,42 @@ class ImagePane(Container):
 
     def on_resize(self) -> None:
         self._fit()
+        if self.image is not None:
+            self._repaint_around()
+
+    def _repaint_around(self) -> None:
+        """Sixel pixels outlive the text cells under them: when the picture moves or changes size, repaint
+        the whole screen, so no cell keeps a strip of an old picture (Textual rewrites only changed cells)."""
+        pictures = self.query("#picture")
+        if pictures and hasattr(pictures.first(), "_sixel_options"):  # textual-image's sixel widget
+            self.app.refresh(repaint=True, layout=True)
+
+    @staticmethod
+    def _blocky(image, picture):
+        """The preview made cheap to send as sixel: scaled up by a whole factor by repeating pixels (long
+        runs of one colour, which sixel's run-length coding packs), a factor that is a multiple of 6 when it
+        fits so every preview row fills whole sixel bands (no band mixes two rows' colours), placed on a
+        transparent canvas of exactly the picture's pixel size, so textual-image does not resize it again
+        (a smooth resize would break the runs). It may come out a little smaller than the final image."""
+        from PIL import Image as PILImage
+
+        cell_w, cell_h = graphics.cell_size()
+        width = picture.styles.width.value if picture.styles.width else 0
+        height = picture.styles.height.value if picture.styles.height else 0
+        if width <= 0 or height <= 0:
+            return image
+        box_w, box_h = int(width * cell_w), int(height * cell_h)
+        factor = min(box_w // image.width, box_h // image.height)
+        if factor >= 6:
+            factor -= factor % 6
+        if factor < 1:
+            return image
+        scaled = image.convert("RGBA").resize((image.width * factor, image.height * factor),
+                                              PILImage.Resampling.NEAREST)
+        canvas = PILImage.new("RGBA", (box_w, box_h), (0, 0, 0, 0))
+        top = (box_h - scaled.height) // 2
+        canvas.paste(scaled, ((box_w - scaled.width) // 2, top - top % 6))
+        return canvas
 
     def _fit(self) -> None:
         """Size the picture widget to the largest box with the image's aspect ratio that fits the pane."""
