@@ -137,9 +137,12 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
     import torch
 
     from picotui.engine.errors import RequestError
-    from picotui.engine.sampling.samplers import SAMPLERS, SAMPLER_NAMES
+    from picotui.engine.sampling.samplers import SAMPLER_NAMES, SAMPLERS, split_sampler_name
 
-    spec = SAMPLERS.get(sampler)
+    name, combined = split_sampler_name(sampler)
+    if combined and schedule == "Automatic":  # an old combined name, e.g. "DPM++ 2M Karras"
+        schedule = combined
+    spec = SAMPLERS.get(name)
     if spec is None:
         raise RequestError(f"Unknown sampler {sampler!r}: choose one of {', '.join(SAMPLER_NAMES)}.")
     device = pipe._execution_device
@@ -226,7 +229,8 @@ def _diffusers_loop(pipe, cond, uncond, sampler, steps, cfg, width, height, nois
     """DDIM, PLMS, UniPC: diffusers' own pipeline loop and scheduler, from our starting noise."""
     import torch
 
-    
+    from picotui.engine.sampling.samplers import make_scheduler
+
     pipe.scheduler = make_scheduler(sampler, base_scheduler_config(pipe))
 
     def callback(p, i, t, kwargs):
