@@ -46,9 +46,10 @@ def test_the_names_are_a1111s_and_the_default_is_dpmpp_2m_sde_karras():
 
 @pytest.mark.parametrize("name", A1111_SAMPLERS)
 def test_automatic_resolves_as_in_a1111(name):
-    expected = "Automatic" if name in ("DDIM", "PLMS", "UniPC") else A1111_AUTOMATIC.get(name, "Uniform")
+    expected = "Automatic" if name in ("DDIM", "PLMS", "UniPC") else A1111_AUTOMATIC.get(name, "Automatic")
     assert a1111_schedule(name, "Automatic") == expected
-    assert a1111_schedule(name, "SGM Uniform") == ("Automatic" if expected == "Automatic" else "SGM Uniform")
+    timestep = name in ("DDIM", "PLMS", "UniPC")  # they take no schedule
+    assert a1111_schedule(name, "SGM Uniform") == ("Automatic" if timestep else "SGM Uniform")
 
 
 def test_old_combined_names_split():

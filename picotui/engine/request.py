@@ -13,6 +13,7 @@ from picotui.engine.sampling.samplers import (
     DEFAULT_SCHEDULE_TYPE,
     OLD_PICOTUI_UNIFORM,
     SAMPLER_NAMES,
+    a1111_schedule,
     split_sampler_name,
 )
 from picotui.engine.sampling.schedules import SCHEDULE_TYPES, schedule_label
@@ -86,6 +87,9 @@ class GenerationRequest:
                                f"{', '.join(SCHEDULE_TYPES)}.")
         if combined and schedule == "Automatic":  # "DPM++ 2M Karras": the old combined name
             schedule = combined
+        # Kept as A1111 records it: "Automatic" resolved where its sampler table names a schedule (DPM++ 2M ->
+        # Karras); none for the timestep samplers. A recipe then reads back as the request that wrote it.
+        schedule = a1111_schedule(sampler, schedule)
         object.__setattr__(self, "sampler", sampler)
         object.__setattr__(self, "schedule_type", schedule)
         object.__setattr__(self, "steps", _integer("Steps", self.steps, *STEPS))

@@ -95,7 +95,7 @@ def a1111_parameters(request: GenerationRequest, *, model_name: str, model_hash:
                      version: str = __version__) -> str:
     """The "parameters" text A1111 would write for this request (one image: request.seed is its seed)."""
     fields = [("Steps", request.steps), ("Sampler", request.sampler),
-              ("Schedule type", written_schedule(request.sampler, request.schedule_type)), ("CFG scale", number(request.cfg)), ("Seed", request.seed),
+              ("Schedule type", request.schedule_type), ("CFG scale", number(request.cfg)), ("Seed", request.seed),
               ("Size", f"{request.width}x{request.height}"), ("Model hash", model_hash), ("Model", model_name),
               ("VAE hash", vae_hash if vae_name else None), ("VAE", vae_name),
               ("Clip skip", request.clip_skip if request.clip_skip > 1 else None), ("RNG", "CPU"),
@@ -167,15 +167,6 @@ def _pairs(line: str) -> list[tuple[str, str]]:
         out.append((key, line[j:end].strip()))
         i = end + 1
     return out
-
-
-def written_schedule(sampler: str, schedule: str) -> str:
-    """What A1111 >= 1.9 writes as "Schedule type": "Automatic" resolved to the sampler's own schedule where
-    its sampler table names one (DPM++ 2M -> Karras), else the setting as it is."""
-    spec = SAMPLERS[sampler]
-    if schedule == "Automatic" and spec.automatic and not spec.timestep:
-        return spec.automatic
-    return schedule
 
 
 def sampler_from_a1111(sampler: str, schedule: str | None) -> tuple[str | None, str | None, str | None]:

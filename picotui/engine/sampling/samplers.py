@@ -90,13 +90,14 @@ def split_sampler_name(name: str) -> tuple[str | None, str | None]:
 
 
 def a1111_schedule(sampler: str, schedule: str) -> str:
-    """The schedule A1111 runs for this sampler and "Schedule type" ("Automatic" resolved; timestep samplers:
-    "Automatic", they have no schedule)."""
+    """The "Schedule type" A1111 records for this sampler and setting: "Automatic" becomes the sampler's own
+    schedule where A1111's table names one (DPM++ 2M -> Karras) and stays "Automatic" where it means Uniform;
+    the timestep samplers have no schedule ("Automatic")."""
     spec = SAMPLERS[sampler]
     if spec.timestep:
         return DEFAULT_SCHEDULE
     label = schedule_label(schedule) or DEFAULT_SCHEDULE
-    return (spec.automatic or "Uniform") if label == "Automatic" else label
+    return (spec.automatic or "Automatic") if label == "Automatic" else label
 
 
 def make_scheduler(name: str, base_config: dict):
