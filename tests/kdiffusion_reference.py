@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import types
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 _PACKAGE = "_kdiffusion_reference"
@@ -184,9 +185,26 @@ class _RandnHijack:
         return self._stream.next()
 
 
+@contextmanager
+def cuda_tree_normals():
+    """torchsde's normals as A1111 on an NVIDIA GPU draws them: CUDA's randn for each seed, here through the NV
+    emulation (picotui.engine.sampling.noise.PhiloxGenerator, held to torch's CUDA randn by the noise tests)."""
+    from torchsde._brownian import brownian_interval
+
+    from picotui.engine.sampling.noise import PhiloxGenerator
+
+    original = brownian_interval._randn
+    brownian_interval._randn = lambda size, dtype, device, seed: PhiloxGenerator(int(seed)).randn(size).to(dtype)
+    try:
+        yield
+    finally:
+        brownian_interval._randn = original
+
+
 def a1111_image(unet, vae, cond, uncond, *, sampler, schedule, steps, cfg, seeds, width, height, stream=None,
-                **stream_kw):
-    """The uint8 pictures (N, H, W, 3) A1111 makes for this batch with k-diffusion's sampler."""
+                on_gpu=True, **stream_kw):
+    """The uint8 pictures (N, H, W, 3) A1111 makes for this batch with k-diffusion's sampler; `on_gpu`: A1111 on
+    an NVIDIA GPU (its SDE samplers' Brownian tree drawn with CUDA's generator), else A1111 on a CPU."""
     import numpy as np
     import torch
 
@@ -208,14 +226,15 @@ def a1111_image(unet, vae, cond, uncond, *, sampler, schedule, steps, cfg, seeds
     x = stream.first() * sigmas[0]
     extra = {}
     if options.get("brownian_noise"):
-        extra["noise_sampler"] = sampling.BrownianTreeNoiseSampler(x, sigmas[sigmas > 0].min(), sigmas.max(),
-                                                                   seed=list(seeds))
+        with cuda_tree_normals() if on_gpu else nullcontext():  # the tree draws its first normals when built
+            extra["noise_sampler"] = sampling.BrownianTreeNoiseSampler(x, sigmas[sigmas > 0].min(), sigmas.max(),
+                                                                       seed=list(seeds))
     if options.get("solver_type") == "heun":
         extra["solver_type"] = "heun"
     saved = sampling.torch
     sampling.torch = _RandnHijack(stream)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), (cuda_tree_normals() if on_gpu else nullcontext()):
             latents = getattr(sampling, function)(cfg_denoiser, x, sigmas, disable=True, **extra)
             decoded = vae.decode(latents / vae.config.scaling_factor).sample
     finally:

@@ -98,6 +98,24 @@ def test_a_batch_of_two_gives_each_image_its_own_seed(tiny_pipe, conds, sampler)
     assert np.abs(batch[0].astype(int) - batch[1]).mean() > 1
 
 
+@pytest.mark.parametrize("sampler", ["DPM++ SDE", "DPM++ 2M SDE Heun"])
+def test_sde_samplers_draw_their_brownian_noise_as_on_an_nvidia_gpu(tiny_pipe, conds, sampler):
+    # A1111 runs on CUDA, so torchsde draws the tree's normals with CUDA's generator whatever the RNG setting;
+    # picotui does the same off CUDA (the emulation). With the device's own generator: A1111 on a CPU.
+    from picotui.engine.sampling import denoiser
+
+    gpu = reference(tiny_pipe, conds, sampler=sampler, schedule="Karras", seeds=[8])[0]
+    cpu = reference(tiny_pipe, conds, sampler=sampler, schedule="Karras", seeds=[8], on_gpu=False)[0]
+    assert np.abs(gpu - cpu).mean() > 1  # the two A1111s differ: the test can tell them apart
+    assert_same_picture(ours(tiny_pipe, conds, sampler=sampler, schedule="Karras", seed=8), gpu)
+    plain = denoiser.BrownianNoise.__init__.__kwdefaults__
+    try:
+        plain["cuda_normals"] = False
+        assert_same_picture(ours(tiny_pipe, conds, sampler=sampler, schedule="Karras", seed=8), cpu)
+    finally:
+        plain["cuda_normals"] = True
+
+
 def test_restart_with_its_restart_segments_differs_from_plain_heun(tiny_pipe, conds):
     # from 20 steps A1111's Restart adds segments that jump back up with fresh noise: not Heun any more
     heun = ours(tiny_pipe, conds, sampler="Heun", schedule="Karras", seed=4, steps=20)

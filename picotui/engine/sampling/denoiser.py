@@ -8,13 +8,17 @@ uncond + (cond - uncond) * scale. Prompts of different lengths (A1111 without pa
 
 `BrownianNoise` is k-diffusion's BrownianTreeNoiseSampler as A1111 sets it up for the SDE samplers: one
 torchsde Brownian tree per image, seeded with the image seed, spanning the smallest non-zero sigma to the
-largest, so the noise does not depend on the batch. The tree lives on the latent's device, as in A1111.
+largest, so the noise does not depend on the batch. torchsde draws the tree's normals with a generator of
+the latent's device: in A1111 (an NVIDIA GPU, whatever its RNG setting) that is CUDA's. Off CUDA, picotui
+draws them with the Philox emulation of CUDA's randn (noise.PhiloxGenerator), so an SDE recipe gives
+A1111's picture on a CPU too; `cuda_normals=False` keeps the device's own generator.
 
 Torch is imported inside functions.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Callable
 
 
@@ -55,21 +59,45 @@ class CFGDenoiser:
 class BrownianNoise:
     """Unit-variance Brownian increments between two sigmas, one seeded tree per image of the batch."""
 
-    def __init__(self, x, sigmas, seeds):
+    def __init__(self, x, sigmas, seeds, *, cuda_normals: bool = True):
         import torch
         import torchsde
 
+        self.emulate = cuda_normals and x.device.type != "cuda"
         positive = sigmas[sigmas > 0]
         lo = torch.as_tensor(positive.min()).to(x.device)
         hi = torch.as_tensor(sigmas.max()).to(x.device)
         start = torch.zeros_like(x[0])
-        self.trees = [torchsde.BrownianTree(lo, start, hi, entropy=int(seed)) for seed in seeds]
+        with self._normals():
+            self.trees = [torchsde.BrownianTree(lo, start, hi, entropy=int(seed)) for seed in seeds]
+
+    @contextmanager
+    def _normals(self):
+        """Within this block torchsde's normals are CUDA's randn (emulated) when `emulate` is set."""
+        if not self.emulate:
+            yield
+            return
+        from torchsde._brownian import brownian_interval
+
+        from picotui.engine.sampling.noise import PhiloxGenerator
+
+        original = brownian_interval._randn
+
+        def cuda_randn(size, dtype, device, seed):
+            return PhiloxGenerator(int(seed)).randn(size).to(device=device, dtype=dtype)
+
+        brownian_interval._randn = cuda_randn  # the worker thread is torchsde's only user
+        try:
+            yield
+        finally:
+            brownian_interval._randn = original
 
     def __call__(self, sigma, sigma_next):
         import torch
 
         a, b = torch.as_tensor(sigma), torch.as_tensor(sigma_next)
         lo, hi, sign = (a, b, 1) if a < b else (b, a, -1)
-        # the tree is queried low-to-high; a step down in sigma is the negated increment, as in k-diffusion
-        w = torch.stack([tree(lo, hi) for tree in self.trees]) * sign
+        with self._normals():
+            # the tree is queried low-to-high; a step down in sigma is the negated increment, as in k-diffusion
+            w = torch.stack([tree(lo, hi) for tree in self.trees]) * sign
         return w / (b - a).abs().sqrt()
