@@ -103,10 +103,11 @@ def base_scheduler_config(pipe) -> dict:
 def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: int, height: int, seed: int,
             on_step: StepFn | None = None, is_cancelled: Callable[[], bool] = lambda: False,
             preview: bool = True, graphs=None, graph_state=None,
-            on_notice: Callable[[str], None] = lambda message: None):
+            on_notice: Callable[[str], None] = lambda message: None, noise=None):
     """Latents for one image: diffusers' loop with our scheduler and a CPU generator seeded with `seed`.
 
-    Noise comes from a CPU generator, so a seed gives the same picture on any GPU (A1111's "RNG: CPU").
+    Noise comes from a CPU generator, so a seed gives the same picture on any GPU (A1111's "RNG: CPU"),
+    or with `noise` (a noise.ImageNoise) from A1111's per-image noise stream: its first draw starts.
     Cancellation is checked after every model evaluation and raises JobCancelled. With `graphs` (a
     speed.UNetGraphs), UNet calls replay captured CUDA graphs; `graph_state` names the weights' state.
     """
@@ -116,6 +117,11 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
 
     pipe.scheduler = make_scheduler(sampler, base_scheduler_config(pipe), seed=seed)
     generator = torch.Generator("cpu").manual_seed(int(seed))
+    latents = None
+    if noise is not None:  # A1111's starting noise (noise.ImageNoise); diffusers multiplies it by init_noise_sigma
+        latents = noise.first().to(dtype=cond.dtype)
+        # Later draws (ancestral samplers) from the same stream where it is a torch generator.
+        generator = noise.torch_generator or generator
     start = time.perf_counter()
     last = [0]
 
@@ -139,7 +145,7 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
     try:
         with torch.no_grad(), fast:
             out = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, num_inference_steps=steps,
-                       guidance_scale=cfg, width=width, height=height, generator=generator,
+                       guidance_scale=cfg, width=width, height=height, generator=generator, latents=latents,
                        output_type="latent", callback_on_step_end=callback,
                        callback_on_step_end_tensor_inputs=["latents"], return_dict=True)
     except JobCancelled:

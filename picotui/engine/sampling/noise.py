@@ -207,6 +207,12 @@ class ImageNoise:
             self.generator = make_generator(self.source, self.seed + self.eta_noise_seed_delta, self.device)
         return noise.to(device=self.device, dtype=torch.float32).unsqueeze(0)
 
+    @property
+    def torch_generator(self):
+        """The stream's torch.Generator (CPU, or GPU on CUDA), for code that draws through torch itself;
+        None for the Philox emulation."""
+        return getattr(self.generator, "generator", None)
+
     def next(self):
         if self.is_first:
             return self.first()
