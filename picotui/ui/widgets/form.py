@@ -46,8 +46,8 @@ _INPUTS = {  # id -> (label, validator factory, max length)
     "batch": ("Batch count", lambda: WholeNumber("Batch count", *BATCH_COUNT), 3),
     # A1111's noise controls (its "Extra" seed options and the ENSD setting)
     "variation-seed": ("Variation seed", lambda: WholeNumber("Variation seed", 0, MAX_SEED, allow_empty=True), 10),
-    "variation-strength": ("Variation strength", lambda: Decimal("Variation strength", *VARIATION_STRENGTH), 5),
-    "seed-resize": ("Seed resize from", lambda: SizePair("Seed resize from"), 9),
+    "variation-strength": ("Var. strength", lambda: Decimal("Variation strength", *VARIATION_STRENGTH), 5),
+    "seed-resize": ("Seed resize", lambda: SizePair("Seed resize from"), 9),
     "ensd": ("ENSD", lambda: WholeNumber("ENSD", *ENSD), 10),
 }
 _EMPTY_OK = {"seed", "variation-seed", "seed-resize"}  # empty: random seed / random variation seed / off
@@ -57,7 +57,7 @@ def _field(field_id: str, value: str) -> Vertical:
     title, validator, max_length = _INPUTS[field_id]
     return Vertical(Label(title, classes="field-label"),
                     Input(value, id=field_id, validators=[validator()], max_length=max_length,
-                          placeholder={"seed": "random", "variation-seed": "random", "seed-resize": "off"}.get(field_id, ""),
+                          placeholder={"seed": "random", "variation-seed": "random", "seed-resize": "off (WxH)"}.get(field_id, ""),
                           valid_empty=field_id in _EMPTY_OK, compact=True, select_on_focus=True),
                     Static("", id=f"{field_id}-error", classes="field-error"),
                     classes="field", id=f"{field_id}-field")
@@ -125,11 +125,15 @@ class JobForm(VerticalScroll, can_focus=False):
             with Vertical(classes="field wide"):
                 yield Label(" ", classes="field-label")
                 yield Button("Generate ^g", id="generate", variant="primary", compact=True)
+        noise = _noise_texts(r)
         with Horizontal(classes="row"):
             with Vertical(classes="field"):
                 yield Label("RNG", classes="field-label")
                 yield Select([(n, n) for n in RNG_SOURCES], id="rng", allow_blank=False, value=r.rng, compact=True)
-            for field_id, text in _noise_texts(r):
+            for field_id, text in noise[:2]:
+                yield _field(field_id, text)
+        with Horizontal(classes="row"):
+            for field_id, text in noise[2:]:
                 yield _field(field_id, text)
         yield Static("", id="form-error")
 
