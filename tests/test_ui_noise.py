@@ -91,3 +91,14 @@ async def test_every_noise_control_has_f1_help(paths):
         for control in ("rng", "variation-seed", "variation-strength", "seed-resize", "ensd"):
             assert topic_for(app.query_one(f"#{control}")) == control and HELP[control][1].strip()
         assert HELP["rng"][1].count(". ") + 1 == 2  # the RNG choice in two sentences
+
+
+def test_history_names_noise_settings_that_differ_and_lists_the_ones_set():
+    from picotui.ui.screens.history import HistoryEntry, describe
+
+    picture = GenerationRequest(seed=1, rng="NV", variation_seed=4, variation_strength=0.2, seed_resize_from=(512, 768))
+    text = describe(HistoryEntry(None, picture), GenerationRequest(seed=1))
+    assert "  RNG: NV → yours GPU" in text and "  var. str.: 0.2 → yours 0" in text
+    assert "seed resize 512x768" in text and "ENSD" not in text  # ENSD 0 on both sides: not mentioned
+    plain = describe(HistoryEntry(None, GenerationRequest(seed=1)), GenerationRequest(seed=1))
+    assert "Same settings as your form." in plain and "RNG" not in plain
