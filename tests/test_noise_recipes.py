@@ -108,3 +108,16 @@ def test_unusable_noise_values_are_reported_not_guessed(tmp_path):
     keys = sorted(line.split(":")[0] for line in recipe.unmatched)
     assert keys == ["RNG", "Seed resize from", "Variation seed strength"]
     assert recipe.request.rng == "GPU" and recipe.request.variation_strength == 0
+
+
+def test_picotui_pngs_from_before_the_noise_sources_read_back_as_cpu_noise(tmp_path):
+    # older picotui wrote no "rng" in its own chunk and always drew the noise on the CPU
+    import json
+
+    old = GenerationRequest(seed=3).to_dict()
+    del old["rng"]
+    recipe = read_recipe(metadata_png(tmp_path / "old.png", picotui=json.dumps({"version": "0.1.0", "request": old})))
+    assert recipe.source == "picotui" and recipe.request.rng == "CPU"
+    new = GenerationRequest(seed=3, rng="NV").to_dict()
+    recipe = read_recipe(metadata_png(tmp_path / "new.png", picotui=json.dumps({"version": "0.2.0", "request": new})))
+    assert recipe.request.rng == "NV"

@@ -265,6 +265,8 @@ def _picotui_request(text: str) -> GenerationRequest:
     except RecursionError:  # hostile or damaged: nesting deeper than Python's parser goes
         raise ValueError("its JSON is nested too deeply to read") from None
     body = data.get("request", data) if isinstance(data, dict) else data
+    if isinstance(body, dict) and "rng" not in body:
+        body = {**body, "rng": "CPU"}  # picotui before the noise sources drew every picture's noise on the CPU
     try:
         return GenerationRequest.from_dict(body)
     except RecursionError:
