@@ -121,7 +121,6 @@ def noise_fields(request: GenerationRequest) -> list[tuple[str, object]]:
     """A1111's noise keys in its order, each only where A1111 writes it (create_infotext): Variation seed
     and strength when the strength is not 0, Seed resize from when set, Clip skip (between them, as in
     A1111), ENSD for the samplers that use it, RNG unless GPU (no RNG key means GPU)."""
-    spec = SAMPLERS[request.sampler]
     strength = request.variation_strength
     resize = request.seed_resize_from
     ensd = request.eta_noise_seed_delta
@@ -129,7 +128,7 @@ def noise_fields(request: GenerationRequest) -> list[tuple[str, object]]:
             ("Variation seed strength", number(strength) if strength else None),
             ("Seed resize from", f"{resize[0]}x{resize[1]}" if resize else None),
             ("Clip skip", request.clip_skip if request.clip_skip > 1 else None),
-            ("ENSD", ensd if ensd and (spec.a1111_name or spec.name) in A1111_ENSD_SAMPLERS else None),
+            ("ENSD", ensd if ensd and request.sampler.removesuffix(" Karras") in A1111_ENSD_SAMPLERS else None),
             ("RNG", request.rng if request.rng != "GPU" else None)]
 
 
