@@ -22,7 +22,8 @@ FIELDS_HELP = "Every option maps to one field of the request; unset options take
 def register(sub: argparse._SubParsersAction) -> None:
     from picotui.cli.common import add_engine_arguments
     from picotui.engine.request import DEFAULT_NEGATIVE
-    from picotui.engine.sampling.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
+    from picotui.engine.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE_TYPE, SAMPLER_NAMES
+    from picotui.engine.sampling.schedules import SCHEDULE_TYPES
 
     p = sub.add_parser("generate", help="generate images without the TUI", description=FIELDS_HELP)
     # Numbers are taken as text and checked by GenerationRequest, whose messages say what to do.
@@ -34,7 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the prompt (same as --prompt; quote it)")
     p.add_argument("--prompt", default=None, help="the prompt (default: the TUI's default prompt)")
     p.add_argument("--negative", default=DEFAULT_NEGATIVE, help="negative prompt")
-    p.add_argument("--sampler", default=DEFAULT_SAMPLER, help=f"one of: {', '.join(SAMPLER_NAMES)}")
+    p.add_argument("--sampler", default=None, help=f"one of: {', '.join(SAMPLER_NAMES)} (default {DEFAULT_SAMPLER}; "
+                   f"old names such as 'DPM++ 2M Karras' work too)")
+    p.add_argument("--schedule-type", default=None, help=f"one of: {', '.join(SCHEDULE_TYPES)} (default: "
+                   f"{DEFAULT_SCHEDULE_TYPE} with the default sampler, else Automatic)")
     p.add_argument("--steps", default="24", help="1-150 (default 24)")
     p.add_argument("--cfg", default="7", help="CFG scale 1-30 (default 7)")
     p.add_argument("--width", default="512", help="multiple of 8 (default 512)")
@@ -79,8 +83,11 @@ def build_request(args: argparse.Namespace):
     if args.text is not None and args.prompt is not None:
         raise RequestError("Give the prompt once: either as the first argument or with --prompt.")
     prompt = next((p for p in (args.text, args.prompt) if p is not None), DEFAULT_PROMPT)
+    sampling = {k: v for k, v in (("sampler", args.sampler), ("schedule_type", args.schedule_type)) if v is not None}
+    if "sampler" not in sampling:  # the default sampler keeps its default schedule unless one is asked for
+        sampling["sampler"] = GenerationRequest.__dataclass_fields__["sampler"].default
     return GenerationRequest(prompt=prompt, negative_prompt=args.negative, checkpoint=args.checkpoint,
-                             vae=args.vae, loras=tuple(parse_lora(x) for x in args.lora), sampler=args.sampler,
+                             vae=args.vae, loras=tuple(parse_lora(x) for x in args.lora), **sampling,
                              steps=args.steps, cfg=args.cfg, width=args.width, height=args.height, seed=seed,
                              clip_skip=args.clip_skip, batch_count=args.batch_count, rng=args.rng,
                              variation_seed=None if str(args.variation_seed).strip().lower() in ("random", "-1", "")

@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="print the settings stored in a PNG (picotui's or A1111's)")
     p.add_argument("files", nargs="+", metavar="FILE.png")
     p.add_argument("--json", action="store_true", help="print the request as JSON (to feed scripts)")
+    p.add_argument("--check-parity", action="store_true",
+                   help="say whether picotui reproduces the picture exactly, closely or not, and why")
     p.set_defaults(func=run_info)
 
     p = sub.add_parser("models", help="list the models library: kind, family, size, hash")
@@ -69,6 +71,11 @@ def run_info(args) -> int:
             out.print(Text("Not reproduced:", style="bold yellow"))
             for line in recipe.unmatched:
                 out.print(Text(f"  - {safe(line, keep_newlines=False)}"))
+        if getattr(args, "check_parity", False):
+            from picotui.engine.recipes.parity import parity_report
+
+            for line in parity_report(recipe).lines():
+                out.print(Text(safe(line, keep_newlines=False)))
     return status
 
 

@@ -9,7 +9,15 @@ from typing import Any
 
 from picotui.engine.errors import RequestError
 from picotui.engine.sampling.noise import DEFAULT_RNG, RNG_SOURCES
-from picotui.engine.sampling.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
+from picotui.engine.sampling.samplers import (
+    DEFAULT_SAMPLER,
+    DEFAULT_SCHEDULE_TYPE,
+    OLD_PICOTUI_UNIFORM,
+    SAMPLER_NAMES,
+    a1111_schedule,
+    split_sampler_name,
+)
+from picotui.engine.sampling.schedules import SCHEDULE_TYPES, schedule_label
 
 DEFAULT_PROMPT = ("welsh pembroke corgi, sitting on wooden floor, small laptop, warm lighting, "
                   "soft shadows, cute, stylized")
@@ -48,7 +56,8 @@ class GenerationRequest:
     checkpoint: str = "demo"
     vae: str | None = None  # None: the checkpoint's own VAE
     loras: tuple[LoraSpec, ...] = ()
-    sampler: str = DEFAULT_SAMPLER
+    sampler: str = f"{DEFAULT_SAMPLER} {DEFAULT_SCHEDULE_TYPE}"  # a combined name splits into the two fields
+    schedule_type: str = "Automatic"  # A1111's "Schedule type"
     steps: int = 24
     cfg: float = 7.0
     width: int = 512
@@ -79,8 +88,20 @@ class GenerationRequest:
             object.__setattr__(self, "vae", None)
         loras = tuple(l if isinstance(l, LoraSpec) else LoraSpec(*l) for l in self.loras)
         object.__setattr__(self, "loras", loras)
-        if self.sampler not in SAMPLER_NAMES:
+        sampler, combined = split_sampler_name(self.sampler) if isinstance(self.sampler, str) else (None, None)
+        if sampler is None:
             raise RequestError(f"Unknown sampler {self.sampler!r}: choose one of {', '.join(SAMPLER_NAMES)}.")
+        schedule = schedule_label(self.schedule_type) if isinstance(self.schedule_type, str) else None
+        if schedule is None:
+            raise RequestError(f"Unknown schedule type {self.schedule_type!r}: choose one of "
+                               f"{', '.join(SCHEDULE_TYPES)}.")
+        if combined and schedule == "Automatic":  # "DPM++ 2M Karras": the old combined name
+            schedule = combined
+        # Kept as A1111 records it: "Automatic" resolved where its sampler table names a schedule (DPM++ 2M ->
+        # Karras); none for the timestep samplers. A recipe then reads back as the request that wrote it.
+        schedule = a1111_schedule(sampler, schedule)
+        object.__setattr__(self, "sampler", sampler)
+        object.__setattr__(self, "schedule_type", schedule)
         object.__setattr__(self, "steps", _integer("Steps", self.steps, *STEPS))
         object.__setattr__(self, "cfg", _number("CFG scale", self.cfg, *CFG))
         for name in ("width", "height"):
@@ -161,6 +182,11 @@ class GenerationRequest:
         if not isinstance(data, dict):
             raise RequestError("Saved settings are not a JSON object.")
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        data = dict(data)
+        if "scheduler" in data and "schedule_type" not in data:  # the other name for it
+            data["schedule_type"] = data.pop("scheduler")
+        if "schedule_type" not in data and data.get("sampler") in OLD_PICOTUI_UNIFORM:
+            data["schedule_type"] = "Uniform"  # what these names meant in picotui before the two fields
         kwargs = {k: v for k, v in data.items() if k in known}
         loras = kwargs.get("loras") or ()
         try:

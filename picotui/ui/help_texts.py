@@ -61,13 +61,17 @@ add up."""),
 The method that removes noise step by step. Different samplers reach slightly different pictures
 from the same seed and need different step counts.
 
-Good starting points:
-  DPM++ 2M Karras – clean and quick, great at 20–30 steps.
-  DPM++ 2M SDE Karras – a little more detail and texture, 20–30 steps.
+Good starting points (sampler + schedule type):
+  DPM++ 2M + Karras – clean and quick, great at 20–30 steps.
+  DPM++ 2M SDE + Karras – a little more detail and texture, 20–30 steps.
   Euler a – soft and varied; the image keeps changing as steps grow.
   Euler – simple and predictable.
 Samplers ending in "a" or "SDE" add fresh noise each step, so more steps change the picture rather
 than just refining it. Heun and DPM2 call the model twice per step: twice as slow."""),
+    "schedule-type": ("Schedule type", """\
+Which noise levels the sampler visits, from pure noise down to the picture (A1111's "Schedule type").
+"Automatic" picks the sampler's usual one as A1111 does (Karras for DPM++ 2M, Exponential for DPM++ 2M
+SDE, Uniform for Euler); Karras spends more steps on fine detail. DDIM, PLMS and UniPC ignore it."""),
     "steps": ("Steps", """\
 How many denoising steps to run (1–150). More steps take proportionally longer.
 

@@ -150,7 +150,8 @@ class JobRunner:
             t2 = time.perf_counter()
             self.phase = "denoising"
             latents = generate.denoise(
-                pipe, cond, uncond, sampler=request.sampler, steps=request.steps, cfg=request.cfg,
+                pipe, cond, uncond, sampler=request.sampler, schedule=request.schedule_type, steps=request.steps,
+                cfg=request.cfg,
                 width=request.width, height=request.height, seed=seed, is_cancelled=is_cancelled,
                 noise=image_noise(image_request, self.choice.device),
                 graphs=self.graphs if self.speed.name == "cuda-graphs" else None, graph_state=self._graph_state(),

@@ -12,8 +12,8 @@ A1111's layout (modules/processing.py `create_infotext`, modules/infotext_utils.
                                                                           (all on one line)
 
 Keys keep that order; Clip skip appears only above 1; the noise keys only where A1111 writes them (RNG
-only when not GPU: a file without it means GPU, A1111's default; see noise_fields); extra-network entries (Lora hashes, then TI hashes)
-come after RNG and before Version. Model and VAE hashes are 10 hex digits of the file's SHA-256; Lora
+only when not GPU: a file without it means GPU, A1111's default; see noise_fields); extra-network
+entries (Lora hashes, then TI hashes) come after RNG and before Version. Model and VAE hashes are 10 hex digits of the file's SHA-256; Lora
 hashes 12 of the addnet hash (see hashing.py); TI hashes 12 of the file's SHA-256. A hash that could not
 be computed is left out, as A1111 does. A value containing `,` `:` or a newline is written JSON-quoted.
 Since 1.9, A1111 writes "DPM++ 2M Karras" as `Sampler: DPM++ 2M, Schedule type: Karras`; older files say
@@ -34,13 +34,8 @@ from picotui.engine.errors import ModelError, PicoError, RequestError, one_line
 from picotui.engine.models.headers import SUFFIXES
 from picotui.engine.recipes.png_text import read_png_text
 from picotui.engine.request import GenerationRequest
-from picotui.engine.sampling.samplers import (
-    A1111_AUTOMATIC,
-    A1111_IGNORES_SCHEDULE,
-    DEFAULT_SAMPLER,
-    SAMPLERS,
-    a1111_schedule,
-)
+from picotui.engine.sampling.samplers import DEFAULT_SAMPLER, SAMPLERS, split_sampler_name
+from picotui.engine.sampling.schedules import schedule_label
 
 PARAMETERS_CHUNK = "parameters"
 PICOTUI_CHUNK = "picotui"
@@ -101,9 +96,8 @@ def a1111_parameters(request: GenerationRequest, *, model_name: str, model_hash:
                      lora_hashes: dict[str, str | None] | None = None, ti_hashes: dict[str, str | None] | None = None,
                      version: str = __version__) -> str:
     """The "parameters" text A1111 would write for this request (one image: request.seed is its seed)."""
-    spec = SAMPLERS[request.sampler]
-    fields = [("Steps", request.steps), ("Sampler", spec.a1111_name or spec.name),
-              ("Schedule type", spec.schedule_type), ("CFG scale", number(request.cfg)), ("Seed", request.seed),
+    fields = [("Steps", request.steps), ("Sampler", request.sampler),
+              ("Schedule type", request.schedule_type), ("CFG scale", number(request.cfg)), ("Seed", request.seed),
               ("Size", f"{request.width}x{request.height}"), ("Model hash", model_hash), ("Model", model_name),
               ("VAE hash", vae_hash if vae_name else None), ("VAE", vae_name), *noise_fields(request),
               ("Lora hashes", _hash_list(lora_hashes)), ("TI hashes", _hash_list(ti_hashes)),
@@ -195,29 +189,25 @@ def _pairs(line: str) -> list[tuple[str, str]]:
     return out
 
 
-def sampler_from_a1111(sampler: str, schedule: str | None) -> tuple[str | None, str | None]:
-    """(our sampler name or None, a note when the schedule could not be matched).
+def sampler_from_a1111(sampler: str, schedule: str | None) -> tuple[str | None, str | None, str | None]:
+    """(our sampler or None, our schedule type or None, a note when something could not be matched).
 
-    "Automatic" means what A1111 runs for that sampler (e.g. Exponential for DPM++ 2M SDE); a schedule
-    we do not have is reported, with the closest sampler we have, never silently swapped.
+    A combined name ("DPM++ 2M Karras", A1111 before 1.9) carries its schedule; a plain name without a
+    "Schedule type" comes from before 1.9, when it meant the uniform schedule. A1111's timestep samplers
+    (DDIM, PLMS, UniPC) ignore the schedule. A schedule we do not have is reported, never silently swapped.
     """
-    sampler, schedule = sampler.strip(), (schedule or "").strip()
-    if sampler in SAMPLERS and (not schedule or sampler.endswith(" Karras")):
-        return sampler, None  # old-style name ("DPM++ 2M Karras") or a file from before A1111 1.9
-    specs = [s for s in SAMPLERS.values() if (s.a1111_name or s.name) == sampler]
-    if not specs:
-        return None, f"Sampler: {sampler} (picotui has no such sampler; using {DEFAULT_SAMPLER})"
-    if sampler in A1111_IGNORES_SCHEDULE:
-        return specs[0].name, None
-    want = schedule or "Automatic"
-    resolved = A1111_AUTOMATIC.get(sampler, "Uniform") if want.lower() == "automatic" else want
-    for spec in specs:
-        if a1111_schedule(spec).lower() == resolved.lower():
-            return spec.name, None
-    fallback = next((s for s in specs if a1111_schedule(s) == "Uniform"), specs[0])
-    why = (f"A1111 runs {sampler} with {resolved}, which picotui does not have" if resolved != want
-           else f"not available for {sampler} in picotui")
-    return fallback.name, f"Schedule type: {want} ({why}; using {fallback.name})"
+    name, combined = split_sampler_name(sampler)
+    if name is None:
+        return None, None, f"Sampler: {sampler.strip()} (picotui has no such sampler; using {DEFAULT_SAMPLER})"
+    if SAMPLERS[name].timestep:
+        return name, "Automatic", None
+    if schedule is None or not schedule.strip():
+        return name, combined or "Uniform", None
+    label = schedule_label(schedule)
+    if label is None:
+        return name, "Automatic", (f"Schedule type: {schedule.strip()} (not supported by picotui; using "
+                                   f"{SAMPLERS[name].automatic or 'Uniform'}, {name}'s automatic schedule)")
+    return name, label, None
 
 
 # ---- reading a PNG ---------------------------------------------------------------------------------
@@ -300,9 +290,9 @@ def request_from_parameters(params: dict[str, str]) -> tuple[GenerationRequest, 
         else:
             notes.append(f"Size: {one_line(params['Size'], 80)} (not WIDTHxHEIGHT)")
     if "Sampler" in params:
-        name, note = sampler_from_a1111(params["Sampler"], params.get("Schedule type"))
+        name, schedule, note = sampler_from_a1111(params["Sampler"], params.get("Schedule type"))
         if name:
-            kwargs["sampler"] = name
+            kwargs["sampler"], kwargs["schedule_type"] = name, schedule
         if note:
             notes.append(note)
     if params.get("Model", "").strip():

@@ -28,6 +28,7 @@ from picotui.engine.request import (
 )
 from picotui.engine.sampling.noise import RNG_SOURCES
 from picotui.engine.sampling.samplers import SAMPLER_NAMES
+from picotui.engine.sampling.schedules import SCHEDULE_TYPES
 from picotui.ui.text import escape_controls, file_options, has_controls, plain
 from picotui.ui.validators import Decimal, SizePair, WholeNumber, seed_validator, size_validator
 from picotui.ui.widgets.lora_rows import LoraPanel
@@ -103,6 +104,10 @@ class JobForm(VerticalScroll, can_focus=False):
                 yield Label("Sampler", classes="field-label")
                 yield Select([(n, n) for n in SAMPLER_NAMES], id="sampler", allow_blank=False, value=r.sampler,
                              compact=True)
+            with Vertical(classes="field wide"):
+                yield Label("Schedule type", classes="field-label")
+                yield Select([(n, n) for n in SCHEDULE_TYPES], id="schedule-type", allow_blank=False,
+                             value=r.schedule_type, compact=True)
             yield _field("steps", str(r.steps))
             yield _field("cfg", f"{r.cfg:g}")
         with Horizontal(classes="row"):
@@ -189,6 +194,7 @@ class JobForm(VerticalScroll, can_focus=False):
             checkpoint=str(self.query_one("#checkpoint", Select).value),
             vae=None if vae == OWN_VAE else vae, loras=tuple(loras),
             sampler=str(self.query_one("#sampler", Select).value),
+            schedule_type=str(self.query_one("#schedule-type", Select).value),
             steps=int(value("steps")), cfg=float(value("cfg")), width=int(value("width")),
             height=int(value("height")), seed=int(value("seed")) if value("seed") else None,
             clip_skip=int(value("clip-skip")), batch_count=int(value("batch")),
@@ -220,6 +226,7 @@ class JobForm(VerticalScroll, can_focus=False):
             self.set_model("checkpoint", request.checkpoint)
             self.set_model("vae", request.vae)
             self.query_one("#sampler", Select).value = request.sampler
+            self.query_one("#schedule-type", Select).value = request.schedule_type
             for field_id, text in (("steps", str(request.steps)), ("cfg", f"{request.cfg:g}"),
                                    ("width", str(request.width)), ("height", str(request.height)),
                                    ("seed", "" if request.seed is None else str(request.seed)),
