@@ -22,7 +22,8 @@ from picotui.engine.sampling.samplers import SAMPLERS
 
 FULL = GenerationRequest(prompt="a corgi, sitting", negative_prompt="blurry", checkpoint="dreamshaper_8.safetensors",
                          sampler="DPM++ 2M SDE Karras", steps=24, cfg=7, width=512, height=768, seed=1234567890,
-                         clip_skip=2, loras=(LoraSpec("addDetail", 0.6), LoraSpec("style.safetensors", 1.0)))
+                         clip_skip=2, loras=(LoraSpec("addDetail", 0.6), LoraSpec("style.safetensors", 1.0)),
+                         rng="CPU")
 
 
 def test_golden_full_parameters_text():
@@ -49,7 +50,8 @@ def test_hashes_that_could_not_be_computed_are_left_out():
 
 
 def test_golden_minimal_parameters_text():
-    request = GenerationRequest(prompt="a cat", negative_prompt="", sampler="Euler a", steps=20, cfg=7.5, seed=1)
+    request = GenerationRequest(prompt="a cat", negative_prompt="", sampler="Euler a", steps=20, cfg=7.5, seed=1,
+                                rng="CPU")
     text = a1111_parameters(request, model_name="tiny, v1: final", model_hash="0123456789")
     assert text == ("a cat\n"
                     "Steps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7.5, Seed: 1, Size: 512x512, "
@@ -77,8 +79,9 @@ def test_an_a1111_png_reads_back_with_unmatched_keys_reported(tmp_path):
     assert r.checkpoint == "v1-5-pruned-emaonly" and r.vae == "vae-ft-mse-840000-ema-pruned.safetensors"
     assert r.prompt.endswith("<lora:add_detail:0.6>")  # the engine applies prompt tags, as A1111 does
     keys = sorted(line.split(":")[0] for line in recipe.unmatched)
-    assert keys == ["Denoising strength", "ENSD", "Hires upscale", "Hires upscaler", "RNG"]
-    assert any("CPU" in line for line in recipe.unmatched if line.startswith("RNG"))
+    assert keys == ["Denoising strength", "Hires upscale", "Hires upscaler"]
+    # no RNG key: A1111's default, GPU noise; ENSD is A1111's eta noise seed delta
+    assert (r.rng, r.eta_noise_seed_delta, r.variation_strength, r.seed_resize_from) == ("GPU", 31337, 0.0, None)
 
 
 def test_old_style_sampler_names_and_out_of_range_values(tmp_path):

@@ -47,7 +47,8 @@ def run_job(paths, request, on_check=lambda events: None):
 
 REQUEST = GenerationRequest(prompt=f"a corgi in a {EMBEDDING_STEM} style, warm light", negative_prompt="blurry",
                             checkpoint=TINY_CHECKPOINT, vae=TINY_VAE, loras=(LoraSpec(LORA_STEM, 0.7),),
-                            sampler="DPM++ SDE Karras", steps=3, cfg=6.5, width=64, height=64, seed=5, clip_skip=2)
+                            sampler="DPM++ SDE Karras", steps=3, cfg=6.5, width=64, height=64, seed=5, clip_skip=2,
+                            rng="CPU")
 
 
 def test_a_job_writes_a1111s_parameters_with_recomputable_hashes_and_reads_back(paths, monkeypatch):

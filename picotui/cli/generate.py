@@ -46,6 +46,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", default="random", help="0-4294967295 or 'random' (default)")
     p.add_argument("--clip-skip", default="1", help="1-4 (default 1)")
     p.add_argument("--batch-count", default="1", help="images to make, seeds seed, seed+1, ... (default 1)")
+    # A1111's noise settings (sampling/noise.py)
+    p.add_argument("--rng", default="GPU", type=str.upper, metavar="GPU|CPU|NV",
+                   help="noise source as A1111 names it (default GPU, A1111's default: the same picture on any "
+                        "computer, GPU or not)")
+    p.add_argument("--variation-seed", default="random", help="0-4294967295 or 'random' (default); used when "
+                   "--variation-strength is above 0")
+    p.add_argument("--variation-strength", default="0", help="0-1: how much of the variation seed's noise is "
+                   "mixed in (default 0: off)")
+    p.add_argument("--seed-resize-from", default=None, metavar="WxH",
+                   help="make the seed's noise as for this size, e.g. 512x768 (default: off)")
+    p.add_argument("--ensd", default="0", help="eta noise seed delta (A1111's ENSD, e.g. 31337; default 0)")
     p.add_argument("--outdir", default=None, help="where PNGs go (default: the outputs folder)")
     add_engine_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -78,7 +89,10 @@ def build_request(args: argparse.Namespace):
     return GenerationRequest(prompt=prompt, negative_prompt=args.negative, checkpoint=args.checkpoint,
                              vae=args.vae, loras=tuple(parse_lora(x) for x in args.lora), **sampling,
                              steps=args.steps, cfg=args.cfg, width=args.width, height=args.height, seed=seed,
-                             clip_skip=args.clip_skip, batch_count=args.batch_count)
+                             clip_skip=args.clip_skip, batch_count=args.batch_count, rng=args.rng,
+                             variation_seed=None if str(args.variation_seed).strip().lower() in ("random", "-1", "")
+                             else args.variation_seed, variation_strength=args.variation_strength,
+                             seed_resize_from=args.seed_resize_from, eta_noise_seed_delta=args.ensd)
 
 
 def _settings(args: argparse.Namespace):

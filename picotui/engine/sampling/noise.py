@@ -60,6 +60,9 @@ class PhiloxGenerator:
     (every SD latent on every current GPU). With `max_threads` (the GPU's SMs x threads per SM) a larger
     tensor is laid out as torch lays it out there: each thread's Philox output yields four values
     (sin, cos, sin, cos) for the elements a grid-stride apart, and the offset advances per round.
+    The Philox words are exact; the GPU takes the sine with its fast hardware approximation (__sincosf),
+    which no CPU reproduces bit for bit, so values agree to a few float32 ulps (< 1e-6), far below what
+    changes an 8-bit pixel. Box-Muller runs in float64 as A1111's rng_philox does.
     """
 
     def __init__(self, seed: int, *, max_threads: int | None = None):
@@ -206,6 +209,12 @@ class ImageNoise:
         if self.eta_noise_seed_delta:
             self.generator = make_generator(self.source, self.seed + self.eta_noise_seed_delta, self.device)
         return noise.to(device=self.device, dtype=torch.float32).unsqueeze(0)
+
+    @property
+    def torch_generator(self):
+        """The stream's torch.Generator (CPU, or GPU on CUDA), for code that draws through torch itself;
+        None for the Philox emulation."""
+        return getattr(self.generator, "generator", None)
 
     def next(self):
         if self.is_first:
