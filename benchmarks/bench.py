@@ -113,7 +113,7 @@ def measure_diffusers(root: Path, a: dict) -> dict:
     import torch
     from diffusers import StableDiffusionPipeline
 
-    from picotui.engine.sampling.samplers import make_scheduler
+    from picotui.engine.sampling.samplers import SAMPLERS, make_scheduler, split_sampler_name
 
     dtype = torch.float16 if _cuda(a["device"]) else torch.float32
     start = time.perf_counter()
@@ -122,7 +122,14 @@ def measure_diffusers(root: Path, a: dict) -> dict:
         local_files_only=True, torch_dtype=dtype, safety_checker=None, requires_safety_checker=False)
     pipe.to(a["device"])
     pipe.set_progress_bar_config(disable=True)
-    pipe.scheduler = make_scheduler(a["sampler"], dict(pipe.scheduler.config))
+    name, _ = split_sampler_name(a["sampler"])
+    if SAMPLERS[name].timestep:
+        pipe.scheduler = make_scheduler(name, dict(pipe.scheduler.config))
+    else:  # picotui runs k-diffusion samplers itself; the baseline is diffusers' DPM++ 2M SDE Karras (same cost)
+        from diffusers import DPMSolverMultistepScheduler
+
+        pipe.scheduler = DPMSolverMultistepScheduler.from_config(
+            pipe.scheduler.config, algorithm_type="sde-dpmsolver++", solver_order=2, use_karras_sigmas=True)
     _sync(a["device"])
     result = {"load_s": time.perf_counter() - start, "mode": f"eager, everything on {a['device']}"}
     _reset_peaks(a["device"])

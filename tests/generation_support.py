@@ -35,16 +35,16 @@ def plain_pipeline(unet, vae, text_encoder):
     return pipe
 
 
-def plain_image(components, prompt, negative, *, sampler, steps, cfg, width, height, seed, scheduler_seed=None):
+def plain_image(components, prompt, negative, *, sampler, steps, cfg, width, height, seed, scheduler=None):
     """What plain diffusers makes from (unet, vae, text_encoder): its own pipeline call and prompt handling, with
-    the scheduler picotui maps `sampler` to; a uint8 array."""
+    the diffusers scheduler picotui runs timestep sampler `sampler` with (or `scheduler`); a uint8 array."""
     import numpy as np
     import torch
 
     from picotui.engine.sampling.samplers import make_scheduler
 
     pipe = plain_pipeline(*components)
-    pipe.scheduler = make_scheduler(sampler, pipe.scheduler.config, seed=scheduler_seed)
+    pipe.scheduler = scheduler if scheduler is not None else make_scheduler(sampler, pipe.scheduler.config)
     image = pipe(prompt, negative_prompt=negative, num_inference_steps=steps, guidance_scale=cfg, width=width,
                  height=height, generator=torch.Generator("cpu").manual_seed(seed)).images[0]
     return np.asarray(image)

@@ -11,7 +11,8 @@ from cli_support import ROOT
 ENGINE_MODULES = sorted(".".join(p.relative_to(ROOT / "picotui" / "engine").with_suffix("").parts)
                         for p in (ROOT / "picotui" / "engine").rglob("*.py") if p.stem != "__init__")
 # What the UI imports from the engine: these must load without torch, diffusers or transformers.
-LIGHT_ENGINE_MODULES = ["request", "events", "errors", "sampling.samplers", "models.library", "recipes.metadata",
+LIGHT_ENGINE_MODULES = ["request", "events", "errors", "sampling.samplers", "sampling.schedules", "models.library",
+                        "recipes.metadata", "recipes.parity",
                         "recipes.output", "prompting.prompts", "prompting.tokens"]
 LIGHT_ENGINE_MODULES += ["plots.axes", "plots.plan", "plots.run"]  # the plot screen's
 

@@ -16,12 +16,14 @@ from picotui.engine.recipes.metadata import (
     request_from_parameters,
     sampler_from_a1111,
 )
+from picotui.engine.errors import RequestError
 from picotui.engine.request import GenerationRequest, LoraSpec
 from picotui.engine.sampling.samplers import SAMPLERS
 
 FULL = GenerationRequest(prompt="a corgi, sitting", negative_prompt="blurry", checkpoint="dreamshaper_8.safetensors",
                          sampler="DPM++ 2M SDE Karras", steps=24, cfg=7, width=512, height=768, seed=1234567890,
-                         clip_skip=2, loras=(LoraSpec("addDetail", 0.6), LoraSpec("style.safetensors", 1.0)))
+                         clip_skip=2, loras=(LoraSpec("addDetail", 0.6), LoraSpec("style.safetensors", 1.0)),
+                         rng="CPU")
 
 
 def test_golden_full_parameters_text():
@@ -48,7 +50,8 @@ def test_hashes_that_could_not_be_computed_are_left_out():
 
 
 def test_golden_minimal_parameters_text():
-    request = GenerationRequest(prompt="a cat", negative_prompt="", sampler="Euler a", steps=20, cfg=7.5, seed=1)
+    request = GenerationRequest(prompt="a cat", negative_prompt="", sampler="Euler a", steps=20, cfg=7.5, seed=1,
+                                rng="CPU")
     text = a1111_parameters(request, model_name="tiny, v1: final", model_hash="0123456789")
     assert text == ("a cat\n"
                     "Steps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7.5, Seed: 1, Size: 512x512, "
@@ -71,20 +74,21 @@ def test_an_a1111_png_reads_back_with_unmatched_keys_reported(tmp_path):
     recipe = read_recipe(metadata_png(tmp_path / "00001-3141592653.png", A1111_SAMPLE))
     r = recipe.request
     assert recipe.source == "a1111" and recipe.parameters == A1111_SAMPLE
-    assert (r.steps, r.sampler, r.cfg, r.seed, r.width, r.height, r.clip_skip) == (
-        30, "DPM++ 2M Karras", 7.5, 3141592653, 512, 768, 2)
+    assert (r.steps, r.sampler, r.schedule_type, r.cfg, r.seed, r.width, r.height, r.clip_skip) == (
+        30, "DPM++ 2M", "Karras", 7.5, 3141592653, 512, 768, 2)
     assert r.checkpoint == "v1-5-pruned-emaonly" and r.vae == "vae-ft-mse-840000-ema-pruned.safetensors"
     assert r.prompt.endswith("<lora:add_detail:0.6>")  # the engine applies prompt tags, as A1111 does
     keys = sorted(line.split(":")[0] for line in recipe.unmatched)
-    assert keys == ["Denoising strength", "ENSD", "Hires upscale", "Hires upscaler", "RNG"]
-    assert any("CPU" in line for line in recipe.unmatched if line.startswith("RNG"))
+    assert keys == ["Denoising strength", "Hires upscale", "Hires upscaler"]
+    # no RNG key: A1111's default, GPU noise; ENSD is A1111's eta noise seed delta
+    assert (r.rng, r.eta_noise_seed_delta, r.variation_strength, r.seed_resize_from) == ("GPU", 31337, 0.0, None)
 
 
 def test_old_style_sampler_names_and_out_of_range_values(tmp_path):
     text = ("a house\nSteps: 200, Sampler: DPM++ 2M Karras, CFG scale: 45, Seed: 5, Size: 500x512, "
             "Model: foo, Clip skip: 12, RNG: CPU")
     recipe = read_recipe(metadata_png(tmp_path / "old.png", text))
-    assert recipe.request.sampler == "DPM++ 2M Karras" and recipe.request.seed == 5
+    assert (recipe.request.sampler, recipe.request.schedule_type, recipe.request.seed) == ("DPM++ 2M", "Karras", 5)
     defaults = GenerationRequest()
     assert (recipe.request.steps, recipe.request.cfg, recipe.request.width, recipe.request.clip_skip) == (
         defaults.steps, defaults.cfg, defaults.width, defaults.clip_skip)
@@ -93,60 +97,81 @@ def test_old_style_sampler_names_and_out_of_range_values(tmp_path):
         assert piece in bad
 
 
+def read_sampler(sampler, schedule):
+    """(sampler, schedule type) of the request a recipe with these A1111 values reads back as, and its notes."""
+    name, label, note = sampler_from_a1111(sampler, schedule)
+    request = GenerationRequest(sampler=name, schedule_type=label) if name else None
+    return ((request.sampler, request.schedule_type) if request else None), note
+
+
 @pytest.mark.parametrize("sampler, schedule, expected", [
-    ("DPM++ 2M", "Karras", "DPM++ 2M Karras"),
-    ("DPM++ 2M", "Automatic", "DPM++ 2M Karras"),  # A1111's automatic schedule for DPM++ 2M is Karras
-    ("DPM++ 2M", None, "DPM++ 2M"),  # before A1111 1.9 this name meant the plain schedule
-    ("DPM++ 2M Karras", None, "DPM++ 2M Karras"),
-    ("DPM++ 2M SDE", "Karras", "DPM++ 2M SDE Karras"),
-    ("DPM++ SDE", "Karras", "DPM++ SDE Karras"),
-    ("Euler a", "Automatic", "Euler a"),
-    ("Euler", "Uniform", "Euler"),  # what A1111 runs for Euler's "Automatic"
-    ("DDIM", None, "DDIM"),
-    ("DDIM", "Karras", "DDIM"),  # A1111's timestep samplers ignore the schedule type
-    ("DPM++ SDE", "Automatic", "DPM++ SDE Karras"),
-    ("DPM++ 2M", "Uniform", "DPM++ 2M"),
-    ("DPM++ 2M SDE", "uniform", "DPM++ 2M SDE"),
-    ("DPM2", "Uniform", "DPM2"),
-    ("DPM2 a", None, "DPM2 a"),  # before 1.9: DPM2 a meant the uniform schedule
+    ("DPM++ 2M", "Karras", ("DPM++ 2M", "Karras")),
+    ("DPM++ 2M", "Automatic", ("DPM++ 2M", "Karras")),  # A1111's automatic schedule for DPM++ 2M is Karras
+    ("DPM++ 2M", None, ("DPM++ 2M", "Uniform")),  # before A1111 1.9 this name meant the plain schedule
+    ("DPM++ 2M Karras", None, ("DPM++ 2M", "Karras")),
+    ("DPM++ 2M SDE", "Karras", ("DPM++ 2M SDE", "Karras")),
+    ("DPM++ 2M SDE", "Automatic", ("DPM++ 2M SDE", "Exponential")),  # A1111 1.9+: its automatic schedule
+    ("DPM++ SDE Karras", None, ("DPM++ SDE", "Karras")),
+    ("Euler a", "Automatic", ("Euler a", "Automatic")),
+    ("Euler", "Uniform", ("Euler", "Uniform")),
+    ("Euler", "Exponential", ("Euler", "Exponential")),
+    ("DDIM", None, ("DDIM", "Automatic")),
+    ("DDIM", "Karras", ("DDIM", "Automatic")),  # A1111's timestep samplers ignore the schedule type
+    ("DPM2", "Automatic", ("DPM2", "Karras")),
+    ("DPM2 a", None, ("DPM2 a", "Uniform")),  # before 1.9: DPM2 a meant the uniform schedule
+    ("DPM++ 3M SDE", "sgm_uniform", ("DPM++ 3M SDE", "SGM Uniform")),  # A1111's internal name
+    ("Restart", "Polyexponential", ("Restart", "Polyexponential")),
+    ("LCM", "Automatic", ("LCM", "Automatic")),
 ])
-def test_sampler_and_schedule_type_map_to_our_names(sampler, schedule, expected):
-    assert sampler_from_a1111(sampler, schedule) == (expected, None)
-
-
-@pytest.mark.parametrize("sampler, schedule, means", [
-    ("DPM++ 2M SDE", "Automatic", "Exponential"),  # A1111 1.9+: DPM++ 2M SDE's automatic schedule
-    ("DPM2", "Automatic", "Karras"),
-    ("DPM2 a", "Automatic", "Karras"),
-])
-def test_an_automatic_schedule_we_lack_is_reported_not_swapped(sampler, schedule, means):
-    name, note = sampler_from_a1111(sampler, schedule)
-    assert note.startswith("Schedule type: Automatic (A1111 runs") and means in note and "\n" not in note
-    assert name == sampler  # the same sampler on our (uniform) schedule, and the note says so
-    assert name in note
+def test_sampler_and_schedule_type_map_to_our_fields(sampler, schedule, expected):
+    assert read_sampler(sampler, schedule) == (expected, None)
 
 
 def test_unknown_samplers_and_schedules_are_reported():
-    name, note = sampler_from_a1111("Euler", "Exponential")
-    assert name == "Euler" and "Schedule type: Exponential" in note
-    name, note = sampler_from_a1111("DPM++ SDE", "Uniform")
-    assert name == "DPM++ SDE Karras" and "Schedule type: Uniform" in note
-    name, note = sampler_from_a1111("Restart", "Automatic")
-    assert name is None and "Restart" in note
+    fields, note = read_sampler("Euler", "Align Your Steps")
+    assert fields == ("Euler", "Automatic") and note.startswith("Schedule type: Align Your Steps") and "\n" not in note
+    fields, note = read_sampler("DPM adaptive", "Automatic")
+    assert fields is None and "DPM adaptive" in note
 
 
-def test_reading_an_a1111_text_reports_an_unmatched_schedule(tmp_path):
+def test_reading_an_a1111_text_takes_both_fields(tmp_path):
     text = "a fox\nSteps: 20, Sampler: DPM++ 2M SDE, Schedule type: Automatic, CFG scale: 7, Seed: 1, Size: 512x512"
     recipe = read_recipe(metadata_png(tmp_path / "sde.png", text))
-    assert recipe.request.sampler == "DPM++ 2M SDE"
-    assert [line for line in recipe.unmatched if "Exponential" in line]
+    assert (recipe.request.sampler, recipe.request.schedule_type) == ("DPM++ 2M SDE", "Exponential")
+    assert not [line for line in recipe.unmatched if "Sampler" in line or "Schedule" in line]
 
 
 @pytest.mark.parametrize("name", list(SAMPLERS))
 def test_every_sampler_survives_the_a1111_text(name):
     request = GenerationRequest(sampler=name, seed=7)
-    params = parse_parameters(a1111_parameters(request, model_name="m", model_hash="0123456789"))
-    assert request_from_parameters(params)[0].sampler == name
+    text = a1111_parameters(request, model_name="m", model_hash="0123456789")
+    assert f"Sampler: {name}," in text
+    back = request_from_parameters(parse_parameters(text))[0]
+    assert (back.sampler, back.schedule_type) == (request.sampler, request.schedule_type)
+
+
+@pytest.mark.parametrize("sampler, schedule, written", [
+    ("DPM++ 2M", "Automatic", "Karras"),  # A1111 records the schedule "Automatic" ran
+    ("DPM++ 2M SDE Karras", "Automatic", "Karras"),
+    ("DPM++ 3M SDE", "Automatic", "Exponential"),
+    ("Euler", "Automatic", "Automatic"),
+    ("Euler", "SGM Uniform", "SGM Uniform"),
+    ("UniPC", "Karras", "Automatic"),
+])
+def test_the_schedule_type_is_written_as_a1111_writes_it(sampler, schedule, written):
+    request = GenerationRequest(sampler=sampler, schedule_type=schedule, seed=1)
+    text = a1111_parameters(request, model_name="m", model_hash=None)
+    assert f"Sampler: {request.sampler}, Schedule type: {written}, " in text
+
+
+def test_old_picotui_requests_keep_their_schedule():
+    # before sampler and schedule were two fields, picotui's "DPM++ 2M" meant the uniform schedule
+    assert GenerationRequest.from_dict({"sampler": "DPM++ 2M"}).schedule_type == "Uniform"
+    assert GenerationRequest.from_dict({"sampler": "DPM++ 2M Karras"}).schedule_type == "Karras"
+    assert GenerationRequest.from_dict({"sampler": "Euler", "scheduler": "Karras"}).schedule_type == "Karras"
+    with pytest.raises(RequestError) as err:
+        GenerationRequest(schedule_type="Beta")
+    assert "Karras" in str(err.value) and "\n" not in str(err.value)
 
 
 line_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=200).map(str.strip)

@@ -47,7 +47,8 @@ def run_job(paths, request, on_check=lambda events: None):
 
 REQUEST = GenerationRequest(prompt=f"a corgi in a {EMBEDDING_STEM} style, warm light", negative_prompt="blurry",
                             checkpoint=TINY_CHECKPOINT, vae=TINY_VAE, loras=(LoraSpec(LORA_STEM, 0.7),),
-                            sampler="DPM++ SDE Karras", steps=3, cfg=6.5, width=64, height=64, seed=5, clip_skip=2)
+                            sampler="DPM++ SDE Karras", steps=3, cfg=6.5, width=64, height=64, seed=5, clip_skip=2,
+                            rng="CPU")
 
 
 def test_a_job_writes_a1111s_parameters_with_recomputable_hashes_and_reads_back(paths, monkeypatch):
@@ -90,8 +91,8 @@ def test_a_job_writes_a1111s_parameters_with_recomputable_hashes_and_reads_back(
     # A1111's text alone (what civitai and A1111 read) gives the same picture's settings back
     back, notes = request_from_parameters(parse_parameters(finished.parameters))
     assert notes == []
-    assert (back.steps, back.sampler, back.cfg, back.seed, back.width, back.height, back.clip_skip, back.vae) == (
-        3, "DPM++ SDE Karras", 6.5, 5, 64, 64, 2, TINY_VAE)
+    assert (back.steps, back.sampler, back.schedule_type, back.cfg, back.seed, back.width, back.height,
+            back.clip_skip, back.vae) == (3, "DPM++ SDE", "Karras", 6.5, 5, 64, 64, 2, TINY_VAE)
     assert back.prompt == f"{REQUEST.prompt} <lora:{LORA_STEM}:0.7>" and back.negative_prompt == "blurry"
     assert library.resolve(back.checkpoint, "checkpoint").name == TINY_CHECKPOINT
 

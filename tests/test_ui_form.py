@@ -125,7 +125,7 @@ async def test_f1_explains_every_focusable_control(paths):
             await pilot.press("tab")
         topics = {topic_for(w) for w in seen}
         assert {"prompt", "negative", "checkpoint", "vae", "lora-add", "lora-name", "lora-weight", "lora-remove",
-                "sampler", "steps", "cfg", "width", "height", "size-preset", "seed", "seed-lock", "seed-random",
+                "sampler", "schedule-type", "steps", "cfg", "width", "height", "size-preset", "seed", "seed-lock", "seed-random",
                 "clip-skip", "batch", "generate"} <= topics
 
 
@@ -248,13 +248,13 @@ async def test_seed_keys_and_lora_rows(paths):
 
 async def test_settings_are_saved_and_restored(paths):
     write_settings(paths, seed_locked=True, prompt="a lighthouse", steps=12, cfg=5.5, width=640, height=384,
-                   seed=1234, clip_skip=2, batch_count=3, sampler="Euler a")
+                   seed=1234, clip_skip=2, batch_count=3, sampler="Euler a", schedule_type="SGM Uniform")
     app = app_for(paths)
     async with app.run_test(size=(140, 45)) as pilot:
         request = app.query_one("#form").request()
         assert (request.prompt, request.steps, request.cfg, request.width, request.height, request.seed,
-                request.clip_skip, request.batch_count, request.sampler) == \
-               ("a lighthouse", 12, 5.5, 640, 384, 1234, 2, 3, "Euler a")
+                request.clip_skip, request.batch_count, request.sampler, request.schedule_type) == \
+               ("a lighthouse", 12, 5.5, 640, 384, 1234, 2, 3, "Euler a", "SGM Uniform")
         app.query_one("#steps", Input).value = "30"
         await pilot.press("ctrl+q")
     saved = json.loads(paths.settings_file.read_text())

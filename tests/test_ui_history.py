@@ -89,7 +89,7 @@ async def test_open_a1111_png_from_the_command_palette(tmp_path):
         request = form.request()
         assert request.prompt == "masterpiece, a castle on a hill" and request.negative_prompt == "blurry, lowres"
         assert (request.steps, request.cfg, request.seed, request.width, request.height) == (28, 6.5, 987654, 512, 768)
-        assert request.sampler == "DPM++ 2M Karras"
+        assert (request.sampler, request.schedule_type) == ("DPM++ 2M", "Karras")
         assert "not installed" in str(app.query_one("#checkpoint", Select)._options[-1][0]) or \
             request.checkpoint == "v1-5-pruned-emaonly"
         messages = " ".join(said)

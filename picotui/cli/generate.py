@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def add_request_arguments(p: argparse.ArgumentParser) -> None:
     """The options that make a GenerationRequest (build_request reads them); `picotui grid` takes them too."""
     from picotui.engine.request import DEFAULT_NEGATIVE
-    from picotui.engine.sampling.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
+    from picotui.engine.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE_TYPE, SAMPLER_NAMES
+    from picotui.engine.sampling.schedules import SCHEDULE_TYPES
 
     # Numbers are taken as text and checked by GenerationRequest, whose messages say what to do.
     p.add_argument("--checkpoint", default="demo", help="file name in models/checkpoints, a path, or 'demo'")
@@ -44,7 +45,10 @@ def add_request_arguments(p: argparse.ArgumentParser) -> None:
                    help="the prompt (same as --prompt; quote it)")
     p.add_argument("--prompt", default=None, help="the prompt (default: the TUI's default prompt)")
     p.add_argument("--negative", default=DEFAULT_NEGATIVE, help="negative prompt")
-    p.add_argument("--sampler", default=DEFAULT_SAMPLER, help=f"one of: {', '.join(SAMPLER_NAMES)}")
+    p.add_argument("--sampler", default=None, help=f"one of: {', '.join(SAMPLER_NAMES)} (default {DEFAULT_SAMPLER}; "
+                   f"old names such as 'DPM++ 2M Karras' work too)")
+    p.add_argument("--schedule-type", default=None, help=f"one of: {', '.join(SCHEDULE_TYPES)} (default: "
+                   f"{DEFAULT_SCHEDULE_TYPE} with the default sampler, else Automatic)")
     p.add_argument("--steps", default="24", help="1-150 (default 24)")
     p.add_argument("--cfg", default="7", help="CFG scale 1-30 (default 7)")
     p.add_argument("--width", default="512", help="multiple of 8 (default 512)")
@@ -52,6 +56,17 @@ def add_request_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", default="random", help="0-4294967295 or 'random' (default)")
     p.add_argument("--clip-skip", default="1", help="1-4 (default 1)")
     p.add_argument("--batch-count", default="1", help="images to make, seeds seed, seed+1, ... (default 1)")
+    # A1111's noise settings (sampling/noise.py)
+    p.add_argument("--rng", default="GPU", type=str.upper, metavar="GPU|CPU|NV",
+                   help="noise source as A1111 names it (default GPU, A1111's default: the same picture on any "
+                        "computer, GPU or not)")
+    p.add_argument("--variation-seed", default="random", help="0-4294967295 or 'random' (default); used when "
+                   "--variation-strength is above 0")
+    p.add_argument("--variation-strength", default="0", help="0-1: how much of the variation seed's noise is "
+                   "mixed in (default 0: off)")
+    p.add_argument("--seed-resize-from", default=None, metavar="WxH",
+                   help="make the seed's noise as for this size, e.g. 512x768 (default: off)")
+    p.add_argument("--ensd", default="0", help="eta noise seed delta (A1111's ENSD, e.g. 31337; default 0)")
 
 
 def parse_lora(text: str):
@@ -74,10 +89,16 @@ def build_request(args: argparse.Namespace):
     if args.text is not None and args.prompt is not None:
         raise RequestError("Give the prompt once: either as the first argument or with --prompt.")
     prompt = next((p for p in (args.text, args.prompt) if p is not None), DEFAULT_PROMPT)
+    sampling = {k: v for k, v in (("sampler", args.sampler), ("schedule_type", args.schedule_type)) if v is not None}
+    if "sampler" not in sampling:  # the default sampler keeps its default schedule unless one is asked for
+        sampling["sampler"] = GenerationRequest.__dataclass_fields__["sampler"].default
     return GenerationRequest(prompt=prompt, negative_prompt=args.negative, checkpoint=args.checkpoint,
-                             vae=args.vae, loras=tuple(parse_lora(x) for x in args.lora), sampler=args.sampler,
+                             vae=args.vae, loras=tuple(parse_lora(x) for x in args.lora), **sampling,
                              steps=args.steps, cfg=args.cfg, width=args.width, height=args.height, seed=seed,
-                             clip_skip=args.clip_skip, batch_count=args.batch_count)
+                             clip_skip=args.clip_skip, batch_count=args.batch_count, rng=args.rng,
+                             variation_seed=None if str(args.variation_seed).strip().lower() in ("random", "-1", "")
+                             else args.variation_seed, variation_strength=args.variation_strength,
+                             seed_resize_from=args.seed_resize_from, eta_noise_seed_delta=args.ensd)
 
 
 def _settings(args: argparse.Namespace):

@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                            "civitai, ComfyUI, InvokeAI, NovelAI or Fooocus)")
     p.add_argument("files", nargs="+", metavar="FILE.png")
     p.add_argument("--json", action="store_true", help="print the request as JSON (to feed scripts)")
+    p.add_argument("--check-parity", action="store_true",
+                   help="say whether picotui reproduces the picture exactly, closely or not, and why")
     p.set_defaults(func=run_info)
 
     p = sub.add_parser("models", help="list the models library: kind, family, size, hash")
@@ -72,6 +74,11 @@ def run_info(args) -> int:
             out.print(Text("Not reproduced:", style="bold yellow"))
             for line in recipe.unmatched:
                 out.print(Text(f"  - {safe(line, keep_newlines=False)}"))
+        if getattr(args, "check_parity", False):
+            from picotui.engine.recipes.parity import parity_report
+
+            for line in parity_report(recipe).lines():
+                out.print(Text(safe(line, keep_newlines=False)))
     return status
 
 

@@ -8,7 +8,16 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from picotui.engine.errors import RequestError
-from picotui.engine.sampling.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
+from picotui.engine.sampling.noise import DEFAULT_RNG, RNG_SOURCES
+from picotui.engine.sampling.samplers import (
+    DEFAULT_SAMPLER,
+    DEFAULT_SCHEDULE_TYPE,
+    OLD_PICOTUI_UNIFORM,
+    SAMPLER_NAMES,
+    a1111_schedule,
+    split_sampler_name,
+)
+from picotui.engine.sampling.schedules import SCHEDULE_TYPES, schedule_label
 
 DEFAULT_PROMPT = ("welsh pembroke corgi, sitting on wooden floor, small laptop, warm lighting, "
                   "soft shadows, cute, stylized")
@@ -25,6 +34,8 @@ BATCH_COUNT = (1, 100)
 LORA_WEIGHT = (0.0, 2.0)
 SIZE = (64, 4096)
 MAX_PROMPT_CHARS = 20_000
+VARIATION_STRENGTH = (0.0, 1.0)
+ENSD = (0, MAX_SEED)
 
 
 @dataclass(frozen=True)
@@ -45,7 +56,8 @@ class GenerationRequest:
     checkpoint: str = "demo"
     vae: str | None = None  # None: the checkpoint's own VAE
     loras: tuple[LoraSpec, ...] = ()
-    sampler: str = DEFAULT_SAMPLER
+    sampler: str = f"{DEFAULT_SAMPLER} {DEFAULT_SCHEDULE_TYPE}"  # a combined name splits into the two fields
+    schedule_type: str = "Automatic"  # A1111's "Schedule type"
     steps: int = 24
     cfg: float = 7.0
     width: int = 512
@@ -53,6 +65,13 @@ class GenerationRequest:
     seed: int | None = None  # None: a random seed is drawn when the job is built for the worker
     clip_skip: int = 1
     batch_count: int = 1
+    # A1111's noise: source (GPU/CPU/NV), variation seed and strength (its subseed), seed resize from
+    # (width, height) or None, eta noise seed delta (ENSD). See sampling/noise.py.
+    rng: str = DEFAULT_RNG
+    variation_seed: int | None = None  # None: a random one is drawn when the strength is above 0
+    variation_strength: float = 0.0
+    seed_resize_from: tuple[int, int] | None = None
+    eta_noise_seed_delta: int = 0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # unknown fields read back from PNGs
 
     def __post_init__(self):
@@ -69,8 +88,20 @@ class GenerationRequest:
             object.__setattr__(self, "vae", None)
         loras = tuple(l if isinstance(l, LoraSpec) else LoraSpec(*l) for l in self.loras)
         object.__setattr__(self, "loras", loras)
-        if self.sampler not in SAMPLER_NAMES:
+        sampler, combined = split_sampler_name(self.sampler) if isinstance(self.sampler, str) else (None, None)
+        if sampler is None:
             raise RequestError(f"Unknown sampler {self.sampler!r}: choose one of {', '.join(SAMPLER_NAMES)}.")
+        schedule = schedule_label(self.schedule_type) if isinstance(self.schedule_type, str) else None
+        if schedule is None:
+            raise RequestError(f"Unknown schedule type {self.schedule_type!r}: choose one of "
+                               f"{', '.join(SCHEDULE_TYPES)}.")
+        if combined and schedule == "Automatic":  # "DPM++ 2M Karras": the old combined name
+            schedule = combined
+        # Kept as A1111 records it: "Automatic" resolved where its sampler table names a schedule (DPM++ 2M ->
+        # Karras); none for the timestep samplers. A recipe then reads back as the request that wrote it.
+        schedule = a1111_schedule(sampler, schedule)
+        object.__setattr__(self, "sampler", sampler)
+        object.__setattr__(self, "schedule_type", schedule)
         object.__setattr__(self, "steps", _integer("Steps", self.steps, *STEPS))
         object.__setattr__(self, "cfg", _number("CFG scale", self.cfg, *CFG))
         for name in ("width", "height"):
@@ -82,21 +113,62 @@ class GenerationRequest:
             object.__setattr__(self, "seed", _integer("Seed", self.seed, 0, MAX_SEED))
         object.__setattr__(self, "clip_skip", _integer("Clip skip", self.clip_skip, *CLIP_SKIP))
         object.__setattr__(self, "batch_count", _integer("Batch count", self.batch_count, *BATCH_COUNT))
+        self._check_noise()
+
+    def _check_noise(self) -> None:
+        rng = self.rng.strip().upper() if isinstance(self.rng, str) else self.rng
+        if rng not in RNG_SOURCES:
+            raise RequestError(f"Unknown noise source (RNG) {self.rng!r}: choose one of {', '.join(RNG_SOURCES)}.")
+        object.__setattr__(self, "rng", rng)
+        if self.variation_seed is not None:
+            object.__setattr__(self, "variation_seed", _integer("Variation seed", self.variation_seed, 0, MAX_SEED))
+        object.__setattr__(self, "variation_strength",
+                           _number("Variation strength", self.variation_strength, *VARIATION_STRENGTH))
+        object.__setattr__(self, "seed_resize_from", _seed_resize(self.seed_resize_from))
+        object.__setattr__(self, "eta_noise_seed_delta",
+                           _integer("Eta noise seed delta (ENSD)", self.eta_noise_seed_delta, *ENSD))
 
     def with_seed(self) -> GenerationRequest:
-        """This request with a concrete seed (a random one if none was set)."""
-        if self.seed is not None:
-            return self
-        return replace(self, seed=random.SystemRandom().randint(0, MAX_SEED))
+        """This request with a concrete seed (a random one if none was set), and a concrete variation seed
+        when variations are on."""
+        request = self
+        if request.seed is None:
+            request = replace(request, seed=random.SystemRandom().randint(0, MAX_SEED))
+        if request.variation_strength and request.variation_seed is None:
+            request = replace(request, variation_seed=random.SystemRandom().randint(0, MAX_SEED))
+        return request
 
     def seeds(self) -> list[int]:
-        """One seed per image of the batch: seed, seed+1, ... (as A1111 does)."""
+        """One seed per image of the batch as A1111 seeds them: seed, seed+1, ...; with a variation
+        strength every image keeps the seed and the variation seed counts up instead."""
         base = self.with_seed().seed
-        return [(base + i) % (MAX_SEED + 1) for i in range(self.batch_count)]
+        step = 0 if self.variation_strength else 1
+        return [(base + i * step) % (MAX_SEED + 1) for i in range(self.batch_count)]
+
+    def variation_seeds(self) -> list[int | None]:
+        """One variation seed per image: variation seed, +1, ... (A1111's subseeds); None when off."""
+        request = self.with_seed()
+        if not request.variation_strength:
+            return [None] * self.batch_count
+        return [(request.variation_seed + i) % (MAX_SEED + 1) for i in range(self.batch_count)]
+
+    def image_request(self, index: int) -> GenerationRequest:
+        """The one-image request for image `index` of this (concretely seeded) batch."""
+        request = self.with_seed()
+        seed, variation = request.seeds()[index], request.variation_seeds()[index]
+        return replace(request, seed=seed, batch_count=1,
+                       variation_seed=request.variation_seed if variation is None else variation)
+
+    def remaining(self, done: int) -> GenerationRequest:
+        """The images of this batch after the first `done`, their seeds continuing where those stopped."""
+        first = self.image_request(done)
+        return replace(first, batch_count=self.batch_count - done)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["loras"] = [{"name": l.name, "weight": l.weight} for l in self.loras]
+        if self.seed_resize_from is not None:
+            data["seed_resize_from"] = list(self.seed_resize_from)
         if not data["extra"]:
             del data["extra"]
         return data
@@ -110,6 +182,11 @@ class GenerationRequest:
         if not isinstance(data, dict):
             raise RequestError("Saved settings are not a JSON object.")
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        data = dict(data)
+        if "scheduler" in data and "schedule_type" not in data:  # the other name for it
+            data["schedule_type"] = data.pop("scheduler")
+        if "schedule_type" not in data and data.get("sampler") in OLD_PICOTUI_UNIFORM:
+            data["schedule_type"] = "Uniform"  # what these names meant in picotui before the two fields
         kwargs = {k: v for k, v in data.items() if k in known}
         loras = kwargs.get("loras") or ()
         try:
@@ -144,6 +221,22 @@ def _integer(label: str, value: Any, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise RequestError(f"{label} {value} is out of range: use {lo} to {hi}.")
     return value
+
+
+def _seed_resize(value: Any) -> tuple[int, int] | None:
+    """(width, height) in pixels, from a pair or "WxH"; None, "" and 0x0 mean off (as in A1111)."""
+    if value is None or value == "" or value == (0, 0) or value == [0, 0]:
+        return None
+    if isinstance(value, str):
+        parts = value.lower().replace("×", "x").split("x")
+        if len(parts) != 2:
+            raise RequestError(f"Seed resize from must be WIDTHxHEIGHT, e.g. 512x768, not {value.strip()[:20]!r}.")
+        value = parts
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise RequestError("Seed resize from must be a width and a height, e.g. 512x768.")
+    width = _integer("Seed resize from width", value[0], *SIZE)
+    height = _integer("Seed resize from height", value[1], *SIZE)
+    return (width, height)
 
 
 def _number(label: str, value: Any, lo: float, hi: float) -> float:

@@ -56,6 +56,8 @@ class PicoApp(PlotRuns, EngineEvents, ModelLibrary, App):
         Binding("ctrl+r", "new_seed", "New seed", priority=True, tooltip="put a new random seed in the form"),
         Binding("ctrl+l", "toggle_lock", "Lock seed", priority=True,
                 tooltip="lock / unlock the seed (locked: every job uses the seed in the field)"),
+        Binding("ctrl+b", "vary", "Vary", priority=True,
+                tooltip="vary this picture: same seed, a new random variation seed, the form's variation strength"),
         Binding("ctrl+o", "browser", "Models", priority=True,
                 tooltip="model browser: checkpoints, VAEs, LoRAs, embeddings"),
         Binding("ctrl+t", "history", "History", priority=True,
@@ -189,6 +191,15 @@ class PicoApp(PlotRuns, EngineEvents, ModelLibrary, App):
     def action_new_seed(self) -> None:
         seed = self.query_one(JobForm).new_random_seed()
         self._say(f"New seed {seed}.", timeout=2)
+
+    def action_vary(self) -> None:
+        try:
+            message = self.query_one(JobForm).prepare_variation()
+        except RequestError as exc:
+            self._say(str(exc), "warning")
+            return
+        self._say(message, timeout=3)
+        self.action_generate()
 
     def action_toggle_lock(self) -> None:
         locked = self.query_one(JobForm).toggle_lock()

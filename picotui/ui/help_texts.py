@@ -61,13 +61,17 @@ add up."""),
 The method that removes noise step by step. Different samplers reach slightly different pictures
 from the same seed and need different step counts.
 
-Good starting points:
-  DPM++ 2M Karras – clean and quick, great at 20–30 steps.
-  DPM++ 2M SDE Karras – a little more detail and texture, 20–30 steps.
+Good starting points (sampler + schedule type):
+  DPM++ 2M + Karras – clean and quick, great at 20–30 steps.
+  DPM++ 2M SDE + Karras – a little more detail and texture, 20–30 steps.
   Euler a – soft and varied; the image keeps changing as steps grow.
   Euler – simple and predictable.
 Samplers ending in "a" or "SDE" add fresh noise each step, so more steps change the picture rather
 than just refining it. Heun and DPM2 call the model twice per step: twice as slow."""),
+    "schedule-type": ("Schedule type", """\
+Which noise levels the sampler visits, from pure noise down to the picture (A1111's "Schedule type").
+"Automatic" picks the sampler's usual one as A1111 does (Karras for DPM++ 2M, Exponential for DPM++ 2M
+SDE, Uniform for Euler); Karras spends more steps on fine detail. DDIM, PLMS and UniPC ignore it."""),
     "steps": ("Steps", """\
 How many denoising steps to run (1–150). More steps take proportionally longer.
 
@@ -114,6 +118,35 @@ page usually says so. For photographic checkpoints leave it at 1. Values above 2
 How many images to make in a row from one press of ctrl+g (1–100). Each one uses the next seed
 (seed, seed+1, ...), so any of them can be reproduced later. Good for exploring a prompt: make 4,
 keep the best seed, lock it, then refine."""),
+    "rng": ("RNG (noise source)", """\
+Where the starting noise comes from, as AUTOMATIC1111 names it: GPU (A1111's default, which picotui
+computes exactly as an NVIDIA card does, with or without one), CPU, or NV (A1111's name for that same
+calculation done on the CPU). Keep GPU and a seed gives the same picture on any computer and in a
+default A1111; pick CPU or NV when a recipe says "RNG: CPU" or "RNG: NV"."""),
+    "variation-seed": ("Variation seed", """\
+A second seed whose noise is blended into the seed's noise, by the variation strength. Small strengths
+give the same picture with small changes: a way to explore around an image you like.
+
+Empty means a random variation seed for each job. With a batch, image 2 uses variation seed+1 and keeps
+the same seed (as A1111 does). ctrl+b varies the current picture: same seed, new variation seed."""),
+    "variation-strength": ("Variation strength", """\
+How much of the variation seed's noise is mixed in (0–1): 0 is off (the seed alone), 1 is the
+variation seed alone. 0.05–0.2 changes details, 0.3–0.5 the composition.
+
+A1111 mixes the two noises along a sphere (slerp), so the noise stays like fresh noise at every
+strength; picotui does the same, so A1111 recipes with "Variation seed strength" reproduce."""),
+    "seed-resize": ("Seed resize from", """\
+Make the seed's noise as if the picture were this size (WIDTHxHEIGHT, e.g. 512x512), placed in the
+middle of (or cropped to) the real size. Empty is off.
+
+Use it to keep a composition you found at one size when you change the width or height: type the old
+size here, keep the seed. A1111 calls it "Resize seed from width/height"."""),
+    "ensd": ("ENSD (eta noise seed delta)", """\
+A number added to the seed for the noise that samplers like Euler a add at each step (not the starting
+noise). 0 is off; many anime recipes say "ENSD: 31337".
+
+It changes only the samplers that add noise each step (ancestral samplers, marked "a"). Type the
+recipe's value to reproduce it; otherwise leave it at 0."""),
     "generate": ("Generate", """\
 Starts a job with the current settings (ctrl+g from anywhere). Pressing it again while an image is
 being made queues another job with the settings at that moment. escape cancels the running job.

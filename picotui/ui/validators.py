@@ -45,6 +45,25 @@ class Decimal(Validator):
         return self.success()
 
 
+class SizePair(Validator):
+    """WIDTHxHEIGHT in pixels (e.g. 512x768), or empty for off: A1111's "Seed resize from"."""
+
+    def __init__(self, label: str):
+        super().__init__()
+        self.label = label
+
+    def validate(self, value: str) -> ValidationResult:
+        text = value.strip().lower().replace("×", "x")
+        if not text:
+            return self.success()
+        width, sep, height = text.partition("x")
+        if not sep or not width.strip().isdigit() or not height.strip().isdigit():
+            return self.failure(f"{self.label}: WIDTHxHEIGHT like 512x768, or empty for off.")
+        if not all(64 <= int(n) <= 4096 for n in (width, height)):
+            return self.failure(f"{self.label}: each side 64–4096.")
+        return self.success()
+
+
 def size_validator(label: str) -> WholeNumber:
     return WholeNumber(label, *UI_SIZE, multiple=8)
 

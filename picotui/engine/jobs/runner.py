@@ -21,6 +21,18 @@ log = logging.getLogger("picotui.jobs")
 
 
 
+def image_noise(image_request, device):
+    """A1111's noise stream for a one-image request (its seed, variation seed, noise settings)."""
+    from picotui.engine.sampling.noise import ImageNoise
+
+    r = image_request
+    shape = (4, r.height // 8, r.width // 8)
+    return ImageNoise(shape, r.seed, source=r.rng, device=device,
+                      subseed=r.variation_seed if r.variation_strength else None,
+                      subseed_strength=r.variation_strength, seed_resize_from=r.seed_resize_from,
+                      eta_noise_seed_delta=r.eta_noise_seed_delta)
+
+
 class JobRunner:
     """Everything a job needs that outlives it: device, library, loaded pipeline, prompt cache, memory plan.
 
@@ -93,8 +105,6 @@ class JobRunner:
     def run_job(self, job_id: int, request, is_cancelled: Callable[[], bool], *, done_before: int = 0) -> None:
         """Make and save the request's images, emitting events. `done_before`: images of this job finished by
         an earlier attempt (a retry after out-of-memory), so progress keeps counting from there."""
-        from dataclasses import replace
-
         from picotui.engine.prompting.prompts import extract_prompt_tags
 
         self.job_id = job_id
@@ -137,12 +147,14 @@ class JobRunner:
         for index, seed in enumerate(seeds):
             if is_cancelled():
                 raise JobCancelled()
-            image_request = replace(request, seed=seed, batch_count=1)
+            image_request = request.image_request(index)
             t2 = time.perf_counter()
             self.phase = "denoising"
             latents = generate.denoise(
-                pipe, cond, uncond, sampler=request.sampler, steps=request.steps, cfg=request.cfg,
+                pipe, cond, uncond, sampler=request.sampler, schedule=request.schedule_type, steps=request.steps,
+                cfg=request.cfg,
                 width=request.width, height=request.height, seed=seed, is_cancelled=is_cancelled,
+                noise=image_noise(image_request, self.choice.device),
                 graphs=self.graphs if self.speed.name == "cuda-graphs" else None, graph_state=self._graph_state(),
                 on_notice=lambda m: self.emit(Notice(job_id, m, "warning")),
                 preview=self.preview,
@@ -252,15 +264,10 @@ class JobRunner:
 
     def remaining_request(self):
         """The part of the current job not finished yet (its seeds continue where it stopped), or None."""
-        from dataclasses import replace
-
-        from picotui.engine.request import MAX_SEED
-
         request = self.job_request
         if request is None or self.images_done >= request.batch_count:
             return None
-        return replace(request, seed=(request.seed + self.images_done) % (MAX_SEED + 1),
-                       batch_count=request.batch_count - self.images_done)
+        return request.remaining(self.images_done)
 
     def _encode(self, pipe, prompt: str, negative: str, clip_skip: int, loras):
         from picotui.engine.prompting.conditioning import PromptEncoder

@@ -6,12 +6,14 @@ A1111's layout (modules/processing.py `create_infotext`, modules/infotext_utils.
     <prompt, any number of lines>
     Negative prompt: <negative, any number of lines>      (only when there is one)
     Steps: 24, Sampler: DPM++ 2M SDE, Schedule type: Karras, CFG scale: 7, Seed: 1, Size: 512x512,
-    Model hash: 0123456789, Model: name, VAE hash: ..., VAE: file.safetensors, Clip skip: 2, RNG: CPU,
+    Model hash: 0123456789, Model: name, VAE hash: ..., VAE: file.safetensors, Variation seed: 5,
+    Variation seed strength: 0.3, Seed resize from: 512x768, Clip skip: 2, ENSD: 31337, RNG: CPU,
     Lora hashes: "a: 0123456789ab, b: ba9876543210", TI hashes: "emb: 0123456789ab", Version: picotui 0.1.0
                                                                           (all on one line)
 
-Keys keep that order; Clip skip appears only above 1; extra-network entries (Lora hashes, then TI hashes)
-come after RNG and before Version. Model and VAE hashes are 10 hex digits of the file's SHA-256; Lora
+Keys keep that order; Clip skip appears only above 1; the noise keys only where A1111 writes them (RNG
+only when not GPU: a file without it means GPU, A1111's default; see noise_fields); extra-network
+entries (Lora hashes, then TI hashes) come after RNG and before Version. Model and VAE hashes are 10 hex digits of the file's SHA-256; Lora
 hashes 12 of the addnet hash (see hashing.py); TI hashes 12 of the file's SHA-256. A hash that could not
 be computed is left out, as A1111 does. A value containing `,` `:` or a newline is written JSON-quoted.
 Since 1.9, A1111 writes "DPM++ 2M Karras" as `Sampler: DPM++ 2M, Schedule type: Karras`; older files say
@@ -32,18 +34,13 @@ from picotui.engine.errors import ModelError, PicoError, RequestError, one_line
 from picotui.engine.models.headers import SUFFIXES
 from picotui.engine.recipes.png_text import read_png_text
 from picotui.engine.request import GenerationRequest
-from picotui.engine.sampling.samplers import (
-    A1111_AUTOMATIC,
-    A1111_IGNORES_SCHEDULE,
-    DEFAULT_SAMPLER,
-    SAMPLERS,
-    a1111_schedule,
-)
+from picotui.engine.sampling.samplers import DEFAULT_SAMPLER, SAMPLERS, split_sampler_name
+from picotui.engine.sampling.schedules import schedule_label
 
 PARAMETERS_CHUNK = "parameters"
 PICOTUI_CHUNK = "picotui"
 # Keys that describe the files or the program, not the picture: read (or checked), never "unmatched".
-INFORMATIONAL = {"Model hash", "VAE hash", "Lora hashes", "TI hashes", "Version", "Batch size", "Batch pos", "RNG",
+INFORMATIONAL = {"Model hash", "VAE hash", "Lora hashes", "TI hashes", "Version", "Batch size", "Batch pos",
                  "Schedule type", "Sampler", "Size", "Prompt", "Negative prompt"}
 _KEY = re.compile(r"\w[\w \-/]*")
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
@@ -99,17 +96,34 @@ def a1111_parameters(request: GenerationRequest, *, model_name: str, model_hash:
                      lora_hashes: dict[str, str | None] | None = None, ti_hashes: dict[str, str | None] | None = None,
                      version: str = __version__) -> str:
     """The "parameters" text A1111 would write for this request (one image: request.seed is its seed)."""
-    spec = SAMPLERS[request.sampler]
-    fields = [("Steps", request.steps), ("Sampler", spec.a1111_name or spec.name),
-              ("Schedule type", spec.schedule_type), ("CFG scale", number(request.cfg)), ("Seed", request.seed),
+    fields = [("Steps", request.steps), ("Sampler", request.sampler),
+              ("Schedule type", request.schedule_type), ("CFG scale", number(request.cfg)), ("Seed", request.seed),
               ("Size", f"{request.width}x{request.height}"), ("Model hash", model_hash), ("Model", model_name),
-              ("VAE hash", vae_hash if vae_name else None), ("VAE", vae_name),
-              ("Clip skip", request.clip_skip if request.clip_skip > 1 else None), ("RNG", "CPU"),
+              ("VAE hash", vae_hash if vae_name else None), ("VAE", vae_name), *noise_fields(request),
               ("Lora hashes", _hash_list(lora_hashes)), ("TI hashes", _hash_list(ti_hashes)),
               ("Version", f"picotui {version}")]
     settings = ", ".join(f"{k}: {quote(v)}" for k, v in fields if v is not None and v != "")
     negative = f"\nNegative prompt: {request.negative_prompt}" if request.negative_prompt else ""
     return f"{lora_tags(request)}{negative}\n{settings}".strip()
+
+
+# A1111 writes ENSD only for the samplers whose options say "uses_ensd" (modules/sd_samplers_kdiffusion.py).
+A1111_ENSD_SAMPLERS = {"Euler a", "DPM2 a", "DPM++ 2S a"}
+
+
+def noise_fields(request: GenerationRequest) -> list[tuple[str, object]]:
+    """A1111's noise keys in its order, each only where A1111 writes it (create_infotext): Variation seed
+    and strength when the strength is not 0, Seed resize from when set, Clip skip (between them, as in
+    A1111), ENSD for the samplers that use it, RNG unless GPU (no RNG key means GPU)."""
+    strength = request.variation_strength
+    resize = request.seed_resize_from
+    ensd = request.eta_noise_seed_delta
+    return [("Variation seed", request.variation_seed if strength else None),
+            ("Variation seed strength", number(strength) if strength else None),
+            ("Seed resize from", f"{resize[0]}x{resize[1]}" if resize else None),
+            ("Clip skip", request.clip_skip if request.clip_skip > 1 else None),
+            ("ENSD", ensd if ensd and request.sampler.removesuffix(" Karras") in A1111_ENSD_SAMPLERS else None),
+            ("RNG", request.rng if request.rng != "GPU" else None)]
 
 
 def picotui_chunk(request: GenerationRequest, version: str = __version__) -> str:
@@ -175,29 +189,25 @@ def _pairs(line: str) -> list[tuple[str, str]]:
     return out
 
 
-def sampler_from_a1111(sampler: str, schedule: str | None) -> tuple[str | None, str | None]:
-    """(our sampler name or None, a note when the schedule could not be matched).
+def sampler_from_a1111(sampler: str, schedule: str | None) -> tuple[str | None, str | None, str | None]:
+    """(our sampler or None, our schedule type or None, a note when something could not be matched).
 
-    "Automatic" means what A1111 runs for that sampler (e.g. Exponential for DPM++ 2M SDE); a schedule
-    we do not have is reported, with the closest sampler we have, never silently swapped.
+    A combined name ("DPM++ 2M Karras", A1111 before 1.9) carries its schedule; a plain name without a
+    "Schedule type" comes from before 1.9, when it meant the uniform schedule. A1111's timestep samplers
+    (DDIM, PLMS, UniPC) ignore the schedule. A schedule we do not have is reported, never silently swapped.
     """
-    sampler, schedule = sampler.strip(), (schedule or "").strip()
-    if sampler in SAMPLERS and (not schedule or sampler.endswith(" Karras")):
-        return sampler, None  # old-style name ("DPM++ 2M Karras") or a file from before A1111 1.9
-    specs = [s for s in SAMPLERS.values() if (s.a1111_name or s.name) == sampler]
-    if not specs:
-        return None, f"Sampler: {sampler} (picotui has no such sampler; using {DEFAULT_SAMPLER})"
-    if sampler in A1111_IGNORES_SCHEDULE:
-        return specs[0].name, None
-    want = schedule or "Automatic"
-    resolved = A1111_AUTOMATIC.get(sampler, "Uniform") if want.lower() == "automatic" else want
-    for spec in specs:
-        if a1111_schedule(spec).lower() == resolved.lower():
-            return spec.name, None
-    fallback = next((s for s in specs if a1111_schedule(s) == "Uniform"), specs[0])
-    why = (f"A1111 runs {sampler} with {resolved}, which picotui does not have" if resolved != want
-           else f"not available for {sampler} in picotui")
-    return fallback.name, f"Schedule type: {want} ({why}; using {fallback.name})"
+    name, combined = split_sampler_name(sampler)
+    if name is None:
+        return None, None, f"Sampler: {sampler.strip()} (picotui has no such sampler; using {DEFAULT_SAMPLER})"
+    if SAMPLERS[name].timestep:
+        return name, "Automatic", None
+    if schedule is None or not schedule.strip():
+        return name, combined or "Uniform", None
+    label = schedule_label(schedule)
+    if label is None:
+        return name, "Automatic", (f"Schedule type: {schedule.strip()} (not supported by picotui; using "
+                                   f"{SAMPLERS[name].automatic or 'Uniform'}, {name}'s automatic schedule)")
+    return name, label, None
 
 
 # ---- reading a PNG ---------------------------------------------------------------------------------
@@ -253,6 +263,8 @@ def _picotui_request(text: str) -> GenerationRequest:
     except RecursionError:  # hostile or damaged: nesting deeper than Python's parser goes
         raise ValueError("its JSON is nested too deeply to read") from None
     body = data.get("request", data) if isinstance(data, dict) else data
+    if isinstance(body, dict) and "rng" not in body:
+        body = {**body, "rng": "CPU"}  # picotui before the noise sources drew every picture's noise on the CPU
     try:
         return GenerationRequest.from_dict(body)
     except RecursionError:
@@ -287,9 +299,9 @@ def request_from_parameters(params: dict[str, str]) -> tuple[GenerationRequest, 
         else:
             notes.append(f"Size: {one_line(params['Size'], 80)} (not WIDTHxHEIGHT)")
     if "Sampler" in params:
-        name, note = sampler_from_a1111(params["Sampler"], params.get("Schedule type"))
+        name, schedule, note = sampler_from_a1111(params["Sampler"], params.get("Schedule type"))
         if name:
-            kwargs["sampler"] = name
+            kwargs["sampler"], kwargs["schedule_type"] = name, schedule
         if note:
             notes.append(one_line(note, 200))  # the names come from the file: one line, whatever they hold
     if params.get("Model", "").strip():
@@ -298,18 +310,33 @@ def request_from_parameters(params: dict[str, str]) -> tuple[GenerationRequest, 
         notes.append("Model: not recorded (using the demo model; pick a checkpoint)")
     if params.get("VAE", "").strip() and params["VAE"].strip().lower() not in ("none", "automatic"):
         kwargs["vae"] = params["VAE"].strip()
-    rng = params.get("RNG", "GPU").strip()
-    if rng != "CPU":
-        notes.append(f"RNG: {one_line(rng, 80)} (picotui draws the starting noise on the CPU: the same seed gives a "
-                     f"different picture)")
+    _noise_from_parameters(params, take, notes)
     for key, value in params.items():
-        if key not in INFORMATIONAL and key not in ("Steps", "CFG scale", "Seed", "Clip skip", "Model", "VAE"):
+        if key not in INFORMATIONAL and key not in ("Steps", "CFG scale", "Seed", "Clip skip", "Model", "VAE",
+                                                    *NOISE_KEYS):
             notes.append(f"{key}: {one_line(value, 80)} (not supported by picotui)")
     try:
         return GenerationRequest(**kwargs), notes
     except RequestError as exc:  # each field passed alone; together they still must
         notes.append(f"settings ignored: {exc}")
         return GenerationRequest(prompt=kwargs.get("prompt", ""), negative_prompt=kwargs.get("negative_prompt", "")), notes
+
+
+NOISE_KEYS = ("RNG", "ENSD", "Variation seed", "Variation seed strength", "Seed resize from")
+
+
+def _noise_from_parameters(params: dict[str, str], take, notes: list[str]) -> None:
+    """A1111's noise keys onto the request; no RNG key means GPU, A1111's default."""
+    rng = params.get("RNG", "GPU").strip()
+    take("rng", "RNG", rng)
+    for key, name, integer in (("ENSD", "eta_noise_seed_delta", True), ("Variation seed", "variation_seed", True),
+                               ("Variation seed strength", "variation_strength", False)):
+        value = params.get(key, "").strip()
+        if value:
+            converted = _to_number(value, integer=integer)
+            take(name, key, converted if converted is not None else value, value)
+    if params.get("Seed resize from", "").strip():
+        take("seed_resize_from", "Seed resize from", params["Seed resize from"].strip())
 
 
 def hash_pairs(text: str) -> dict[str, str]:

@@ -1,9 +1,9 @@
-"""One image: prompt embeddings -> diffusers' denoising loop -> our VAE decode -> PIL image.
+"""One image: prompt embeddings -> A1111's sampling -> our VAE decode -> A1111's 8-bit picture.
 
-The denoising is diffusers' own `StableDiffusionPipeline.__call__` (given our prompt embeddings, our
-scheduler and a CPU generator, `output_type="latent"`), so the maths is exactly diffusers' and a test
-can hold the two to equality. We decode ourselves to catch the fp16 VAE's NaN/black failure and retry
-in fp32, and we hook `callback_on_step_end` for progress, previews and cancellation.
+The k-diffusion samplers run picotui's k-diffusion-equivalent loop (ksamplers.py over denoiser.py's CFG
+denoiser, schedules.py's sigmas), A1111's timestep samplers (DDIM, PLMS, UniPC) diffusers' own
+`StableDiffusionPipeline.__call__` with our prompt embeddings and starting noise. We decode ourselves to catch
+the fp16 VAE's NaN/black failure and retry in fp32, and convert to 8 bits as A1111 does.
 
 Runs in the worker thread; torch is imported inside functions.
 """
@@ -20,7 +20,6 @@ from typing import Callable
 from picotui.engine.errors import JobCancelled, OutOfMemory, PicoError, is_out_of_memory
 from picotui.engine.hardware.memory import out_of_memory_message
 from picotui.engine.sampling.preview import latents_to_preview
-from picotui.engine.sampling.samplers import make_scheduler
 
 log = logging.getLogger("picotui.generate")
 
@@ -100,48 +99,80 @@ def base_scheduler_config(pipe) -> dict:
     return base
 
 
+class CpuNoise:
+    """A1111's "CPU" noise stream for one image: torch's CPU generator seeded with the seed; the first draw is
+    the starting noise, later draws feed the ancestral samplers. Used when the caller passes no ImageNoise."""
+
+    def __init__(self, shape, seed: int, device=None):
+        import torch
+
+        self.shape, self.device = tuple(shape), device
+        self.generator = torch.Generator("cpu").manual_seed(int(seed))
+
+    def first(self):
+        return self.next()
+
+    def next(self):
+        import torch
+
+        return torch.randn(self.shape, generator=self.generator).to(self.device or "cpu")
+
+
 def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: int, height: int, seed: int,
+            schedule: str = "Automatic", noise=None,
             on_step: StepFn | None = None, is_cancelled: Callable[[], bool] = lambda: False,
             preview: bool = True, graphs=None, graph_state=None,
             on_notice: Callable[[str], None] = lambda message: None):
-    """Latents for one image: diffusers' loop with our scheduler and a CPU generator seeded with `seed`.
+    """Latents for one image, sampled as A1111 samples it.
 
-    Noise comes from a CPU generator, so a seed gives the same picture on any GPU (A1111's "RNG: CPU").
-    Cancellation is checked after every model evaluation and raises JobCancelled. With `graphs` (a
-    speed.UNetGraphs), UNet calls replay captured CUDA graphs; `graph_state` names the weights' state.
+    `noise` is the image's noise stream (sampling.noise.ImageNoise: `first()` the starting noise, `next()`
+    each later draw); without one, A1111's CPU source seeded with `seed`. k-diffusion samplers run
+    ksamplers.py with A1111's schedule for `schedule`; the SDE samplers' Brownian tree is seeded with `seed`.
+    DDIM, PLMS and UniPC run diffusers' loop with the same starting noise. Cancellation is checked after every
+    model evaluation and raises JobCancelled. With `graphs` (a speed.UNetGraphs), UNet calls replay captured
+    CUDA graphs; `graph_state` names the weights' state.
     """
     from contextlib import nullcontext
 
     import torch
 
-    pipe.scheduler = make_scheduler(sampler, base_scheduler_config(pipe), seed=seed)
-    generator = torch.Generator("cpu").manual_seed(int(seed))
+    from picotui.engine.errors import RequestError
+    from picotui.engine.sampling.samplers import SAMPLER_NAMES, SAMPLERS, split_sampler_name
+
+    name, combined = split_sampler_name(sampler)
+    if combined and schedule == "Automatic":  # an old combined name, e.g. "DPM++ 2M Karras"
+        schedule = combined
+    spec = SAMPLERS.get(name)
+    if spec is None:
+        raise RequestError(f"Unknown sampler {sampler!r}: choose one of {', '.join(SAMPLER_NAMES)}.")
+    device = pipe._execution_device
+    shape = (1, pipe.unet.config.in_channels, height // 8, width // 8)
+    noise = noise if noise is not None else CpuNoise(shape, seed, device)
     start = time.perf_counter()
     last = [0]
 
-    def callback(p, i, t, kwargs):
+    def report(step: int, latents) -> None:
         if is_cancelled():
             raise JobCancelled()
-        evaluations = max(1, len(p.scheduler.timesteps))
-        # Heun/DPM2 run two model calls per step (2N-1 timesteps): report sampler steps, as A1111 does.
-        step = min(steps, max(1, round((i + 1) * steps / evaluations)))
+        step = min(steps, max(1, step))
         if on_step is not None and step > last[0]:
             last[0] = step
             elapsed = max(time.perf_counter() - start, 1e-9)
             it_per_s = step / elapsed
-            image = latents_to_preview(kwargs["latents"]) if preview else None
+            image = latents_to_preview(latents) if preview else None
             on_step(StepReport(step, steps, it_per_s, (steps - step) / it_per_s, image))
-        return kwargs
 
     if is_cancelled():
         raise JobCancelled()
     fast = graphs.active(pipe.unet, graph_state, on_notice) if graphs is not None else nullcontext()
     try:
         with torch.no_grad(), fast:
-            out = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, num_inference_steps=steps,
-                       guidance_scale=cfg, width=width, height=height, generator=generator,
-                       output_type="latent", callback_on_step_end=callback,
-                       callback_on_step_end_tensor_inputs=["latents"], return_dict=True)
+            if spec.timestep:
+                latents = _diffusers_loop(pipe, cond, uncond, spec.name, steps, cfg, width, height, noise, report,
+                                          is_cancelled)
+            else:
+                latents = _k_loop(pipe, cond, uncond, spec.name, schedule, steps, cfg, seed, noise, report,
+                                  is_cancelled, device)
     except JobCancelled:
         _drop_hooks_state(pipe)
         raise
@@ -150,11 +181,68 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
             _drop_hooks_state(pipe)
             raise OutOfMemory(out_of_memory_message(width, height)) from None
         raise
-    latents = out.images
     if not torch.isfinite(latents).all():
         raise PicoError("The model produced NaN values while denoising: try another sampler or checkpoint "
                         "(fp16 on this GPU may be the cause; --device cpu avoids it).", kind="nan")
     return latents
+
+
+def model_sigmas(pipe, lcm: bool = False):
+    """The checkpoint's noise levels as A1111 computes them (LCM: its 50 distilled timesteps)."""
+    from picotui.engine.sampling.schedules import LCMSigmas, ModelSigmas, ldm_alphas_cumprod
+
+    config = base_scheduler_config(pipe)
+    if config.get("beta_schedule", "scaled_linear") == "scaled_linear":
+        alphas = ldm_alphas_cumprod(config.get("beta_start", 0.00085), config.get("beta_end", 0.012),
+                                    config.get("num_train_timesteps", 1000))
+    else:  # not an SD1.5 schedule: take the scheduler's own
+        alphas = pipe.scheduler.alphas_cumprod.float()
+    return (LCMSigmas if lcm else ModelSigmas)(alphas)
+
+
+def _k_loop(pipe, cond, uncond, sampler, schedule, steps, cfg, seed, noise, report, is_cancelled, device):
+    import torch
+
+    from picotui.engine.sampling.denoiser import BrownianNoise, CFGDenoiser
+    from picotui.engine.sampling.ksamplers import KSAMPLERS, Draws
+    from picotui.engine.sampling.schedules import sigmas_for
+
+    ks = KSAMPLERS[sampler]
+    levels = model_sigmas(pipe, ks.lcm)
+    sigmas = sigmas_for(schedule, steps, levels, automatic=ks.automatic,
+                        discard_next_to_last=ks.discard_next_to_last).to(device)
+
+    def check():
+        if is_cancelled():
+            raise JobCancelled()
+
+    model = CFGDenoiser(pipe.unet, levels, cond.to(device), uncond.to(device), cfg, after_call=check)
+    x = noise.first().to(device, torch.float32) * sigmas[0]
+    brownian = BrownianNoise(x, sigmas, [seed]) if ks.brownian else None
+    draws = Draws(ancestral=lambda: noise.next().to(device, torch.float32),
+                  brownian=brownian or (lambda s, s_next: None),
+                  step=lambda i, latents, denoised: report(i + 1, latents))
+    return ks.run(model, x, sigmas, draws)
+
+
+def _diffusers_loop(pipe, cond, uncond, sampler, steps, cfg, width, height, noise, report, is_cancelled):
+    """DDIM, PLMS, UniPC: diffusers' own pipeline loop and scheduler, from our starting noise."""
+    import torch
+
+    from picotui.engine.sampling.samplers import make_scheduler
+
+    pipe.scheduler = make_scheduler(sampler, base_scheduler_config(pipe))
+
+    def callback(p, i, t, kwargs):
+        evaluations = max(1, len(p.scheduler.timesteps))
+        report(round((i + 1) * steps / evaluations), kwargs["latents"])
+        return kwargs
+
+    latents = noise.first().to(pipe._execution_device, torch.float32)
+    out = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, num_inference_steps=steps, guidance_scale=cfg,
+               width=width, height=height, latents=latents.to(pipe.unet.dtype), output_type="latent",
+               callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"], return_dict=True)
+    return out.images
 
 
 def _drop_hooks_state(pipe) -> None:
@@ -169,6 +257,17 @@ def _bad_decode(decoded) -> bool:
     import torch
 
     return (not torch.isfinite(decoded).all()) or bool(decoded.max() <= -0.999)  # NaN or pure black
+
+
+def to_8bit(decoded):
+    """A1111's picture from the VAE's output: (x + 1) / 2 clamped to [0, 1], times 255, truncated to uint8
+    (modules/processing.py; diffusers rounds instead, one level brighter on about half the pixels)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    unit = torch.clamp((decoded[0].float() + 1.0) / 2.0, min=0.0, max=1.0)
+    return Image.fromarray((255.0 * np.moveaxis(unit.cpu().numpy(), 0, 2)).astype(np.uint8))
 
 
 def decode(pipe, latents, *, on_notice: Callable[[str], None] = lambda message: None):
@@ -194,7 +293,7 @@ def decode(pipe, latents, *, on_notice: Callable[[str], None] = lambda message: 
             if not torch.isfinite(decoded).all():
                 raise PicoError("The VAE produced NaN values even in fp32: pick another VAE (e.g. vae-ft-mse) "
                                 "or the checkpoint's own.", kind="nan")
-            return pipe.image_processor.postprocess(decoded, output_type="pil", do_denormalize=[True])[0]
+            return to_8bit(decoded)
     except PicoError:
         raise
     except Exception as exc:

@@ -1,27 +1,16 @@
-"""A1111 sampler names -> diffusers scheduler class and config overrides.
+"""A1111's samplers by name: the sampler and the schedule type are two settings, as in A1111 >= 1.9.
 
-Importing this module does not import diffusers: the UI lists the names without torch.
+Importing this module does not import torch or diffusers: the UI lists the names without them.
 
-Mapping: the diffusers scheduler overview's A1111/k-diffusion table. Choices it leaves open:
+* The k-diffusion samplers (Euler ... DPM++ 3M SDE, Restart, LCM) run picotui's own k-diffusion-equivalent
+  loop (ksamplers.py, schedules.py, denoiser.py) with A1111's schedules, noise stream and Brownian tree.
+* The timestep samplers DDIM, PLMS and UniPC run diffusers' schedulers. DDIM and PLMS are A1111's maths:
+  A1111's timesteps are arange(0, 1000, 1000 // n) + 1 ("leading" + steps_offset 1), DDIM with eta 0 and the
+  final alpha taken from alphas_cumprod[0] (set_alpha_to_one False), PLMS the pseudo-linear multistep
+  without Runge-Kutta warm-up (skip_prk_steps). UniPC is close, not equal: A1111 runs its own UniPC
+  (variant bh1, order 3); diffusers' is bh2, order 2. A1111 ignores the schedule type for these three.
 
-* Timestep spacing. A1111's k-diffusion samplers (Euler, Euler a, LMS, Heun, DPM2, DPM2 a, DPM++)
-  with the "Uniform" schedule take sigmas at t = linspace(999, 0, n): that is diffusers'
-  `timestep_spacing="linspace"`. The SD1.5 scheduler config says "leading" (+ steps_offset 1), which
-  starts below the top noise level and gives washed-out images with Euler-family samplers, so those
-  samplers override it. DDIM and PLMS in A1111 use the original LDM discretisation
-  (arange(0, 1000, 1000 // n) + 1), which *is* "leading" with steps_offset 1: they keep the config.
-  DPMSolverMultistep builds Karras sigmas from the whole training range, so spacing does not matter
-  there; DPMSolverSDE builds them from the spaced timesteps, so it needs "linspace" to start at
-  sigma_max like A1111's Karras schedule.
-* "DPM++ SDE Karras" is k-diffusion's stochastic `sample_dpmpp_sde`, ported by diffusers as
-  DPMSolverSDEScheduler (needs torchsde). Its Brownian-tree noise ignores the pipeline's generator and
-  draws from `noise_sampler_seed`, so make_scheduler() takes the job's seed: same seed, same image.
-
-`a1111_name`/`schedule_type` are what A1111 >= 1.9 writes as "Sampler:" and "Schedule type:", chosen so
-A1111 reproduces our schedule. A1111 resolves "Automatic" per sampler (modules/sd_samplers_kdiffusion.py,
-samplers_k_diffusion): Karras for DPM++ 2M, DPM++ SDE, DPM++ 2S a, DPM2, DPM2 a; Exponential for DPM++ 2M
-SDE and DPM++ 3M SDE; Uniform for the rest. "Automatic" is written only where it means our schedule;
-our uniform DPM2 / DPM++ entries say "Uniform" explicitly. A1111_AUTOMATIC records that table for reading.
+Old combined names ("DPM++ 2M Karras", picotui's and A1111's before 1.9) are read as sampler + schedule.
 """
 
 from __future__ import annotations
@@ -29,95 +18,101 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
-# torchsde warns when DPM++ SDE asks its Brownian tree for a time a float32 rounding outside the tree's
-# range; the noise it returns is right, and the warning would only clutter the terminal. Registered once
-# here: registering it per scheduler would reset Python's warnings registry every image.
+from picotui.engine.sampling.schedules import DEFAULT_SCHEDULE, SCHEDULE_TYPES, schedule_label
+
+# torchsde warns when a Brownian tree is asked for a time a float32 rounding outside its range; the noise it
+# returns is right, and the warning would only clutter the terminal. Registered once, here.
 warnings.filterwarnings("ignore", message=r"Should have \w+[<>]=t[01] but got", category=UserWarning)
 
 
 @dataclass(frozen=True)
 class SamplerSpec:
-    name: str  # what A1111 users know it by
-    scheduler: str  # diffusers scheduler class name
-    config: dict = field(default_factory=dict)  # overrides on top of the checkpoint's scheduler config
-    schedule_type: str = "Automatic"  # what A1111 writes as "Schedule type"
+    name: str  # A1111's name, what it writes as "Sampler:"
     help: str = ""
-    a1111_name: str = ""  # what A1111 >= 1.9 writes as "Sampler" (the name without "Karras")
+    automatic: str | None = None  # the schedule A1111 runs for "Automatic" (None: Uniform)
+    scheduler: str = ""  # diffusers scheduler class, for the timestep samplers only
+    config: dict = field(default_factory=dict)  # overrides on top of the checkpoint's scheduler config
+
+    @property
+    def timestep(self) -> bool:
+        """A1111's timestep samplers (DDIM, PLMS, UniPC) take no schedule type."""
+        return bool(self.scheduler)
 
 
-def _spec(name, scheduler, schedule_type="Automatic", help="", **config):
-    a1111_name = name.removesuffix(" Karras")
-    return SamplerSpec(name, scheduler, dict(config), schedule_type, help, a1111_name)
+def _k(name, help, automatic=None):
+    return SamplerSpec(name, help, automatic)
 
 
-_K = dict(timestep_spacing="linspace")  # k-diffusion "Uniform" schedule (see the module docstring)
-_DPMPP = dict(algorithm_type="dpmsolver++", solver_order=2)
-_SDE = dict(algorithm_type="sde-dpmsolver++", solver_order=2)
-
-# What A1111 >= 1.9 uses when "Schedule type" is "Automatic" (absent here: Uniform).
-A1111_AUTOMATIC = {"DPM++ 2M": "Karras", "DPM++ SDE": "Karras", "DPM++ 2S a": "Karras", "DPM2": "Karras",
-                   "DPM2 a": "Karras", "DPM++ 2M SDE": "Exponential", "DPM++ 3M SDE": "Exponential",
-                   "DPM++ 2M SDE Heun": "Exponential", "Restart": "Karras"}
-# A1111's timestep samplers (modules/sd_samplers_timesteps.py) take no schedule: any "Schedule type" is ignored.
-A1111_IGNORES_SCHEDULE = {"DDIM", "PLMS", "UniPC"}
-
+# A1111 >= 1.9's order and its "Automatic" schedules (modules/sd_samplers_kdiffusion.py, sd_samplers_timesteps.py,
+# sd_samplers_lcm.py).
 SAMPLERS: dict[str, SamplerSpec] = {s.name: s for s in [
-    _spec("Euler", "EulerDiscreteScheduler", help="Simple and predictable; converges as steps grow.", **_K),
-    _spec("Euler a", "EulerAncestralDiscreteScheduler",
-          help="Adds fresh noise each step: varied, never fully converges.", **_K),
-    _spec("LMS", "LMSDiscreteScheduler", help="Linear multistep; smooth, can be unstable at low steps.", **_K),
-    _spec("Heun", "HeunDiscreteScheduler", help="Two model calls per step: twice as slow, accurate.", **_K),
-    _spec("DPM2", "KDPM2DiscreteScheduler", "Uniform", help="Two model calls per step; accurate.", **_K),
-    _spec("DPM2 a", "KDPM2AncestralDiscreteScheduler", "Uniform", help="DPM2 with fresh noise each step.", **_K),
-    _spec("DPM++ 2M", "DPMSolverMultistepScheduler", "Uniform", help="Fast, sharp; good at 20-30 steps.",
-          **_K, **_DPMPP),
-    _spec("DPM++ 2M Karras", "DPMSolverMultistepScheduler", "Karras",
-          help="A popular all-rounder: clean results at 20-30 steps.", use_karras_sigmas=True, **_DPMPP),
-    _spec("DPM++ 2M SDE", "DPMSolverMultistepScheduler", "Uniform",
-          help="Stochastic DPM++: more detail, varies with steps.", **_K, **_SDE),
-    _spec("DPM++ 2M SDE Karras", "DPMSolverMultistepScheduler", "Karras",
-          help="Stochastic DPM++ with Karras sigmas: detailed, the default.", use_karras_sigmas=True, **_SDE),
-    _spec("DPM++ SDE Karras", "DPMSolverSDEScheduler", "Karras",
-          help="Stochastic, two model calls per step: detailed at low step counts.", use_karras_sigmas=True,
-          **_K),
-    _spec("DDIM", "DDIMScheduler", help="The original fast sampler; deterministic.",
-          clip_sample=False, set_alpha_to_one=False),
-    _spec("UniPC", "UniPCMultistepScheduler", help="Very fast convergence: try 10-20 steps.", **_K),
-    _spec("PLMS", "PNDMScheduler", help="The original SD sampler; needs 50+ steps.", skip_prk_steps=True),
+    _k("DPM++ 2M", "Fast, sharp; a popular all-rounder at 20-30 steps.", "Karras"),
+    _k("DPM++ SDE", "Stochastic, two model calls per step: detailed at low step counts.", "Karras"),
+    _k("DPM++ 2M SDE", "Stochastic DPM++: more detail, varies with steps (with Karras: the default).", "Exponential"),
+    _k("DPM++ 2M SDE Heun", "DPM++ 2M SDE with a Heun correction: smoother.", "Exponential"),
+    _k("DPM++ 2S a", "Ancestral DPM++, two model calls per step.", "Karras"),
+    _k("DPM++ 3M SDE", "Third-order stochastic DPM++: needs 30+ steps.", "Exponential"),
+    _k("Euler a", "Adds fresh noise each step: varied, never fully converges."),
+    _k("Euler", "Simple and predictable; converges as steps grow."),
+    _k("LMS", "Linear multistep; smooth, can be unstable at low steps."),
+    _k("Heun", "Two model calls per step: twice as slow, accurate."),
+    _k("DPM2", "Two model calls per step; accurate.", "Karras"),
+    _k("DPM2 a", "DPM2 with fresh noise each step.", "Karras"),
+    _k("Restart", "Heun steps that jump back up and re-descend: detailed from 20 steps.", "Karras"),
+    SamplerSpec("DDIM", "The original fast sampler; deterministic.", scheduler="DDIMScheduler",
+                config=dict(clip_sample=False, set_alpha_to_one=False)),
+    SamplerSpec("PLMS", "The original SD sampler; needs 50+ steps.", scheduler="PNDMScheduler",
+                config=dict(skip_prk_steps=True)),
+    SamplerSpec("UniPC", "Very fast convergence: try 10-20 steps.", scheduler="UniPCMultistepScheduler",
+                config=dict(timestep_spacing="linspace")),
+    _k("LCM", "For LCM models and LCM LoRAs: 4-8 steps at CFG 1-2."),
 ]}
 
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
+DEFAULT_SAMPLER = "DPM++ 2M SDE"
+DEFAULT_SCHEDULE_TYPE = "Karras"  # with DEFAULT_SAMPLER: DPM++ 2M SDE Karras, the seed project's default
+# What old picotui requests meant when they named these samplers without a schedule: the uniform schedule.
+OLD_PICOTUI_UNIFORM = {"DPM++ 2M", "DPM++ 2M SDE", "DPM2", "DPM2 a"}
 
 
-def a1111_schedule(spec: SamplerSpec) -> str:
-    """The schedule A1111 runs for what we write as this sampler's "Schedule type" ("Automatic" resolved)."""
-    if spec.schedule_type != "Automatic":
-        return spec.schedule_type
-    return A1111_AUTOMATIC.get(spec.a1111_name or spec.name, "Uniform")
-DEFAULT_SAMPLER = "DPM++ 2M SDE Karras"
+def split_sampler_name(name: str) -> tuple[str | None, str | None]:
+    """(sampler, schedule type or None) for a name A1111 ever wrote: "DPM++ 2M Karras" -> ("DPM++ 2M", "Karras").
+
+    (None, None) for a name that is no sampler."""
+    name = str(name).strip()
+    if name in SAMPLERS:
+        return name, None
+    for label in SCHEDULE_TYPES:
+        base = name.removesuffix(" " + label)
+        if base != name and base in SAMPLERS:
+            return base, label
+    return None, None
 
 
-# Schedulers whose own noise comes from a seed in their config rather than from the pipeline's generator.
-SEEDED_SCHEDULERS = {"DPMSolverSDEScheduler": "noise_sampler_seed"}
+def a1111_schedule(sampler: str, schedule: str) -> str:
+    """The "Schedule type" A1111 records for this sampler and setting: "Automatic" becomes the sampler's own
+    schedule where A1111's table names one (DPM++ 2M -> Karras) and stays "Automatic" where it means Uniform;
+    the timestep samplers have no schedule ("Automatic")."""
+    spec = SAMPLERS[sampler]
+    if spec.timestep:
+        return DEFAULT_SCHEDULE
+    label = schedule_label(schedule) or DEFAULT_SCHEDULE
+    return (spec.automatic or "Automatic") if label == "Automatic" else label
 
 
-def make_scheduler(name: str, base_config: dict, seed: int | None = None):
-    """A fresh diffusers scheduler for sampler `name`, built on the checkpoint's scheduler config.
+def make_scheduler(name: str, base_config: dict):
+    """A fresh diffusers scheduler for timestep sampler `name`, built on the checkpoint's scheduler config.
 
     `base_config` is a scheduler config (e.g. `pipe.scheduler.config`); keys a class does not know are
     ignored by diffusers' `from_config`. A fresh instance per job: schedulers keep per-run state.
-    `seed` (the image's seed) seeds schedulers that draw their own noise (DPM++ SDE's Brownian tree).
     """
     import diffusers
 
     from picotui.engine.errors import RequestError
 
     spec = SAMPLERS.get(name)
-    if spec is None:
-        raise RequestError(f"Unknown sampler {name!r}: choose one of {', '.join(SAMPLER_NAMES)}.")
-    cls = getattr(diffusers, spec.scheduler)
+    if spec is None or not spec.timestep:
+        raise RequestError(f"{name!r} is not one of the timestep samplers (DDIM, PLMS, UniPC).")
     config = {k: v for k, v in dict(base_config).items() if not k.startswith("_")}
     config.update(spec.config)
-    if spec.scheduler in SEEDED_SCHEDULERS and seed is not None:
-        config[SEEDED_SCHEDULERS[spec.scheduler]] = int(seed)
-    return cls.from_config(config)
+    return getattr(diffusers, spec.scheduler).from_config(config)

@@ -31,6 +31,9 @@ log = logging.getLogger("picotui.ui")
 COMPARED = [("prompt", "prompt"), ("negative_prompt", "negative"), ("checkpoint", "checkpoint"), ("vae", "VAE"),
             ("loras", "LoRAs"), ("sampler", "sampler"), ("steps", "steps"), ("cfg", "CFG"), ("width", "width"),
             ("height", "height"), ("seed", "seed"), ("clip_skip", "clip skip"), ("batch_count", "batch")]
+# A1111's noise settings: compared always, listed only when not the default (most recipes have none)
+NOISE_COMPARED = [("rng", "RNG"), ("variation_seed", "var. seed"), ("variation_strength", "var. str."),
+                  ("seed_resize_from", "seed resize"), ("eta_noise_seed_delta", "ENSD")]
 PICTURES_KEPT = 8  # older PNGs' pictures decoded for this screen; a few MB each, so only the recent ones
 
 
@@ -65,8 +68,10 @@ def _value(request: GenerationRequest, name: str) -> str:
         return ", ".join(f"{l.name}:{l.weight:g}" for l in value) or "none"
     if name == "vae":
         return value or "checkpoint's own"
-    if name == "cfg":
+    if name in ("cfg", "variation_strength"):
         return f"{value:g}"
+    if name == "seed_resize_from":
+        return f"{value[0]}x{value[1]}" if value else "off"
     return "random" if value is None else str(value)
 
 
@@ -83,11 +88,15 @@ def describe(entry: HistoryEntry, current: GenerationRequest | None) -> str:
         lines.append("            s saves it again (it is still in memory)")
     if current is not None:
         diffs = [f"  {label}: {_value(entry.request, name)!s:.40} → yours {_value(current, name)!s:.40}"
-                 for name, label in COMPARED if _value(entry.request, name) != _value(current, name)]
+                 for name, label in COMPARED + NOISE_COMPARED
+                 if _value(entry.request, name) != _value(current, name)]
         lines.append("Differs from your form:" if diffs else "Same settings as your form.")
         lines.extend(diffs)
     lines.append("")
     lines.extend(f"{label:<11} {_value(entry.request, name)}" for name, label in COMPARED)
+    default = GenerationRequest()
+    lines.extend(f"{label:<11} {_value(entry.request, name)}" for name, label in NOISE_COMPARED
+                 if _value(entry.request, name) != _value(default, name))
     if entry.unmatched:
         lines.append(f"not used    {', '.join(entry.unmatched)}")
     return escape_controls("\n".join(lines))

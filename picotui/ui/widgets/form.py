@@ -15,11 +15,23 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
 from picotui.engine.errors import RequestError
-from picotui.engine.request import BATCH_COUNT, CFG, CLIP_SKIP, MAX_PROMPT_CHARS, MAX_SEED, STEPS, GenerationRequest
+from picotui.engine.request import (
+    BATCH_COUNT,
+    CFG,
+    CLIP_SKIP,
+    ENSD,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    STEPS,
+    VARIATION_STRENGTH,
+    GenerationRequest,
+)
+from picotui.engine.sampling.noise import RNG_SOURCES
 from picotui.engine.sampling.samplers import SAMPLER_NAMES
 from picotui.ui import demo_size
+from picotui.engine.sampling.schedules import SCHEDULE_TYPES
 from picotui.ui.text import escape_controls, file_options, has_controls, plain
-from picotui.ui.validators import Decimal, WholeNumber, seed_validator, size_validator
+from picotui.ui.validators import Decimal, SizePair, WholeNumber, seed_validator, size_validator
 from picotui.ui.widgets.lora_rows import LoraPanel
 
 OWN_VAE = "__own__"
@@ -34,15 +46,21 @@ _INPUTS = {  # id -> (label, validator factory, max length)
     "seed": ("Seed", seed_validator, 10),
     "clip-skip": ("Clip skip", lambda: WholeNumber("Clip skip", *CLIP_SKIP), 1),
     "batch": ("Batch count", lambda: WholeNumber("Batch count", *BATCH_COUNT), 3),
+    # A1111's noise controls (its "Extra" seed options and the ENSD setting)
+    "variation-seed": ("Variation seed", lambda: WholeNumber("Variation seed", 0, MAX_SEED, allow_empty=True), 10),
+    "variation-strength": ("Var. strength", lambda: Decimal("Variation strength", *VARIATION_STRENGTH), 5),
+    "seed-resize": ("Seed resize", lambda: SizePair("Seed resize from"), 9),
+    "ensd": ("ENSD", lambda: WholeNumber("ENSD", *ENSD), 10),
 }
+_EMPTY_OK = {"seed", "variation-seed", "seed-resize"}  # empty: random seed / random variation seed / off
 
 
 def _field(field_id: str, value: str) -> Vertical:
     title, validator, max_length = _INPUTS[field_id]
     return Vertical(Label(title, classes="field-label"),
                     Input(value, id=field_id, validators=[validator()], max_length=max_length,
-                          placeholder="random" if field_id == "seed" else "",
-                          valid_empty=field_id == "seed", compact=True, select_on_focus=True),
+                          placeholder={"seed": "random", "variation-seed": "random", "seed-resize": "off (WxH)"}.get(field_id, ""),
+                          valid_empty=field_id in _EMPTY_OK, compact=True, select_on_focus=True),
                     Static("", id=f"{field_id}-error", classes="field-error"),
                     classes="field", id=f"{field_id}-field")
 
@@ -89,6 +107,10 @@ class JobForm(VerticalScroll, can_focus=False):
                 yield Label("Sampler", classes="field-label")
                 yield Select([(n, n) for n in SAMPLER_NAMES], id="sampler", allow_blank=False, value=r.sampler,
                              compact=True)
+            with Vertical(classes="field wide"):
+                yield Label("Schedule type", classes="field-label")
+                yield Select([(n, n) for n in SCHEDULE_TYPES], id="schedule-type", allow_blank=False,
+                             value=r.schedule_type, compact=True)
             yield _field("steps", str(r.steps))
             yield _field("cfg", f"{r.cfg:g}")
         with Horizontal(classes="row"):
@@ -112,6 +134,16 @@ class JobForm(VerticalScroll, can_focus=False):
             with Vertical(classes="field wide"):
                 yield Label(" ", classes="field-label")
                 yield Button("Generate ^g", id="generate", variant="primary", compact=True)
+        noise = _noise_texts(r)
+        with Horizontal(classes="row"):
+            with Vertical(classes="field"):
+                yield Label("RNG", classes="field-label")
+                yield Select([(n, n) for n in RNG_SOURCES], id="rng", allow_blank=False, value=r.rng, compact=True)
+            for field_id, text in noise[:2]:
+                yield _field(field_id, text)
+        with Horizontal(classes="row"):
+            for field_id, text in noise[2:]:
+                yield _field(field_id, text)
         yield Static("", id="form-error")
 
     def on_mount(self) -> None:
@@ -183,9 +215,14 @@ class JobForm(VerticalScroll, can_focus=False):
             checkpoint=str(self.query_one("#checkpoint", Select).value),
             vae=None if vae == OWN_VAE else vae, loras=tuple(loras),
             sampler=str(self.query_one("#sampler", Select).value),
+            schedule_type=str(self.query_one("#schedule-type", Select).value),
             steps=int(value("steps")), cfg=float(value("cfg")), width=int(value("width")),
             height=int(value("height")), seed=int(value("seed")) if value("seed") else None,
-            clip_skip=int(value("clip-skip")), batch_count=int(value("batch")))
+            clip_skip=int(value("clip-skip")), batch_count=int(value("batch")),
+            rng=str(self.query_one("#rng", Select).value),
+            variation_seed=int(value("variation-seed")) if value("variation-seed") else None,
+            variation_strength=float(value("variation-strength")), seed_resize_from=value("seed-resize") or None,
+            eta_noise_seed_delta=int(value("ensd")))
 
     def next_request(self) -> GenerationRequest:
         """The request for a new job: unlocked -> a fresh random seed (shown in the field); locked -> the field's."""
@@ -210,11 +247,14 @@ class JobForm(VerticalScroll, can_focus=False):
             self.set_model("checkpoint", request.checkpoint)
             self.set_model("vae", request.vae)
             self.query_one("#sampler", Select).value = request.sampler
+            self.query_one("#schedule-type", Select).value = request.schedule_type
             for field_id, text in (("steps", str(request.steps)), ("cfg", f"{request.cfg:g}"),
                                    ("width", str(request.width)), ("height", str(request.height)),
                                    ("seed", "" if request.seed is None else str(request.seed)),
-                                   ("clip-skip", str(request.clip_skip)), ("batch", str(request.batch_count))):
+                                   ("clip-skip", str(request.clip_skip)), ("batch", str(request.batch_count)),
+                                   *_noise_texts(request)):
                 self.query_one(f"#{field_id}", Input).value = text
+            self.query_one("#rng", Select).value = request.rng
             panel = self.query_one(LoraPanel)
             panel.clear()
             for spec in request.loras:
@@ -237,6 +277,25 @@ class JobForm(VerticalScroll, can_focus=False):
         select = self.query_one(f"#{sel_id}", Select)
         select.set_options(file_options(names, value, first))
         select.value = value
+
+    def prepare_variation(self) -> str:
+        """"Vary this picture": keep the seed (locked), a new random variation seed, the form's strength
+        (0.1 if it was 0, A1111's small-change range). Returns what to tell the user; RequestError when the
+        form has no seed to vary."""
+        seed = self.query_one("#seed", Input).value.strip()
+        if not seed:
+            raise RequestError("Nothing to vary yet: generate a picture (or type its seed) first.")
+        strength_input = self.query_one("#variation-strength", Input)
+        try:
+            strength = float(strength_input.value)
+        except ValueError:
+            strength = 0.0
+        if not strength:
+            strength_input.value = "0.1"
+        variation = random.SystemRandom().randint(0, MAX_SEED)
+        self.query_one("#variation-seed", Input).value = str(variation)
+        self.query_one("#seed-lock", Checkbox).value = True
+        return f"Varying seed {seed}: variation seed {variation}, strength {strength_input.value}."
 
     def new_random_seed(self) -> int:
         seed = random.SystemRandom().randint(0, MAX_SEED)
@@ -340,6 +399,15 @@ class JobForm(VerticalScroll, can_focus=False):
             counters = self.query(f"#{area_id}-tokens")  # none while the app closes and the form goes
             if counters:
                 counters.first(Static).update(plain(text, one_line=True))
+
+
+def _noise_texts(request: GenerationRequest) -> list[tuple[str, str]]:
+    """The noise fields' texts for a request (empty variation seed: random; empty seed resize: off)."""
+    resize = request.seed_resize_from
+    return [("variation-seed", "" if request.variation_seed is None else str(request.variation_seed)),
+            ("variation-strength", f"{request.variation_strength:g}"),
+            ("seed-resize", f"{resize[0]}x{resize[1]}" if resize else ""),
+            ("ensd", str(request.eta_noise_seed_delta))]
 
 
 def token_label(text: str, vectors: dict[str, int] | None = None) -> str:
