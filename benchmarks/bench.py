@@ -158,7 +158,7 @@ def measure_picotui(root: Path, a: dict) -> dict:
         runner = JobRunner(paths, a["device"], False, a.get("memory_mode"), events.append, speed=a.get("speed"))
         request = GenerationRequest(prompt=PROMPT, negative_prompt=NEGATIVE, checkpoint=CHECKPOINT,
                                     sampler=a["sampler"], steps=a["steps"], cfg=a["cfg"], width=a["size"],
-                                    height=a["size"], seed=a["seed"])
+                                    height=a["size"], seed=a["seed"], rng="CPU")  # the baseline's CPU generator
         _reset_peaks(a["device"])  # JobRunner() imported diffusers: load times below exclude imports, as plain's do
         finished: list[Finished] = []
         for job in range(1 + a["images"]):

@@ -43,6 +43,7 @@ def test_generate_the_demo_prints_the_path_and_the_recipe_reads_back(env, tmp_pa
 @pytest.mark.parametrize("args,expect", [
     (["--steps", "0"], "Steps"),
     (["--sampler", "Euler b"], "sampler"),
+    (["--schedule-type", "Beta"], "schedule type"),
     (["--width", "100"], "multiple of 8"),
     (["--lora", "style:lots"], "NAME:WEIGHT"),
     (["--lora", "style:3"], "out of range: use 0 to 2"),
@@ -95,3 +96,21 @@ def test_generate_takes_path_flags_after_the_subcommand(env, tmp_path):
     path = Path(out.stdout.strip())
     assert path.is_file() and path.is_relative_to(tmp_path / "outs")
     assert (tmp_path / "state" / "picotui.log").is_file()
+
+
+@pytest.mark.parametrize("args, expected", [
+    ([], ("DPM++ 2M SDE", "Karras")),  # the default: DPM++ 2M SDE Karras
+    (["--sampler", "DPM++ 2M Karras"], ("DPM++ 2M", "Karras")),  # an old combined name
+    (["--sampler", "DPM++ 2M"], ("DPM++ 2M", "Karras")),  # A1111's Automatic for DPM++ 2M
+    (["--sampler", "Euler", "--schedule-type", "SGM Uniform"], ("Euler", "SGM Uniform")),
+    (["--schedule-type", "Exponential"], ("DPM++ 2M SDE", "Exponential")),
+])
+def test_sampler_and_schedule_type_options(args, expected):
+    import argparse
+
+    from picotui.cli.generate import build_request, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    request = build_request(parser.parse_args(["generate", *args]))
+    assert (request.sampler, request.schedule_type) == expected

@@ -64,11 +64,13 @@ def test_every_sampler_and_schedule_type_matches_a1111_cpu_rng(tiny_pipe, conds,
     assert_same_picture(ours(tiny_pipe, conds, sampler=sampler, schedule=schedule, seed=11), expected)
 
 
+@pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("sampler", K_SAMPLERS)
-def test_every_sampler_matches_a1111_with_the_nv_source(tiny_pipe, conds, sampler):
+def test_every_sampler_and_schedule_type_matches_a1111_with_the_nv_source(tiny_pipe, conds, sampler, schedule):
     stream = NoiseStream((4, SIZE // 8, SIZE // 8), [5], randn=nv_stream)
-    expected = reference(tiny_pipe, conds, sampler=sampler, schedule="Automatic", seeds=[5], stream=stream)[0]
-    assert_same_picture(ours(tiny_pipe, conds, sampler=sampler, schedule="Automatic", seed=5, source="NV"), expected)
+    expected = reference(tiny_pipe, conds, sampler=sampler, schedule=schedule, seeds=[5], stream=stream, steps=3)[0]
+    assert_same_picture(ours(tiny_pipe, conds, sampler=sampler, schedule=schedule, seed=5, source="NV", steps=3),
+                        expected)
 
 
 @pytest.mark.parametrize("sampler", ["Euler a", "DPM++ 2S a", "DPM2 a", "DPM++ 2M SDE"])

@@ -3,11 +3,11 @@
 Packages, lowest first; each may import only those before it (tests/test_architecture.py enforces this):
   errors                      one-line errors people read (a module)
   hardware/                   device, precision, memory plan, CUDA-graph speed path
-  sampling/                   sampler names -> schedulers, one image's denoise and decode, live preview
+  sampling/                   A1111's samplers, schedules and noise; one image's denoise and decode, preview
   request, events             what a job asks for and what the worker reports (modules)
   models/                     model files: library, headers, hashes, weights, LDM layout, loading, demo
   prompting/                  A1111 prompt syntax, CLIP tokens, embeddings, the encoder
-  recipes/                    parameters text, PNG chunks, saving
+  recipes/                    parameters text, PNG chunks, saving, the A1111 parity report
   jobs/                       the worker thread and the job runner
   plots/                      X/Y/Z plots and the prompt matrix: axes, cells, the labelled grid image
 """

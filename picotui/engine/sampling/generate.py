@@ -221,7 +221,8 @@ def _k_loop(pipe, cond, uncond, sampler, schedule, steps, cfg, seed, noise, repo
     brownian = BrownianNoise(x, sigmas, [seed]) if ks.brownian else None
     draws = Draws(ancestral=lambda: noise.next().to(device, torch.float32),
                   brownian=brownian or (lambda s, s_next: None),
-                  step=lambda i, latents, denoised: report(i + 1, latents))
+                  # the preview shows the denoised estimate, as A1111's live preview does
+                  step=lambda i, latents, denoised: report(i + 1, denoised))
     return ks.run(model, x, sigmas, draws)
 
 
