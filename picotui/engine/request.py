@@ -25,6 +25,8 @@ BATCH_COUNT = (1, 100)
 LORA_WEIGHT = (0.0, 2.0)
 SIZE = (64, 4096)
 MAX_PROMPT_CHARS = 20_000
+TOKEN_MERGING = (0.0, 0.9)  # A1111's "Token merging ratio" slider
+NGMS = (0.0, 15.0)  # A1111's "Negative Guidance minimum sigma" slider (0: off)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class GenerationRequest:
     seed: int | None = None  # None: a random seed is drawn when the job is built for the worker
     clip_skip: int = 1
     batch_count: int = 1
+    token_merging_ratio: float = 0.0  # A1111's "Token merging ratio" (0: off)
+    ngms: float = 0.0  # A1111's "NGMS": skip the negative prompt's pass below this sigma (every other step)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # unknown fields read back from PNGs
 
     def __post_init__(self):
@@ -82,6 +86,9 @@ class GenerationRequest:
             object.__setattr__(self, "seed", _integer("Seed", self.seed, 0, MAX_SEED))
         object.__setattr__(self, "clip_skip", _integer("Clip skip", self.clip_skip, *CLIP_SKIP))
         object.__setattr__(self, "batch_count", _integer("Batch count", self.batch_count, *BATCH_COUNT))
+        object.__setattr__(self, "token_merging_ratio",
+                           _number("Token merging ratio", self.token_merging_ratio, *TOKEN_MERGING))
+        object.__setattr__(self, "ngms", _number("NGMS", self.ngms, *NGMS))
 
     def with_seed(self) -> GenerationRequest:
         """This request with a concrete seed (a random one if none was set)."""

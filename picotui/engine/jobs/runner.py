@@ -14,6 +14,8 @@ from typing import Callable
 
 from picotui.engine.sampling import generate
 from picotui.engine.hardware import memory
+from picotui.engine.hardware.token_merging import set_token_merging
+from picotui.engine.hardware.unet_count import UNetEvaluations
 from picotui.engine.errors import JobCancelled, SaveError, one_line
 from picotui.engine.events import EngineStatus, Finished, Loading, Notice, Step
 
@@ -139,14 +141,18 @@ class JobRunner:
             image_request = replace(request, seed=seed, batch_count=1)
             t2 = time.perf_counter()
             self.phase = "denoising"
-            latents = generate.denoise(
-                pipe, cond, uncond, sampler=request.sampler, steps=request.steps, cfg=request.cfg,
-                width=request.width, height=request.height, seed=seed, is_cancelled=is_cancelled,
-                graphs=self.graphs if self.speed.name == "cuda-graphs" else None, graph_state=self._graph_state(),
-                on_notice=lambda m: self.emit(Notice(job_id, m, "warning")),
-                preview=self.preview,
-                on_step=lambda r, i=index: self.emit(Step(job_id, r.index, r.total, r.it_per_s, r.eta_s, r.preview,
-                                                          done_before + i, done_before + len(seeds))))
+            set_token_merging(pipe.unet, request.token_merging_ratio)  # A1111's "Token merging ratio"
+            with UNetEvaluations(pipe.unet) as counted:
+                latents = generate.denoise(
+                    pipe, cond, uncond, sampler=request.sampler, steps=request.steps, cfg=request.cfg,
+                    width=request.width, height=request.height, seed=seed, is_cancelled=is_cancelled,
+                    graphs=self.graphs if self.speed.name == "cuda-graphs" else None,
+                    graph_state=(self._graph_state(), request.token_merging_ratio),  # merging changes the graph
+                    on_notice=lambda m: self.emit(Notice(job_id, m, "warning")),
+                    preview=self.preview,
+                    on_step=lambda r, i=index: self.emit(Step(
+                        job_id, r.index, r.total, r.it_per_s, r.eta_s, r.preview, done_before + i,
+                        done_before + len(seeds), counted.evaluations)))
             t3 = time.perf_counter()
             self.phase = "decoding"
             image = generate.decode(pipe, latents, on_notice=lambda m: self.emit(Notice(job_id, m, "warning")))
@@ -182,7 +188,7 @@ class JobRunner:
             self.images_done += 1
             self.emit(Finished(job_id, image, path, image_request, parameters, timings, done_before + index,
                                done_before + len(seeds),
-                               save_error))
+                               save_error, unet_evaluations=counted.evaluations))
 
     # ---- pieces ---------------------------------------------------------------------------------
     def _apply_plans(self, pipe, width: int, height: int) -> None:

@@ -1,0 +1,47 @@
+"""A1111's speed keys in recipes: "Token merging ratio" and "NGMS" are written where A1111 writes them (only when
+set) and read back onto the request."""
+
+from __future__ import annotations
+
+import pytest
+
+from picotui.engine.errors import RequestError
+from picotui.engine.recipes.metadata import a1111_parameters, parse_parameters, request_from_parameters
+from picotui.engine.request import GenerationRequest
+
+
+def test_speed_keys_are_written_in_a1111_order_and_read_back():
+    request = GenerationRequest(prompt="a cat", negative_prompt="", sampler="Euler a", steps=20, cfg=7, seed=1,
+                                clip_skip=2, token_merging_ratio=0.3, ngms=1.5)
+    text = a1111_parameters(request, model_name="m", model_hash="0123456789")
+    # A1111 (modules/processing.py create_infotext): ... Clip skip, ENSD, Token merging ratio, ..., RNG, NGMS, ...
+    assert text.endswith("Clip skip: 2, Token merging ratio: 0.3, RNG: CPU, NGMS: 1.5, Version: picotui 0.1.0")
+    back, notes = request_from_parameters(parse_parameters(text))
+    assert notes == []
+    assert (back.token_merging_ratio, back.ngms) == (0.3, 1.5)
+
+
+def test_off_means_absent_as_in_a1111():
+    text = a1111_parameters(GenerationRequest(seed=1), model_name="m", model_hash=None)
+    assert "Token merging" not in text and "NGMS" not in text
+    back, _ = request_from_parameters(parse_parameters(text))
+    assert (back.token_merging_ratio, back.ngms) == (0.0, 0.0)
+
+
+def test_an_a1111_text_with_the_keys_reads_and_bad_values_are_reported():
+    text = ("a dog\nSteps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 3, Size: 512x512, "
+            "Model: m, Token merging ratio: 0.5, Token merging ratio hr: 0.7, NGMS: 2, Version: v1.10.1")
+    back, notes = request_from_parameters(parse_parameters(text))
+    assert (back.token_merging_ratio, back.ngms) == (0.5, 2.0)
+    assert any(n.startswith("Token merging ratio hr") for n in notes)  # no hires fix in picotui: said, not guessed
+    bad, notes = request_from_parameters(parse_parameters(text.replace("NGMS: 2", "NGMS: 99")))
+    assert bad.ngms == 0.0 and any(n.startswith("NGMS: 99") for n in notes)
+
+
+def test_the_request_checks_the_ranges_and_keeps_them_in_json():
+    with pytest.raises(RequestError, match="Token merging ratio"):
+        GenerationRequest(token_merging_ratio=0.95)
+    with pytest.raises(RequestError, match="NGMS"):
+        GenerationRequest(ngms=-1)
+    request = GenerationRequest(token_merging_ratio=0.5, ngms=1)
+    assert GenerationRequest.from_json(request.to_json()) == request
