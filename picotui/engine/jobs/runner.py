@@ -67,6 +67,8 @@ class JobRunner:
         self._encoder = None
         self._encoder_for = None
         self._said_demo = False
+        self._taesd = None  # (file key, TaesdPreview or True when the file is unusable) for the live preview
+        self._taesd_said = None  # the last "cannot use the TAESD file" notice, said once
         self.phase = "idle"  # what the running job is doing: loading, encoding, denoising, decoding, saving
         self.job_request = None  # the running job's request, with its concrete seed
         self.images_done = 0  # of that request's batch
@@ -149,7 +151,7 @@ class JobRunner:
                     graphs=self.graphs if self.speed.name == "cuda-graphs" else None,
                     graph_state=(self._graph_state(), request.token_merging_ratio),  # merging changes the graph
                     on_notice=lambda m: self.emit(Notice(job_id, m, "warning")),
-                    preview=self.preview,
+                    preview=self._preview(job_id),
                     on_step=lambda r, i=index: self.emit(Step(
                         job_id, r.index, r.total, r.it_per_s, r.eta_s, r.preview, done_before + i,
                         done_before + len(seeds), counted.evaluations)))
@@ -191,6 +193,33 @@ class JobRunner:
                                save_error, unet_evaluations=counted.evaluations))
 
     # ---- pieces ---------------------------------------------------------------------------------
+    def _preview(self, job_id: int):
+        """What draws the live preview: a TAESD decoder from models/vae-approx when there is one (loaded once,
+        again when the file changes), else True (the colour approximation), or False when nothing draws it."""
+        from picotui.engine.models.taesd import TaesdPreview, find_taesd, load_taesd
+
+        if not self.preview:
+            return False
+        path, why = find_taesd(self.paths.models, self.library.allow_pickle)
+        if why and why != self._taesd_said:
+            self._taesd_said = why
+            self.emit(Notice(job_id, why, "warning"))
+        if path is None:
+            self._taesd = None
+            return True
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns, str(self.choice.device))
+        if self._taesd is None or self._taesd[0] != key:
+            try:
+                self._taesd = (key, TaesdPreview(load_taesd(path, self.choice.device, self.choice.dtype,
+                                                            self.library.allow_pickle)))
+            except Exception as exc:  # a bad preview file must not cost the image: fall back, say why once
+                log.warning("TAESD preview %s unusable: %s", path, exc)
+                self._taesd = (key, True)
+                self.emit(Notice(job_id, f"{one_line(exc, 160)} The preview uses the colour approximation.",
+                                 "warning"))
+        return self._taesd[1]
+
     def _apply_plans(self, pipe, width: int, height: int) -> None:
         """The memory plan for this size, then the speed path that plan allows."""
         from picotui.engine.hardware.memory import apply_plan, choose_memory_plan, same_layout, vram_info

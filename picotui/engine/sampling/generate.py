@@ -129,7 +129,8 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
             last[0] = step
             elapsed = max(time.perf_counter() - start, 1e-9)
             it_per_s = step / elapsed
-            image = latents_to_preview(kwargs["latents"]) if preview else None
+            # `preview` may be a callable latents -> image (the TAESD preview, models/taesd.py)
+            image = (preview if callable(preview) else latents_to_preview)(kwargs["latents"]) if preview else None
             on_step(StepReport(step, steps, it_per_s, (steps - step) / it_per_s, image))
         return kwargs
 

@@ -2,7 +2,7 @@
 
 Rows show name, family, size, hash (filled in as background hashing finishes) and, for files that
 cannot be used, the reason, greyed. Enter picks the highlighted file (the app decides what picking
-means per kind); r rescans; 1–4 switch tabs. The "demo" row is always offered in the checkpoints tab.
+means per kind); r rescans; 1–5 switch tabs. Previews: TAESD decoders, used by themselves. The "demo" row is always offered in the checkpoints tab.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from picotui.engine.models.library import human_size
 from picotui.ui.text import label, plain, say, shorten
 
 KINDS = [("checkpoint", "Checkpoints", "checkpoints"), ("vae", "VAEs", "vae"), ("lora", "LoRAs", "loras"),
-         ("embedding", "Embeddings", "embeddings")]
+         ("embedding", "Embeddings", "embeddings"), ("taesd", "Previews", "vae-approx")]
 DEMO_KEY = "demo"
 HASH_CHARS = 10  # AutoV2: the first 10 hex digits of the file's sha256, as A1111 and civitai show it
 
@@ -34,6 +34,7 @@ class ModelBrowser(Screen):
         Binding("2", "tab('vae')", "VAEs", show=False),
         Binding("3", "tab('lora')", "LoRAs", show=False),
         Binding("4", "tab('embedding')", "Embeddings", show=False),
+        Binding("5", "tab('taesd')", "Previews", show=False),
     ]
 
     class Picked(Message):
@@ -99,7 +100,7 @@ class ModelBrowser(Screen):
         else:
             summary = " · ".join(f"{t}: {counts[k]}" for k, t, _ in KINDS)
             extra = f", {unknown} other files" if unknown else ""
-            intro.update(plain(f"{self.models_dir}  {summary}{extra}\nenter uses a file · r rescans · 1–4 switch tabs"))
+            intro.update(plain(f"{self.models_dir}  {summary}{extra}\nenter uses a file · r rescans · 1–5 switch tabs"))
 
     def set_hash(self, path: str, value: str) -> None:
         self.hashes[path] = value
@@ -136,5 +137,8 @@ class ModelBrowser(Screen):
             return
         if not mf.usable:
             say(self, f"{mf.name} can't be used: {mf.reason}", "warning")
+            return
+        if kind == "taesd":  # nothing to pick: the live preview uses it whenever it is there
+            say(self, f"{mf.name} draws the live preview by itself: nothing to pick.", "information")
             return
         self.post_message(self.Picked(kind, mf.name))

@@ -16,7 +16,7 @@ OTHER_KEYS = [
     ("tab / shift+tab", "move between fields"),
     ("enter / space", "open a list, press a button, toggle the seed lock"),
     ("delete (on a LoRA)", "remove that LoRA row"),
-    ("ctrl+o then 1–4", "model browser: checkpoints, VAEs, LoRAs, embeddings; enter picks, r rescans"),
+    ("ctrl+o then 1–5", "model browser: checkpoints, VAEs, LoRAs, embeddings, previews; enter picks, r rescans"),
     ("ctrl+t then enter", "history: restore the highlighted image's settings (seed included)"),
     ("ctrl+t then s", "history: save again an image whose save failed (it is kept in memory)"),
     ("escape", "close a dialog or screen"),
