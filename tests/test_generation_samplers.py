@@ -116,6 +116,8 @@ EXPECTED = {
               "UniPC", "Automatic"),
     "PLMS": ("PNDMScheduler", dict(timestep_spacing="leading", steps_offset=1, skip_prk_steps=True),
              "PLMS", "Automatic"),
+    # not in A1111; diffusers' TCD docs build it from the checkpoint's config as it is
+    "TCD": ("TCDScheduler", dict(timestep_spacing="leading", steps_offset=1), "TCD", "Automatic"),
 }
 
 

@@ -20,7 +20,7 @@ from typing import Callable
 from picotui.engine.errors import JobCancelled, OutOfMemory, PicoError, is_out_of_memory
 from picotui.engine.hardware.memory import out_of_memory_message
 from picotui.engine.sampling.preview import latents_to_preview
-from picotui.engine.sampling.samplers import make_scheduler
+from picotui.engine.sampling.samplers import STEP_ETA, make_scheduler
 
 log = logging.getLogger("picotui.generate")
 
@@ -141,6 +141,7 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
         with torch.no_grad(), fast:
             out = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, num_inference_steps=steps,
                        guidance_scale=cfg, width=width, height=height, generator=generator,
+                       eta=STEP_ETA.get(sampler, 0.0),
                        output_type="latent", callback_on_step_end=callback,
                        callback_on_step_end_tensor_inputs=["latents"], return_dict=True)
     except JobCancelled:

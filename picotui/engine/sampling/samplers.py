@@ -84,7 +84,14 @@ SAMPLERS: dict[str, SamplerSpec] = {s.name: s for s in [
           clip_sample=False, set_alpha_to_one=False),
     _spec("UniPC", "UniPCMultistepScheduler", help="Very fast convergence: try 10-20 steps.", **_K),
     _spec("PLMS", "PNDMScheduler", help="The original SD sampler; needs 50+ steps.", skip_prk_steps=True),
+    # TCD (Trajectory Consistency Distillation): for TCD/Hyper-SD LoRAs, 1-8 steps at CFG 1. diffusers'
+    # TCDScheduler on the checkpoint's config, as diffusers' TCD docs build it.
+    _spec("TCD", "TCDScheduler", help="For TCD and Hyper-SD LoRAs: 4-8 steps at CFG 1."),
 ]}
+
+# Schedulers whose step() takes an `eta` the pipeline must pass (diffusers' pipelines default it to 0):
+# TCD's gamma, 0.3 in the TCD paper and diffusers' TCD docs.
+STEP_ETA = {"TCD": 0.3}
 
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 
