@@ -23,6 +23,7 @@ from picotui.paths import Paths
 from picotui.ui import graphics
 from picotui.ui.commands import PicoCommands
 from picotui.ui.engine_link import EngineEvents
+from picotui.ui.few_step_hint import few_step_marks
 from picotui.ui.library_link import ModelLibrary
 from picotui.ui.help_texts import topic_for
 from picotui.ui.screens.browser import ModelBrowser
@@ -214,7 +215,8 @@ class PicoApp(EngineEvents, ModelLibrary, App):
     def action_browser(self) -> None:
         if not isinstance(self.screen, ModelBrowser):
             self._back_to_main()
-            self.push_screen(ModelBrowser(self.paths.models, self.model_files, self.hashes))
+            self.push_screen(ModelBrowser(self.paths.models, self.model_files, self.hashes,
+                                          few_step=few_step_marks(self)))
 
     def action_history(self) -> None:
         if isinstance(self.screen, HistoryScreen):

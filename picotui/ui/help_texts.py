@@ -110,6 +110,15 @@ Which layer of the text encoder the prompt is read from (1–4). 1 uses the last
 
 Many anime-style checkpoints were trained with clip skip 2 and look better with it; their download
 page usually says so. For photographic checkpoints leave it at 1. Values above 2 are rarely useful."""),
+    "tome": ("Token merging ratio", """\
+A1111's "Token merging ratio" (ToMe): merge this share of similar image tokens before each
+full-resolution self-attention, so every step does less work. 0 is off; 0.3–0.5 is a common trade
+(faster at large sizes, slightly softer detail); A1111 allows up to 0.9. The same ratio gives the same
+picture as in A1111, and PNGs record it."""),
+    "ngms": ("NGMS (negative guidance minimum sigma)", """\
+A1111's "Negative Guidance minimum sigma": below this noise level, every other step skips the negative
+prompt's pass, saving up to a quarter of the UNet work late in sampling. 0 is off; A1111 users try 1–3.
+PNGs record it as "NGMS"."""),
     "batch": ("Batch count", """\
 How many images to make in a row from one press of ctrl+g (1–100). Each one uses the next seed
 (seed, seed+1, ...), so any of them can be reproduced later. Good for exploring a prompt: make 4,

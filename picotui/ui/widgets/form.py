@@ -11,15 +11,18 @@ from dataclasses import replace
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
 from picotui.engine.errors import RequestError
 from picotui.engine.request import BATCH_COUNT, CFG, CLIP_SKIP, MAX_PROMPT_CHARS, MAX_SEED, STEPS, GenerationRequest
+from picotui.engine.request import NGMS, TOKEN_MERGING
+from picotui.ui.few_step_hint import FewStepHint
 from picotui.engine.sampling.samplers import SAMPLER_NAMES
 from picotui.ui.text import escape_controls, file_options, has_controls, plain
 from picotui.ui.validators import Decimal, WholeNumber, seed_validator, size_validator
-from picotui.ui.widgets.lora_rows import LoraPanel
+from picotui.ui.widgets.lora_rows import LoraPanel, LoraRow
 
 OWN_VAE = "__own__"
 DEMO = "demo"
@@ -33,6 +36,8 @@ _INPUTS = {  # id -> (label, validator factory, max length)
     "seed": ("Seed", seed_validator, 10),
     "clip-skip": ("Clip skip", lambda: WholeNumber("Clip skip", *CLIP_SKIP), 1),
     "batch": ("Batch count", lambda: WholeNumber("Batch count", *BATCH_COUNT), 3),
+    "tome": ("Token merging", lambda: Decimal("Token merging ratio", *TOKEN_MERGING), 4),
+    "ngms": ("NGMS", lambda: Decimal("NGMS", *NGMS), 5),
 }
 
 
@@ -46,7 +51,10 @@ def _field(field_id: str, value: str) -> Vertical:
                     classes="field", id=f"{field_id}-field")
 
 
-class JobForm(VerticalScroll, can_focus=False):
+class JobForm(FewStepHint, VerticalScroll, can_focus=False):
+    BINDINGS = [Binding("f4", "apply_few_step", "Few-step", tooltip="apply the settings the job's few-step LoRA "
+                                                                   "needs (steps, CFG, sampler)")]
+
     def __init__(self, request: GenerationRequest, seed_locked: bool, **kwargs):
         super().__init__(**kwargs)
         self._initial = request
@@ -81,6 +89,7 @@ class JobForm(VerticalScroll, can_focus=False):
             yield Label("LoRAs", classes="field-label")
             yield Button("add (ctrl+n)", id="lora-add", classes="help-lora-add", compact=True)
         yield LoraPanel(id="loras")
+        yield Static("", id="few-step-hint", classes="tokens")
         with Horizontal(classes="row"):
             with Vertical(classes="field wide"):
                 yield Label("Sampler", classes="field-label")
@@ -108,12 +117,16 @@ class JobForm(VerticalScroll, can_focus=False):
             with Vertical(classes="field wide"):
                 yield Label(" ", classes="field-label")
                 yield Button("Generate ^g", id="generate", variant="primary", compact=True)
+        with Horizontal(classes="row"):  # A1111's speed settings (its "Optimizations" page), per job here
+            yield _field("tome", f"{r.token_merging_ratio:g}")
+            yield _field("ngms", f"{r.ngms:g}")
         yield Static("", id="form-error")
 
     def on_mount(self) -> None:
         for spec in self._initial.loras:
             self.query_one(LoraPanel).add(spec.name, spec.weight, focus=False)
         self._sync_preset()
+        self.call_after_refresh(self.refresh_few_step)
 
     # ---- models from the library -----------------------------------------------------------------
     def set_models(self, checkpoints: list[str], vaes: list[str], loras: list[str]) -> None:
@@ -164,7 +177,8 @@ class JobForm(VerticalScroll, can_focus=False):
             sampler=str(self.query_one("#sampler", Select).value),
             steps=int(value("steps")), cfg=float(value("cfg")), width=int(value("width")),
             height=int(value("height")), seed=int(value("seed")) if value("seed") else None,
-            clip_skip=int(value("clip-skip")), batch_count=int(value("batch")))
+            clip_skip=int(value("clip-skip")), batch_count=int(value("batch")),
+            token_merging_ratio=float(value("tome")), ngms=float(value("ngms")))
 
     def next_request(self) -> GenerationRequest:
         """The request for a new job: unlocked -> a fresh random seed (shown in the field); locked -> the field's."""
@@ -192,7 +206,8 @@ class JobForm(VerticalScroll, can_focus=False):
             for field_id, text in (("steps", str(request.steps)), ("cfg", f"{request.cfg:g}"),
                                    ("width", str(request.width)), ("height", str(request.height)),
                                    ("seed", "" if request.seed is None else str(request.seed)),
-                                   ("clip-skip", str(request.clip_skip)), ("batch", str(request.batch_count))):
+                                   ("clip-skip", str(request.clip_skip)), ("batch", str(request.batch_count)),
+                                   ("tome", f"{request.token_merging_ratio:g}"), ("ngms", f"{request.ngms:g}")):
                 self.query_one(f"#{field_id}", Input).value = text
             panel = self.query_one(LoraPanel)
             panel.clear()
@@ -203,6 +218,7 @@ class JobForm(VerticalScroll, can_focus=False):
         finally:
             self._quiet = False
         self._sync_preset()
+        self.call_after_refresh(self.refresh_few_step)
         self.show_error("")
         return notes
 
@@ -242,6 +258,12 @@ class JobForm(VerticalScroll, can_focus=False):
         error_line.display = bool(error)
         if event.input.id in ("width", "height") and not self._quiet:
             self._sync_preset()
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(LoraRow.Removed)
+    def _few_step_inputs(self) -> None:  # a LoRA, the steps, CFG or sampler changed: the few-step line follows
+        self.call_after_refresh(self.refresh_few_step)
 
     @on(Select.Changed, "#size-preset")
     def _preset_chosen(self, event: Select.Changed) -> None:
