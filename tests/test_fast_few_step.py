@@ -95,3 +95,26 @@ def test_tcd_is_diffusers_own_tcd_pipeline(tiny_components, tiny_pipe, encode):
                                     eta=0.0, width=64, height=64,
                                     generator=torch.Generator("cpu").manual_seed(9)).images[0])
     assert np.abs(ours.astype(int) - deterministic.astype(int)).max() > 1
+
+
+def test_the_done_line_says_what_a_few_step_lora_would_cost():
+    from PIL import Image
+
+    from picotui.engine.events import Finished
+    from picotui.engine.models.few_step import faster_setting
+    from picotui.ui.engine_link import done_cost
+
+    lcm = profile_from_text("lcm-lora-sdv1-5", "name")
+    available = {"lcm-lora-sdv1-5.safetensors": lcm, "Hyper-SD15-8steps-lora.safetensors":
+                 profile_from_text("Hyper-SD15-8steps-lora", "name")}
+    request = GenerationRequest(steps=24, cfg=7.0, seed=1)
+    timings = {"denoise": 24.0, "decode": 1.0, "total": 26.0}
+    # 24 s for 48 evaluations is 0.5 s each; LCM-LoRA: 6 steps at CFG 1, one evaluation a step -> 3 s + 1 s decode
+    assert faster_setting(request, timings, 48, available) == "6 steps with LCM-LoRA: about 4.0 s"
+    assert faster_setting(request, timings, 48, {}) is None
+    fitting = GenerationRequest(steps=6, cfg=1.0, sampler=lcm.sampler, loras=(LoraSpec("lcm-lora-sdv1-5"),))
+    assert faster_setting(fitting, {"denoise": 3.0, "decode": 1.0}, 6, available) is None  # already fast
+    in_job = GenerationRequest(steps=24, cfg=7.0, loras=(LoraSpec("Hyper-SD15-8steps-lora.safetensors"),))
+    assert faster_setting(in_job, timings, 48, available) == "8 steps with Hyper-SD: about 5.0 s"  # the one in use
+    event = Finished(1, Image.new("RGB", (8, 8)), None, request, "", timings, unet_evaluations=48)
+    assert done_cost(event, available) == " · 1.00 s/step, 48 UNet evals · faster: 6 steps with LCM-LoRA: about 4.0 s"

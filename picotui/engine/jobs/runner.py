@@ -22,6 +22,13 @@ from picotui.engine.events import EngineStatus, Finished, Loading, Notice, Step
 log = logging.getLogger("picotui.jobs")
 
 
+def cost_text(denoise_s: float, steps: int, evaluations: int) -> str:
+    """What an image cost: "0.38 s/step, 48 UNet evaluations (2 a step)"."""
+    per_step = evaluations / steps if steps else 0
+    return (f"{denoise_s / max(steps, 1):.2f} s/step, {evaluations} UNet evaluations "
+            f"({per_step:g} a step)")
+
+
 
 class JobRunner:
     """Everything a job needs that outlives it: device, library, loaded pipeline, prompt cache, memory plan.
@@ -67,6 +74,7 @@ class JobRunner:
         self._encoder = None
         self._encoder_for = None
         self._said_demo = False
+        self.last_cost = ""  # the last image's cost: s/step and UNet evaluations (status line, F3)
         self._taesd = None  # (file key, TaesdPreview or True when the file is unusable) for the live preview
         self._taesd_said = None  # the last "cannot use the TAESD file" notice, said once
         self.phase = "idle"  # what the running job is doing: loading, encoding, denoising, decoding, saving
@@ -83,7 +91,8 @@ class JobRunner:
         cuda = info is not None
         plan, speed = self.plan, self.speed
         detail = {"memory_reason": plan.reason if plan else "", "capability": self.choice.capability,
-                  "speed_reason": speed.reason if speed else ("" if cuda else "CPU in fp32: no GPU in use")}
+                  "speed_reason": speed.reason if speed else ("" if cuda else "CPU in fp32: no GPU in use"),
+                  "cost": self.last_cost}
         return EngineStatus(
             job_id, state, device=self.choice.name, dtype=str(self.choice.dtype).removeprefix("torch."),
             vram_used_gib=round(info[2] / gib, 2) if cuda else None,
@@ -188,6 +197,7 @@ class JobRunner:
             log.info("job %d image %d/%d seed %d: %s -> %s", job_id, index + 1, len(seeds), seed,
                      {k: round(v, 3) for k, v in timings.items()}, path or save_error)
             self.images_done += 1
+            self.last_cost = cost_text(t3 - t2, request.steps, counted.evaluations)
             self.emit(Finished(job_id, image, path, image_request, parameters, timings, done_before + index,
                                done_before + len(seeds),
                                save_error, unet_evaluations=counted.evaluations))

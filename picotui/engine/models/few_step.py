@@ -162,3 +162,28 @@ def job_profile(loras, marks: FewStepMarks, library=None) -> tuple[str, FewStep]
         if found is not None:
             return spec.name, found
     return None
+
+
+_PREFERENCE = ("LCM-LoRA", "TCD", "Hyper-SD", "PCM", "few-step")
+
+
+def faster_setting(request, timings: dict, evaluations: int, available: dict[str, FewStep]) -> str | None:
+    """What a few-step LoRA would cost for this image, from this image's own cost per UNet evaluation:
+    "6 steps with LCM-LoRA: about 9 s" (None when none is available, the job already runs one in its
+    settings, or it would not be faster). `available`: LoRA file name -> profile."""
+    denoise = float(timings.get("denoise") or 0.0)
+    if not available or evaluations <= 0 or denoise <= 0:
+        return None
+    in_job = [available[n] for n in available if any(Path(s.name).name == n or Path(s.name).stem == Path(n).stem
+                                                      for s in request.loras)]
+    if any(p.fits(request.steps, request.cfg, request.sampler) for p in in_job):
+        return None
+    choices = in_job or sorted(available.values(), key=lambda p: _PREFERENCE.index(p.kind))
+    best = choices[0]
+    evaluations_then = best.best_steps * (1 if best.cfg[0] <= 1 else 2)
+    overhead = float(timings.get("decode") or 0.0)
+    seconds = denoise / evaluations * evaluations_then + overhead
+    if seconds >= 0.8 * (denoise + overhead):
+        return None
+    said = f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
+    return f"{best.best_steps} steps with {best.kind}: about {said} s"
