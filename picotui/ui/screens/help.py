@@ -17,6 +17,8 @@ OTHER_KEYS = [
     ("enter / space", "open a list, press a button, toggle the seed lock"),
     ("delete (on a LoRA)", "remove that LoRA row"),
     ("ctrl+o then 1–5", "model browser: checkpoints, VAEs, LoRAs, embeddings, previews; enter picks, r rescans"),
+    ("ctrl+o then 3, f", "model browser: mark the highlighted LoRA as few-step (LCM, TCD, Hyper-SD...) or unmark it"),
+    ("f4 (in the form)", "apply the settings the job's few-step LoRA needs (steps, CFG, sampler)"),
     ("ctrl+t then enter", "history: restore the highlighted image's settings (seed included)"),
     ("ctrl+t then s", "history: save again an image whose save failed (it is kept in memory)"),
     ("escape", "close a dialog or screen"),
