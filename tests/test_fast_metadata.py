@@ -45,3 +45,19 @@ def test_the_request_checks_the_ranges_and_keeps_them_in_json():
         GenerationRequest(ngms=-1)
     request = GenerationRequest(token_merging_ratio=0.5, ngms=1)
     assert GenerationRequest.from_json(request.to_json()) == request
+
+
+def test_picotui_paths_shows_the_preview_folder_and_the_few_step_marks(tmp_path):
+    import subprocess
+    import sys
+
+    from paths_support import make_paths
+
+    paths = make_paths(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "picotui", "paths", "--models", str(paths.models), "--state",
+                           str(paths.state), "--config", str(paths.config_file)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()}
+    assert rows["previews"] == str(paths.models / "vae-approx")
+    assert rows["few-step"] == str(paths.state / "few-step-loras.json")
