@@ -61,3 +61,22 @@ def test_picotui_paths_shows_the_preview_folder_and_the_few_step_marks(tmp_path)
     rows = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()}
     assert rows["previews"] == str(paths.models / "vae-approx")
     assert rows["few-step"] == str(paths.state / "few-step-loras.json")
+
+
+def test_a_headless_job_with_token_merging_writes_a1111s_keys(tmp_path, cache_dir, demo_checkpoint):
+    # the whole path: CLI flags -> request -> the worker merges tokens (tomesd) -> the PNG says so, as A1111 would
+    from cli_support import picotui_env, run_picotui
+
+    from picotui.engine.recipes.metadata import read_recipe
+
+    (tmp_path / "models").mkdir()
+    env = picotui_env(tmp_path, inherit=True, PICOTUI_CONFIG=str(tmp_path / "config.toml"),
+                      PICOTUI_STATE=str(tmp_path / "state"), PICOTUI_CACHE=str(cache_dir),
+                      PICOTUI_MODELS=str(tmp_path / "models"), PICOTUI_DEVICE="cpu")
+    out = run_picotui(env, "generate", "--checkpoint", "demo", "--steps", "2", "--width", "64", "--height", "64",
+                      "--seed", "1", "--outdir", str(tmp_path / "out"), "--token-merging", "0.5", "--ngms", "1.5",
+                      "--quiet")
+    assert out.returncode == 0, out.stderr
+    recipe = read_recipe(out.stdout.strip())
+    assert "Token merging ratio: 0.5, RNG: CPU, NGMS: 1.5" in recipe.parameters
+    assert (recipe.request.token_merging_ratio, recipe.request.ngms) == (0.5, 1.5)

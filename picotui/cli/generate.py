@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", default="random", help="0-4294967295 or 'random' (default)")
     p.add_argument("--clip-skip", default="1", help="1-4 (default 1)")
     p.add_argument("--batch-count", default="1", help="images to make, seeds seed, seed+1, ... (default 1)")
+    p.add_argument("--token-merging", default="0", help="A1111's token merging ratio, 0-0.9 (default 0: off)")
+    p.add_argument("--ngms", default="0", help="A1111's negative guidance minimum sigma, 0-15 (default 0: off)")
     p.add_argument("--outdir", default=None, help="where PNGs go (default: the outputs folder)")
     add_engine_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -71,7 +73,8 @@ def build_request(args: argparse.Namespace):
     return GenerationRequest(prompt=prompt, negative_prompt=args.negative, checkpoint=args.checkpoint,
                              vae=args.vae, loras=tuple(parse_lora(x) for x in args.lora), sampler=args.sampler,
                              steps=args.steps, cfg=args.cfg, width=args.width, height=args.height, seed=seed,
-                             clip_skip=args.clip_skip, batch_count=args.batch_count)
+                             clip_skip=args.clip_skip, batch_count=args.batch_count,
+                             token_merging_ratio=args.token_merging, ngms=args.ngms)
 
 
 def _settings(args: argparse.Namespace):
