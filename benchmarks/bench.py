@@ -162,6 +162,7 @@ def measure_picotui(root: Path, a: dict) -> dict:
         models = root / "models"
         if a.get("taesd"):  # the TAESD preview row: the same models, plus the decoder in vae-approx/
             models = work / "models"
+            models.mkdir()
             for sub in ("checkpoints", "loras", "vae", "embeddings"):
                 (models / sub).symlink_to(root / "models" / sub)
             (models / "vae-approx").mkdir()
