@@ -13,7 +13,7 @@ from picotui.engine.models.few_step import FewStepMarks
 from picotui.engine.request import LoraSpec
 from picotui.ui.app import PicoApp
 from picotui.ui.screens.browser import ModelBrowser
-from ui_support import text_of, type_into, wait_for, write_settings
+from ui_support import record_notifications, text_of, type_into, wait_for, write_settings
 
 LCM = "lcm-lora-sdv1-5.safetensors"
 
@@ -47,8 +47,14 @@ async def test_f4_applies_what_the_few_step_lora_needs(tmp_path, models_root, ca
 
 
 async def test_browser_marks_a_lora_few_step_and_it_persists(tmp_path, models_root, cache_dir):
+    import torch
+    from safetensors.torch import save_file
+
     paths = make_paths(tmp_path, models=fast_models(tmp_path, models_root), cache=cache_dir)
+    save_file({"1.weight": torch.zeros(64, 4, 3, 3), "1.bias": torch.zeros(64)},  # a TAESD decoder's first conv
+              str(paths.models / "vae-approx" / "taesd_decoder.safetensors"))
     app = PicoApp(paths, graphics_choice="none", start_engine=False)
+    said = record_notifications(app)
     async with app.run_test(size=(140, 45)) as pilot:
         await wait_for(pilot, lambda: app.model_files, 30, "the scan")
         await pilot.press("ctrl+o", "3")
@@ -67,6 +73,13 @@ async def test_browser_marks_a_lora_few_step_and_it_persists(tmp_path, models_ro
         await pilot.press("up", "f")  # a recognised one can be unmarked
         await pilot.pause()
         assert str(table.get_row_at(0)[4]) == ""
+        await pilot.press("5")  # the Previews tab lists the TAESD decoder; there is nothing to pick
+        await pilot.pause()
+        previews = browser.query_one("#table-taesd", DataTable)
+        assert [str(previews.get_row_at(i)[0]) for i in range(previews.row_count)] == ["taesd_decoder.safetensors"]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ModelBrowser) and any("live preview by itself" in m for m in said)
     marks = FewStepMarks(paths.state)  # a new session sees both
     assert marks.profile("style.safetensors").source == "marked"
     assert marks.profile(LCM) is None
