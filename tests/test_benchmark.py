@@ -36,8 +36,9 @@ def test_benchmark_compares_both_engines_and_saves_a_report(tmp_path):
     fast = {m.group(1).strip(): m.group(0) for m in re.finditer(r"^(default|CFG 1|NGMS 2|LCM-LoRA \d steps[^ ]*|"
                                                                r"token merging 0\.[35]|preview off|colour preview"
                                                                r"|TAESD preview)\b.*$", out, re.M)}
-    assert len(fast) == 10, out
-    unet = {label: int(row.split()[-3]) for label, row in fast.items()}
+    assert len(fast) == 11, out
+    # columns after the label: steps, s/image, s/step, UNet evaluations per image, then the two ratios
+    unet = {label: int(re.search(r"\s\d+\s+[\d.]+\s+[\d.]+\s+(\d+)\s+[\d.]+x", row)[1]) for label, row in fast.items()}
     assert unet["default"] == 4 and unet["CFG 1"] == 2  # 2 steps at CFG 7: 2 evaluations a step; at CFG 1: 1
     assert [unet[k] for k in sorted(unet) if k.startswith("LCM-LoRA")] == [4, 6, 8]
     saved = list((tmp_path / "results").glob("*-tiny.txt"))
