@@ -39,7 +39,9 @@ PROMPT = ("welsh pembroke corgi, sitting on wooden floor, small laptop, warm lig
 NEGATIVE = ("bad anatomy, low quality, blurry, watermark, deformed, extra limbs, disfigured, poorly drawn face, "
             "poorly drawn hands, duplicate, signature")
 CHECKPOINT, LORA, VAE = "sd15-random.safetensors", "random-style-lora.safetensors", "random-vae.safetensors"
-FORMAT_VERSION = "1"  # bump when what prepare() writes changes, so old caches are rebuilt
+LCM_LORA = "lcm-lora-sdv1-5.safetensors"  # random weights under the name users download it by: a few-step LoRA
+TAESD = "taesd_decoder.safetensors"  # a random TAESD decoder, kept outside models/ (only the TAESD row uses it)
+FORMAT_VERSION = "2"  # bump when what prepare() writes changes, so old caches are rebuilt
 
 
 # ---- the model files (once, cached) ------------------------------------------------------------
@@ -66,6 +68,8 @@ def prepare(cache: Path, tiny: bool) -> Path:
     dtype = None if tiny else torch.float16  # civitai ships fp16 checkpoints
     write_ldm_checkpoint(root / "models" / "checkpoints" / CHECKPOINT, unet, vae, text_encoder, dtype)
     write_kohya_lora(root / "models" / "loras" / LORA, unet, text_encoder, seed=1, rank=4 if tiny else 16)
+    write_kohya_lora(root / "models" / "loras" / LCM_LORA, unet, text_encoder, seed=2, rank=4 if tiny else 64)
+    _write_taesd(root / "taesd" / TAESD)
     write_ldm_vae(root / "models" / "vae" / VAE, build(seed=1)[1], dtype)
     # diffusers' from_single_file reads the architecture from a local diffusers-format folder: the bundled
     # one (tokenizer, scheduler) with each model's own config, so the tiny sizes come along
@@ -76,6 +80,17 @@ def prepare(cache: Path, tiny: bool) -> Path:
     text_encoder.config.to_json_file(config / "text_encoder" / "config.json")
     stamp.write_text(json.dumps({"version": FORMAT_VERSION}))
     return root
+
+
+def _write_taesd(path: Path) -> None:
+    """diffusers' AutoencoderTiny decoder (random) in madebyollin's taesd_decoder layout ("N+1." keys)."""
+    from diffusers import AutoencoderTiny
+    from safetensors.torch import save_file
+
+    decoder = AutoencoderTiny().decoder.state_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({f"{int(k.split('.')[1]) + 1}.{k.split('.', 2)[2]}": v.contiguous() for k, v in decoder.items()},
+              str(path))
 
 
 # ---- one measurement (in its own process) ------------------------------------------------------
@@ -152,13 +167,24 @@ def measure_picotui(root: Path, a: dict) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="picotui-bench-") as tmp:  # gone even when a run raises
         work = Path(tmp)
-        paths = Paths(models=root / "models", outputs=work / "outputs", config_file=work / "config.toml",
+        models = root / "models"
+        if a.get("taesd"):  # the TAESD preview row: the same models, plus the decoder in vae-approx/
+            models = work / "models"
+            models.mkdir()
+            for sub in ("checkpoints", "loras", "vae", "embeddings"):
+                (models / sub).symlink_to(root / "models" / sub)
+            (models / "vae-approx").mkdir()
+            (models / "vae-approx" / TAESD).symlink_to(root / "taesd" / TAESD)
+        paths = Paths(models=models, outputs=work / "outputs", config_file=work / "config.toml",
                       state=work / "state", cache=root / "picotui-cache")  # shared cache: hashes are computed once
         events: list = []
-        runner = JobRunner(paths, a["device"], False, a.get("memory_mode"), events.append, speed=a.get("speed"))
+        runner = JobRunner(paths, a["device"], False, a.get("memory_mode"), events.append, speed=a.get("speed"),
+                           preview=a.get("preview", True))
+        settings = dict(sampler=a["sampler"], steps=a["steps"], cfg=a["cfg"])
+        settings.update(a.get("overrides") or {})  # a fast-path row's settings
         request = GenerationRequest(prompt=PROMPT, negative_prompt=NEGATIVE, checkpoint=CHECKPOINT,
-                                    sampler=a["sampler"], steps=a["steps"], cfg=a["cfg"], width=a["size"],
-                                    height=a["size"], seed=a["seed"], rng="CPU")  # the baseline's CPU generator
+                                    width=a["size"], height=a["size"], seed=a["seed"],
+                                    **{"rng": "CPU", **settings})  # the baseline's CPU generator
         _reset_peaks(a["device"])  # JobRunner() imported diffusers: load times below exclude imports, as plain's do
         finished: list[Finished] = []
         for job in range(1 + a["images"]):
@@ -175,7 +201,9 @@ def measure_picotui(root: Path, a: dict) -> dict:
                   "why": f"{runner.plan.reason}; {runner.speed.reason if runner.speed else ''}",
                   "estimate_gib": runner.plan.estimate_bytes / GIB,  # the memory policy's guess, to check it
                   "notices": [e.message for e in events if isinstance(e, Notice)],
+                  "unet_evaluations": finished[-1].unet_evaluations, "steps": request.steps,
                   "image": _keep(finished[-1].image, a, "picotui")}
+        result["it_per_s"] = request.steps / result["s_per_image"]
         if a.get("iteration"):
             result["iteration"] = _iteration_costs(runner, request, finished, a)
     return result
@@ -324,6 +352,45 @@ def report(runs: list[dict], args, header: str) -> str:
     return "\n".join(lines)
 
 
+def fast_rows(args) -> list[tuple[str, dict]]:
+    """The fast path's rows (issue 15), each a label and what it changes from the default job."""
+    from picotui.engine.models.few_step import profile_from_text
+
+    lcm = profile_from_text(LCM_LORA, "name")
+    rows = [("default", {}), ("CFG 1", {"overrides": {"cfg": 1.0}}),
+            ("NGMS 2", {"overrides": {"ngms": 2.0}})]
+    rows += [(f"LCM-LoRA {n} steps, CFG 1, {lcm.sampler}",
+              {"overrides": {"steps": n, "cfg": 1.0, "sampler": lcm.sampler, "loras": [[LCM_LORA, 1.0]]}})
+             for n in (4, 6, 8)]
+    rows += [(f"token merging {r:g}", {"overrides": {"token_merging_ratio": r}}) for r in (0.3, 0.5)]
+    rows += [("preview off", {"preview": False}), ("colour preview (default)", {"preview": True}),
+             ("TAESD preview", {"preview": True, "taesd": True})]
+    return rows
+
+
+def fast_report(rows: list[dict], size: int) -> str:
+    """s/image and UNet evaluations/image per fast-path row, and both as ratios to the default row."""
+    base = next((r["result"] for r in rows if r["label"] == "default" and "error" not in r["result"]), None)
+    head = f"{'setting':<34}{'steps':>6}{'s/image':>10}{'s/step':>9}{'UNet/img':>10}{'s/img vs default':>18}" \
+           f"{'UNet vs default':>17}"
+    lines = [f"fast path (picotui, {size}x{size}, same run; ratios: default ÷ row, above 1 is faster):", head,
+             "-" * len(head)]
+    for r in rows:
+        res = r["result"]
+        if "error" in res:
+            lines.append(f"{r['label']:<34}  {res['error']}")
+            continue
+        speedup = f"{base['s_per_image'] / res['s_per_image']:.2f}x" if base else "-"
+        fewer = f"{base['unet_evaluations'] / res['unet_evaluations']:.2f}x" if base else "-"
+        note = ""
+        if r["label"].startswith("NGMS") and base and res["unet_evaluations"] == base["unet_evaluations"]:
+            note = "  (this loop does not skip the negative pass yet)"
+        lines.append(f"{r['label']:<34}{res['steps']:>6}{res['s_per_image']:>10.3f}"
+                     f"{res['s_per_image'] / res['steps']:>9.3f}{res['unet_evaluations']:>10}{speedup:>18}"
+                     f"{fewer:>17}{note}")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="512,768,1024", help="comma-separated square sizes (default 512,768,1024)")
@@ -342,6 +409,8 @@ def main(argv=None) -> int:
     p.add_argument("--cache", default=str(HERE / "cache"), help="where the model files are kept")
     p.add_argument("--save", action="store_true", help="write the report to benchmarks/results/")
     p.add_argument("--results", default=str(HERE / "results"))
+    p.add_argument("--no-fast", action="store_true",
+                   help="skip the fast-path rows (CFG 1, NGMS, LCM-LoRA, token merging, previews)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -366,6 +435,16 @@ def main(argv=None) -> int:
                     print(f"running {engine} at {size}x{size}{under}...", file=sys.stderr)
                     runs.append({**spec, "result": _run_child(spec)})
         text = report(runs, args, f"picotui benchmark · {dt.date.today().isoformat()} · {device_line(args.device)}")
+        if not args.no_fast and "picotui" in args.engines:
+            fast = []
+            for label, extra in fast_rows(args):
+                spec = {"engine": "picotui", "size": sizes[0], "cap_gib": None, "root": str(root),
+                        "out": str(out), "device": args.device, "steps": args.steps, "cfg": args.cfg,
+                        "sampler": args.sampler, "seed": args.seed, "images": args.images, "speed": args.speed,
+                        "memory_mode": args.memory_mode, **extra}
+                print(f"running the fast path: {label}...", file=sys.stderr)
+                fast.append({"label": label, "result": _run_child(spec)})
+            text += "\n\n" + fast_report(fast, sizes[0])
         print(text)
         if args.save:
             results = Path(args.results)

@@ -21,7 +21,7 @@ from platformdirs import PlatformDirs
 APP = "picotui"
 _dirs = PlatformDirs(APP, appauthor=False)
 
-MODEL_SUBDIRS = ("checkpoints", "vae", "loras", "embeddings")
+MODEL_SUBDIRS = ("checkpoints", "vae", "loras", "embeddings", "vae-approx")  # vae-approx: TAESD preview decoders
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 

@@ -22,6 +22,8 @@ def copy_models(models_root: Path, dest: Path, names=None) -> Path:
     under `dest`, which may already exist; returns `dest`. Copies, not links: tests may change them."""
     for sub in MODEL_SUBDIRS:
         (dest / sub).mkdir(parents=True, exist_ok=True)
+        if not (models_root / sub).is_dir():  # e.g. vae-approx/, which the session's models tree has none of
+            continue
         for src in sorted((models_root / sub).iterdir()):
             if names is None or src.name in names:
                 shutil.copy2(src, dest / sub / src.name)

@@ -34,5 +34,14 @@ def test_benchmark_compares_both_engines_and_saves_a_report(tmp_path):
     # iterating never reloads the checkpoint
     assert re.search(r"LoRA: first load [\d.]+ s, weight change [\d.]+ s; VAE switch [\d.]+ s", out)
     assert "checkpoint reloads: 0" in out
+    # the fast path's rows, measured in the same run: every row ran, and the UNet evaluations are the documented ones
+    fast = {m.group(1).strip(): m.group(0) for m in re.finditer(r"^(default|CFG 1|NGMS 2|LCM-LoRA \d steps[^ ]*|"
+                                                               r"token merging 0\.[35]|preview off|colour preview"
+                                                               r"|TAESD preview)\b.*$", out, re.M)}
+    assert len(fast) == 11, out
+    # columns after the label: steps, s/image, s/step, UNet evaluations per image, then the two ratios
+    unet = {label: int(re.search(r"\s\d+\s+[\d.]+\s+[\d.]+\s+(\d+)\s+[\d.]+x", row)[1]) for label, row in fast.items()}
+    assert unet["default"] == 4 and unet["CFG 1"] == 2  # 2 steps at CFG 7: 2 evaluations a step; at CFG 1: 1
+    assert [unet[k] for k in sorted(unet) if k.startswith("LCM-LoRA")] == [4, 6, 8]
     saved = list((tmp_path / "results").glob("*-tiny.txt"))
     assert len(saved) == 1 and saved[0].read_text().strip() == out.strip()

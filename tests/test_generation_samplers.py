@@ -119,7 +119,9 @@ def test_lcm_uses_its_50_distilled_timesteps():
 TIMESTEP = {"DDIM": ("DDIMScheduler", dict(timestep_spacing="leading", steps_offset=1, clip_sample=False,
                                           set_alpha_to_one=False)),
             "PLMS": ("PNDMScheduler", dict(timestep_spacing="leading", steps_offset=1, skip_prk_steps=True)),
-            "UniPC": ("UniPCMultistepScheduler", dict(timestep_spacing="linspace"))}
+            "UniPC": ("UniPCMultistepScheduler", dict(timestep_spacing="linspace")),
+            # not in A1111; diffusers' TCD docs build it from the checkpoint's config as it is
+            "TCD": ("TCDScheduler", dict(timestep_spacing="leading", steps_offset=1))}
 
 
 @pytest.mark.parametrize("name", sorted(TIMESTEP))

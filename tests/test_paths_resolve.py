@@ -132,7 +132,7 @@ def test_paths_command_prints_every_place_and_its_source(tmp_path):
                      PICOTUI_OUTPUTS=str(tmp_path / "from-env"))
     assert result.returncode == 0, result.stderr
     got = rows(result.stdout)
-    assert set(got) == {"models", "outputs", "config", "settings", "log", "cache"}
+    assert set(got) == {"models", "outputs", "config", "settings", "log", "cache", "previews", "few-step"}
     assert got["models"] == str(tmp_path / "from-flag")
     assert got["outputs"] == str(tmp_path / "from-env")  # env beats config
     assert got["config"] == str(config)

@@ -68,11 +68,15 @@ async def test_fill_the_form_with_keys_generate_and_restore(paths):
         await wait_for(pilot, lambda: count(app, "Finished") == 1 or count(app, "Failed"), 120, "the image")
         assert count(app, "Failed") == 0, said
         steps = [line for line in progress if "step" in line]
-        assert len(steps) == 3 and all(re.fullmatch(r"step [123]/3 · [\d.]+ it/s · ETA [\d.]+s", s) for s in steps)
+        assert len(steps) == 3 and all(re.fullmatch(r"step [123]/3 · [\d.]+ it/s · [\d.]+ s/step · UNet 2/step · "
+                                                    r"ETA [\d.]+s", s) for s in steps)  # CFG 7: 2 UNet passes a step
         assert pane.version >= 4  # three previews, then the final image
         assert pane.image.size == (256, 256) and "seed 42" in pane.caption
         assert text_of(app, "#progress-text").startswith("done")
+        assert re.search(r" · [\d.]+ s/step, 6 UNet evals$", text_of(app, "#progress-text"))  # what it cost
         assert "engine: idle" in text_of(app, "#status-line") and "picotui-demo" in text_of(app, "#status-line")
+        await wait_for(pilot, lambda: "6 UNet evaluations (2 a step)" in text_of(app, "#status-line"), 10,
+                       "the status line's cost")
 
         await pilot.press("ctrl+f")  # the image full screen (what a compact terminal relies on)
         await pilot.pause()
@@ -85,6 +89,7 @@ async def test_fill_the_form_with_keys_generate_and_restore(paths):
         assert f"memory mode {status.memory_mode}\n  why       {status.detail['memory_reason']}" in details
         assert f"speed path  {status.speed_path}\n  why       {status.detail['speed_reason']}" in details
         assert str(paths.log_file) in details
+        assert re.search(r"cost +[\d.]+ s/step, 6 UNet evaluations \(2 a step\)", details)
         await pilot.press("escape")
 
         # change the form, then restore the image's settings from history

@@ -1,5 +1,5 @@
 """The noise controls in the form (RNG, variation seed and strength, seed resize from, ENSD) and the
-"vary this picture" key (ctrl+b), with real key presses; the engine is not started: the job a key
+"vary this picture" key (F5), with real key presses; the engine is not started: the job a key
 asks for is read back from the settings the app saves for it."""
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ async def test_vary_key_keeps_the_seed_and_draws_a_new_variation_seed(paths):
     async with app.run_test(size=(140, 45)) as pilot:
         seen = []
         for _ in range(2):
-            await pilot.press("ctrl+b")
+            await pilot.press("f5")
             await pilot.pause()
-            asked = saved_request(paths)  # the job ctrl+b asked for
+            asked = saved_request(paths)  # the job F5 asked for
             assert (asked.seed, asked.variation_strength) == (777, 0.25)
             assert asked.variation_seed is not None
             assert app.query_one("#variation-seed", Input).value == str(asked.variation_seed)
@@ -46,7 +46,7 @@ async def test_vary_key_with_strength_zero_uses_a_small_strength(paths):
     write_settings(paths, seed=5)
     app = PicoApp(paths, graphics_choice="halfcell", start_engine=False)
     async with app.run_test(size=(140, 45)) as pilot:
-        await pilot.press("ctrl+b")
+        await pilot.press("f5")
         await pilot.pause()
         asked = saved_request(paths)
         assert (asked.seed, asked.variation_strength) == (5, 0.1) and asked.variation_seed is not None
@@ -57,7 +57,7 @@ async def test_vary_key_without_a_seed_says_what_to_do(paths):
     app = PicoApp(paths, graphics_choice="halfcell", start_engine=False)
     async with app.run_test(size=(140, 45)) as pilot:
         said = record_notifications(app)
-        await pilot.press("ctrl+b")
+        await pilot.press("f5")
         await wait_for(pilot, lambda: any("Nothing to vary" in m for m in said), 10, "the notice")
         assert app.query_one("#variation-seed", Input).value == ""
 

@@ -67,6 +67,8 @@ def add_request_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed-resize-from", default=None, metavar="WxH",
                    help="make the seed's noise as for this size, e.g. 512x768 (default: off)")
     p.add_argument("--ensd", default="0", help="eta noise seed delta (A1111's ENSD, e.g. 31337; default 0)")
+    p.add_argument("--token-merging", default="0", help="A1111's token merging ratio, 0-0.9 (default 0: off)")
+    p.add_argument("--ngms", default="0", help="A1111's negative guidance minimum sigma, 0-15 (default 0: off)")
 
 
 def parse_lora(text: str):
@@ -98,7 +100,8 @@ def build_request(args: argparse.Namespace):
                              clip_skip=args.clip_skip, batch_count=args.batch_count, rng=args.rng,
                              variation_seed=None if str(args.variation_seed).strip().lower() in ("random", "-1", "")
                              else args.variation_seed, variation_strength=args.variation_strength,
-                             seed_resize_from=args.seed_resize_from, eta_noise_seed_delta=args.ensd)
+                             seed_resize_from=args.seed_resize_from, eta_noise_seed_delta=args.ensd,
+                             token_merging_ratio=args.token_merging, ngms=args.ngms)
 
 
 def _settings(args: argparse.Namespace):

@@ -35,7 +35,10 @@ def run(args: argparse.Namespace) -> int:
             ("config", paths.config_file, f"{config_note}; from {src['config']}; set with {HOW['config']}"),
             ("settings", paths.settings_file, "last used form values; beside the config file"),
             ("log", paths.log_file, f"from {src['state']}; set with {HOW['log']}"),
-            ("cache", paths.cache, f"hashes, demo model; from {src['cache']}; set with {HOW['cache']}")]
+            ("cache", paths.cache, f"hashes, demo model; from {src['cache']}; set with {HOW['cache']}"),
+            ("previews", paths.models / "vae-approx", "taesd_decoder.safetensors for real live previews; inside models"),
+            ("few-step", paths.state / "few-step-loras.json", "LoRAs marked few-step in the model browser (f); "
+                                                              "beside the log")]
     for name, path, how in rows:
         print(f"{name:<9}{terminal_safe(path)}    # {how}")
     # Problems go to stderr so `picotui paths | ...` still gets clean rows; never a traceback.

@@ -40,6 +40,7 @@ class Step(Event):
     preview: Image | None = None  # cheap latent->RGB approximation (no VAE)
     image_index: int = 0  # which image of the batch (0-based)
     batch_count: int = 1
+    unet_evaluations: int = 0  # latents through the UNet so far for this image (CFG: 2 a step; CFG 1: 1)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Finished(Event):
     image_index: int = 0
     batch_count: int = 1
     save_error: str | None = None  # one line; the image is still here to save again
+    unet_evaluations: int = 0  # latents through the UNet for this image: what its settings cost
 
 
 @dataclass(frozen=True)

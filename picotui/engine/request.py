@@ -36,6 +36,8 @@ SIZE = (64, 4096)
 MAX_PROMPT_CHARS = 20_000
 VARIATION_STRENGTH = (0.0, 1.0)
 ENSD = (0, MAX_SEED)
+TOKEN_MERGING = (0.0, 0.9)  # A1111's "Token merging ratio" slider
+NGMS = (0.0, 15.0)  # A1111's "Negative Guidance minimum sigma" slider (0: off)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class GenerationRequest:
     variation_strength: float = 0.0
     seed_resize_from: tuple[int, int] | None = None
     eta_noise_seed_delta: int = 0
+    token_merging_ratio: float = 0.0  # A1111's "Token merging ratio" (0: off)
+    ngms: float = 0.0  # A1111's "NGMS": skip the negative prompt's pass below this sigma (every other step)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # unknown fields read back from PNGs
 
     def __post_init__(self):
@@ -127,6 +131,9 @@ class GenerationRequest:
         object.__setattr__(self, "seed_resize_from", _seed_resize(self.seed_resize_from))
         object.__setattr__(self, "eta_noise_seed_delta",
                            _integer("Eta noise seed delta (ENSD)", self.eta_noise_seed_delta, *ENSD))
+        object.__setattr__(self, "token_merging_ratio",
+                           _number("Token merging ratio", self.token_merging_ratio, *TOKEN_MERGING))
+        object.__setattr__(self, "ngms", _number("NGMS", self.ngms, *NGMS))
 
     def with_seed(self) -> GenerationRequest:
         """This request with a concrete seed (a random one if none was set), and a concrete variation seed

@@ -23,6 +23,7 @@ from picotui.paths import Paths
 from picotui.ui import graphics
 from picotui.ui.commands import PicoCommands
 from picotui.ui.engine_link import EngineEvents
+from picotui.ui.few_step_hint import few_step_marks
 from picotui.ui.library_link import ModelLibrary
 from picotui.ui.plot_link import PlotRuns
 from picotui.ui.help_texts import topic_for
@@ -56,7 +57,7 @@ class PicoApp(PlotRuns, EngineEvents, ModelLibrary, App):
         Binding("ctrl+r", "new_seed", "New seed", priority=True, tooltip="put a new random seed in the form"),
         Binding("ctrl+l", "toggle_lock", "Lock seed", priority=True,
                 tooltip="lock / unlock the seed (locked: every job uses the seed in the field)"),
-        Binding("ctrl+b", "vary", "Vary", priority=True,
+        Binding("f5", "vary", "Vary", priority=True,
                 tooltip="vary this picture: same seed, a new random variation seed, the form's variation strength"),
         Binding("ctrl+o", "browser", "Models", priority=True,
                 tooltip="model browser: checkpoints, VAEs, LoRAs, embeddings"),
@@ -228,7 +229,8 @@ class PicoApp(PlotRuns, EngineEvents, ModelLibrary, App):
     def action_browser(self) -> None:
         if not isinstance(self.screen, ModelBrowser):
             self._back_to_main()
-            self.push_screen(ModelBrowser(self.paths.models, self.model_files, self.hashes))
+            self.push_screen(ModelBrowser(self.paths.models, self.model_files, self.hashes,
+                                          few_step=few_step_marks(self)))
 
     def action_history(self) -> None:
         if isinstance(self.screen, HistoryScreen):

@@ -16,6 +16,18 @@ from picotui.ui.text import plain, say, shorten
 from picotui.ui.widgets.image_pane import ImagePane
 from picotui.ui.widgets.status import ProgressPanel, status_text
 
+def done_cost(event: Finished, few_step: dict) -> str:
+    """" · 0.38 s/step, 48 UNet evals · faster: 6 steps with LCM-LoRA: about 9 s" for the done line."""
+    from picotui.engine.models.few_step import faster_setting
+
+    denoise, steps = event.timings.get("denoise"), event.request.steps
+    if not denoise or not event.unet_evaluations:
+        return ""
+    text = f" · {denoise / steps:.2f} s/step, {event.unet_evaluations} UNet evals"
+    faster = faster_setting(event.request, event.timings, event.unet_evaluations, few_step)
+    return text + (f" · faster: {faster}" if faster else "")
+
+
 IN_THE_LOG = "details in the log"  # what the worker's one-line messages say when a traceback was logged
 
 
@@ -70,7 +82,7 @@ class EngineEvents:
         self.shown_job = event.job_id
         self.last_step[event.job_id] = (event.index, event.total)
         self.query_one(ProgressPanel).step(event.index, event.total, event.it_per_s, event.eta_s,
-                                           event.image_index, event.batch_count)
+                                           event.image_index, event.batch_count, event.unet_evaluations)
         if event.preview is not None:
             batch = f" · image {event.image_index + 1}/{event.batch_count}" if event.batch_count > 1 else ""
             self.query_one(ImagePane).show(event.preview, f"preview · step {event.index}/{event.total}{batch}",
@@ -89,7 +101,8 @@ class EngineEvents:
         took = f" in {total:.1f}s" if total else ""
         batch = f": image {event.image_index + 1}/{event.batch_count}," if event.batch_count > 1 else " ·"
         self.query_one(ProgressPanel).done(f"done{took}{batch} seed {request.seed}" + ("" if event.path else
-                                                                                        " · NOT SAVED"))
+                                                                                        " · NOT SAVED")
+                                           + done_cost(event, getattr(self, "few_step_known", {})))
         if last:
             self._ended(event.job_id)
         if event.save_error:

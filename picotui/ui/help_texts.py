@@ -114,6 +114,15 @@ Which layer of the text encoder the prompt is read from (1–4). 1 uses the last
 
 Many anime-style checkpoints were trained with clip skip 2 and look better with it; their download
 page usually says so. For photographic checkpoints leave it at 1. Values above 2 are rarely useful."""),
+    "tome": ("Token merging ratio", """\
+A1111's "Token merging ratio" (ToMe): merge this share of similar image tokens before each
+full-resolution self-attention, so every step does less work. 0 is off; 0.3–0.5 is a common trade
+(faster at large sizes, slightly softer detail); A1111 allows up to 0.9. The same ratio gives the same
+picture as in A1111, and PNGs record it."""),
+    "ngms": ("NGMS (negative guidance minimum sigma)", """\
+A1111's "Negative Guidance minimum sigma": below this noise level, every other step skips the negative
+prompt's pass, saving up to a quarter of the UNet work late in sampling. 0 is off; A1111 users try 1–3.
+PNGs record it as "NGMS"."""),
     "batch": ("Batch count", """\
 How many images to make in a row from one press of ctrl+g (1–100). Each one uses the next seed
 (seed, seed+1, ...), so any of them can be reproduced later. Good for exploring a prompt: make 4,
@@ -128,7 +137,7 @@ A second seed whose noise is blended into the seed's noise, by the variation str
 give the same picture with small changes: a way to explore around an image you like.
 
 Empty means a random variation seed for each job. With a batch, image 2 uses variation seed+1 and keeps
-the same seed (as A1111 does). ctrl+b varies the current picture: same seed, new variation seed."""),
+the same seed (as A1111 does). F5 varies the current picture: same seed, new variation seed."""),
     "variation-strength": ("Variation strength", """\
 How much of the variation seed's noise is mixed in (0–1): 0 is off (the seed alone), 1 is the
 variation seed alone. 0.05–0.2 changes details, 0.3–0.5 the composition.

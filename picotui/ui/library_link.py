@@ -11,6 +11,7 @@ from textual import work
 from textual.message import Message
 
 from picotui.engine.prompting.embeddings import vector_counts
+from picotui.ui.few_step_hint import refresh_form_few_step
 from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.widgets.form import JobForm
 from picotui.ui.widgets.image_pane import ImagePane
@@ -58,6 +59,7 @@ class ModelLibrary:
         form = self.query_one(JobForm)
         form.set_models(*[[f.name for f in usable(kind)] for kind in ("checkpoint", "vae", "lora")])
         form.set_embeddings(vector_counts(usable("embedding")))
+        refresh_form_few_step(self)  # which LoRAs are few-step: the form's hint and the done line's suggestion
         if isinstance(self.screen, ModelBrowser):
             self.screen.refill(files)
         if not self._scanned_once and not usable("checkpoint"):

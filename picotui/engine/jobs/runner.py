@@ -14,10 +14,19 @@ from typing import Callable
 
 from picotui.engine.sampling import generate
 from picotui.engine.hardware import memory
+from picotui.engine.hardware.token_merging import set_token_merging
+from picotui.engine.hardware.unet_count import UNetEvaluations
 from picotui.engine.errors import JobCancelled, SaveError, one_line
 from picotui.engine.events import EngineStatus, Finished, Loading, Notice, Step
 
 log = logging.getLogger("picotui.jobs")
+
+
+def cost_text(denoise_s: float, steps: int, evaluations: int) -> str:
+    """What an image cost: "0.38 s/step, 48 UNet evaluations (2 a step)"."""
+    per_step = evaluations / steps if steps else 0
+    return (f"{denoise_s / max(steps, 1):.2f} s/step, {evaluations} UNet evaluations "
+            f"({per_step:g} a step)")
 
 
 
@@ -78,6 +87,9 @@ class JobRunner:
         self._encoder = None
         self._encoder_for = None
         self._said_demo = False
+        self.last_cost = ""  # the last image's cost: s/step and UNet evaluations (status line, F3)
+        self._taesd = None  # (file key, TaesdPreview or True when the file is unusable) for the live preview
+        self._taesd_said = None  # the last "cannot use the TAESD file" notice, said once
         self.phase = "idle"  # what the running job is doing: loading, encoding, denoising, decoding, saving
         self.job_request = None  # the running job's request, with its concrete seed
         self.images_done = 0  # of that request's batch
@@ -92,7 +104,8 @@ class JobRunner:
         cuda = info is not None
         plan, speed = self.plan, self.speed
         detail = {"memory_reason": plan.reason if plan else "", "capability": self.choice.capability,
-                  "speed_reason": speed.reason if speed else ("" if cuda else "CPU in fp32: no GPU in use")}
+                  "speed_reason": speed.reason if speed else ("" if cuda else "CPU in fp32: no GPU in use"),
+                  "cost": self.last_cost}
         return EngineStatus(
             job_id, state, device=self.choice.name, dtype=str(self.choice.dtype).removeprefix("torch."),
             vram_used_gib=round(info[2] / gib, 2) if cuda else None,
@@ -150,16 +163,20 @@ class JobRunner:
             image_request = request.image_request(index)
             t2 = time.perf_counter()
             self.phase = "denoising"
-            latents = generate.denoise(
-                pipe, cond, uncond, sampler=request.sampler, schedule=request.schedule_type, steps=request.steps,
-                cfg=request.cfg,
-                width=request.width, height=request.height, seed=seed, is_cancelled=is_cancelled,
-                noise=image_noise(image_request, self.choice.device),
-                graphs=self.graphs if self.speed.name == "cuda-graphs" else None, graph_state=self._graph_state(),
-                on_notice=lambda m: self.emit(Notice(job_id, m, "warning")),
-                preview=self.preview,
-                on_step=lambda r, i=index: self.emit(Step(job_id, r.index, r.total, r.it_per_s, r.eta_s, r.preview,
-                                                          done_before + i, done_before + len(seeds))))
+            set_token_merging(pipe.unet, request.token_merging_ratio)  # A1111's "Token merging ratio"
+            with UNetEvaluations(pipe.unet) as counted:
+                latents = generate.denoise(
+                    pipe, cond, uncond, sampler=request.sampler, schedule=request.schedule_type,
+                    steps=request.steps, cfg=request.cfg, ngms=request.ngms,
+                    width=request.width, height=request.height, seed=seed, is_cancelled=is_cancelled,
+                    noise=image_noise(image_request, self.choice.device),
+                    graphs=self.graphs if self.speed.name == "cuda-graphs" else None,
+                    graph_state=(self._graph_state(), request.token_merging_ratio),  # merging changes the graph
+                    on_notice=lambda m: self.emit(Notice(job_id, m, "warning")),
+                    preview=self._preview(job_id),
+                    on_step=lambda r, i=index: self.emit(Step(
+                        job_id, r.index, r.total, r.it_per_s, r.eta_s, r.preview, done_before + i,
+                        done_before + len(seeds), counted.evaluations)))
             t3 = time.perf_counter()
             self.phase = "decoding"
             image = generate.decode(pipe, latents, on_notice=lambda m: self.emit(Notice(job_id, m, "warning")))
@@ -193,11 +210,39 @@ class JobRunner:
             log.info("job %d image %d/%d seed %d: %s -> %s", job_id, index + 1, len(seeds), seed,
                      {k: round(v, 3) for k, v in timings.items()}, path or save_error)
             self.images_done += 1
+            self.last_cost = cost_text(t3 - t2, request.steps, counted.evaluations)
             self.emit(Finished(job_id, image, path, image_request, parameters, timings, done_before + index,
                                done_before + len(seeds),
-                               save_error))
+                               save_error, unet_evaluations=counted.evaluations))
 
     # ---- pieces ---------------------------------------------------------------------------------
+    def _preview(self, job_id: int):
+        """What draws the live preview: a TAESD decoder from models/vae-approx when there is one (loaded once,
+        again when the file changes), else True (the colour approximation), or False when nothing draws it."""
+        from picotui.engine.models.taesd import TaesdPreview, find_taesd, load_taesd
+
+        if not self.preview:
+            return False
+        path, why = find_taesd(self.paths.models, self.library.allow_pickle)
+        if why and why != self._taesd_said:
+            self._taesd_said = why
+            self.emit(Notice(job_id, why, "warning"))
+        if path is None:
+            self._taesd = None
+            return True
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns, str(self.choice.device))
+        if self._taesd is None or self._taesd[0] != key:
+            try:
+                self._taesd = (key, TaesdPreview(load_taesd(path, self.choice.device, self.choice.dtype,
+                                                            self.library.allow_pickle)))
+            except Exception as exc:  # a bad preview file must not cost the image: fall back, say why once
+                log.warning("TAESD preview %s unusable: %s", path, exc)
+                self._taesd = (key, True)
+                self.emit(Notice(job_id, f"{one_line(exc, 160)} The preview uses the colour approximation.",
+                                 "warning"))
+        return self._taesd[1]
+
     def _apply_plans(self, pipe, width: int, height: int) -> None:
         """The memory plan for this size, then the speed path that plan allows."""
         from picotui.engine.hardware.memory import apply_plan, choose_memory_plan, same_layout, vram_info

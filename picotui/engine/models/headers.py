@@ -125,7 +125,8 @@ def _unknown(reason: str, family: str = "other", context_dim: int | None = None)
 
 def _result(kind: str, family: str, name: str, context_dim=None, vectors=None, reason=None) -> dict:
     if reason is None and family != "SD1.x":
-        label = {"checkpoint": "checkpoint", "vae": "VAE", "lora": "LoRA", "embedding": "embedding"}[kind]
+        label = {"checkpoint": "checkpoint", "vae": "VAE", "lora": "LoRA", "embedding": "embedding",
+                 "taesd": "TAESD preview decoder"}[kind]
         reason = (f"{name} is an {family} {label}; picotui runs SD1.5 models only."
                   if family in ("SDXL", "SD2.x") else
                   f"{name} is an SD1.x inpainting checkpoint; picotui generates from text only: pick a regular "
@@ -148,6 +149,9 @@ def classify(shapes: dict[str, tuple[int, ...]], name: str) -> dict:
     embedding = _embedding(shapes, name)
     if embedding is not None:
         return embedding
+    taesd = _taesd(shapes, name)
+    if taesd is not None:
+        return taesd
     ctx = _context_dim(shapes, "")
     if any(n.startswith(("control_model.", "input_hint_block.")) or ".zero_convs." in n for n in names):
         return _unknown(f"{name} is a ControlNet model; picotui does not use ControlNets.")
@@ -234,3 +238,19 @@ def _embedding(shapes: dict, name: str) -> dict | None:
         return _result("embedding", "SD1.x", name, width, vectors,
                        reason=f"{name} takes {vectors} vectors; at most {MAX_EMBEDDING_VECTORS} fit in a prompt.")
     return _result("embedding", family_from_context(width if width in (768, 1024) else 32), name, width, vectors)
+
+
+def _taesd(shapes: dict, name: str) -> dict | None:
+    """A TAESD decoder (madebyollin/taesd: taesd_decoder.safetensors/.pth, whose first conv is "1." after
+    a clamp; or diffusers' AutoencoderTiny layout): the live preview's decoder. The SDXL one (taesdxl) has
+    the same shapes, so its file name tells it apart; SD3/FLUX ones take 16 latent channels."""
+    first = shapes.get("1.weight") or shapes.get("decoder.layers.0.weight")
+    if first is None or len(first) != 4 or first[2:] != (3, 3):
+        if shapes.get("0.weight", ())[1:2] == (3,) and all(n.split(".")[0].isdigit() for n in shapes):
+            return _unknown(f"{name} is a TAESD encoder; the preview needs the decoder (taesd_decoder.safetensors).")
+        return None
+    if not all(n.split(".")[0].isdigit() or n.startswith(("decoder.", "encoder.")) for n in shapes):
+        return None
+    lower = name.lower()
+    family = "SDXL" if "taesdxl" in lower else "SD1.x" if first[1] == 4 else "other"
+    return _result("taesd", family, name)

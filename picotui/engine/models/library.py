@@ -24,10 +24,12 @@ from picotui.engine.models.headers import PICKLE_SUFFIXES, SUFFIXES, classify_fi
 
 log = logging.getLogger(__name__)
 
-KINDS = ("checkpoint", "vae", "lora", "embedding")
-FOLDERS = {"checkpoint": "checkpoints", "vae": "vae", "lora": "loras", "embedding": "embeddings"}
+KINDS = ("checkpoint", "vae", "lora", "embedding", "taesd")
+FOLDERS = {"checkpoint": "checkpoints", "vae": "vae", "lora": "loras", "embedding": "embeddings",
+           "taesd": "vae-approx"}  # taesd: the live preview's decoder (models/taesd.py)
 FOLDER_KIND = {v: k for k, v in FOLDERS.items()}
 LABEL = {"checkpoint": "checkpoint", "vae": "VAE", "lora": "LoRA", "embedding": "textual-inversion embedding",
+         "taesd": "TAESD preview decoder",
          "unknown": "model file"}
 MAX_DEPTH = 8  # subfolders deeper than this are not searched (and a link cycle cannot run away)
 

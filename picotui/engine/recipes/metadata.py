@@ -42,6 +42,8 @@ PICOTUI_CHUNK = "picotui"
 # Keys that describe the files or the program, not the picture: read (or checked), never "unmatched".
 INFORMATIONAL = {"Model hash", "VAE hash", "Lora hashes", "TI hashes", "Version", "Batch size", "Batch pos",
                  "Schedule type", "Sampler", "Size", "Prompt", "Negative prompt"}
+# A1111's keys for its speed settings -> request fields (numbers; absent means off).
+A1111_SPEED_KEYS = {"Token merging ratio": "token_merging_ratio", "NGMS": "ngms"}
 _KEY = re.compile(r"\w[\w \-/]*")
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -96,10 +98,13 @@ def a1111_parameters(request: GenerationRequest, *, model_name: str, model_hash:
                      lora_hashes: dict[str, str | None] | None = None, ti_hashes: dict[str, str | None] | None = None,
                      version: str = __version__) -> str:
     """The "parameters" text A1111 would write for this request (one image: request.seed is its seed)."""
+    noise = noise_fields(request)  # A1111 writes Token merging ratio between these and RNG (the last)
     fields = [("Steps", request.steps), ("Sampler", request.sampler),
               ("Schedule type", request.schedule_type), ("CFG scale", number(request.cfg)), ("Seed", request.seed),
               ("Size", f"{request.width}x{request.height}"), ("Model hash", model_hash), ("Model", model_name),
-              ("VAE hash", vae_hash if vae_name else None), ("VAE", vae_name), *noise_fields(request),
+              ("VAE hash", vae_hash if vae_name else None), ("VAE", vae_name), *noise[:-1],
+              ("Token merging ratio", number(request.token_merging_ratio) if request.token_merging_ratio else None),
+              noise[-1], ("NGMS", number(request.ngms) if request.ngms else None),
               ("Lora hashes", _hash_list(lora_hashes)), ("TI hashes", _hash_list(ti_hashes)),
               ("Version", f"picotui {version}")]
     settings = ", ".join(f"{k}: {quote(v)}" for k, v in fields if v is not None and v != "")
@@ -286,10 +291,11 @@ def request_from_parameters(params: dict[str, str]) -> tuple[GenerationRequest, 
 
     take("prompt", "Prompt", params.get("Prompt", ""))
     take("negative_prompt", "Negative prompt", params.get("Negative prompt", ""))
-    for key, name in (("Steps", "steps"), ("CFG scale", "cfg"), ("Seed", "seed"), ("Clip skip", "clip_skip")):
+    for key, name in (("Steps", "steps"), ("CFG scale", "cfg"), ("Seed", "seed"), ("Clip skip", "clip_skip"),
+                      *A1111_SPEED_KEYS.items()):
         if key in params:
             value = params[key].strip()
-            converted = _to_number(value, integer=name != "cfg")
+            converted = _to_number(value, integer=name not in ("cfg", *A1111_SPEED_KEYS.values()))
             take(name, key, converted if converted is not None else value, value)
     if "Size" in params:
         m = _SIZE.match(params["Size"].strip())
@@ -313,7 +319,7 @@ def request_from_parameters(params: dict[str, str]) -> tuple[GenerationRequest, 
     _noise_from_parameters(params, take, notes)
     for key, value in params.items():
         if key not in INFORMATIONAL and key not in ("Steps", "CFG scale", "Seed", "Clip skip", "Model", "VAE",
-                                                    *NOISE_KEYS):
+                                                    *NOISE_KEYS, *A1111_SPEED_KEYS):
             notes.append(f"{key}: {one_line(value, 80)} (not supported by picotui)")
     try:
         return GenerationRequest(**kwargs), notes

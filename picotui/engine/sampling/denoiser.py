@@ -23,10 +23,18 @@ from typing import Callable
 
 
 class CFGDenoiser:
-    def __init__(self, unet, model_sigmas, cond, uncond, cfg: float, *, after_call: Callable[[], None] = lambda: None):
+    def __init__(self, unet, model_sigmas, cond, uncond, cfg: float, *, ngms: float = 0.0,
+                 after_call: Callable[[], None] = lambda: None):
         self.unet, self.model, self.cfg = unet, model_sigmas, float(cfg)
         self.cond, self.uncond = cond, uncond
+        self.ngms = float(ngms)  # A1111's "Negative Guidance minimum sigma" (0: off)
+        self.step = 0  # model evaluations so far: A1111's NGMS skips on every other one
         self.after_call = after_call  # cancellation check after every model evaluation
+
+    def _skip_uncond(self, sigma) -> bool:
+        """CFG 1 is the conditional prediction alone, so its negative pass is skipped (one UNet pass a step);
+        NGMS skips it on odd evaluations below that sigma, as A1111's CFGDenoiser does."""
+        return self.cfg == 1.0 or (self.step % 2 == 1 and self.ngms > 0 and float(sigma) < self.ngms)
 
     def _eps(self, x_in, t, context):
         dtype = self.unet.dtype
@@ -43,6 +51,12 @@ class CFGDenoiser:
         t = self.model.unet_timestep(sigma.cpu()).to(torch.float32)
         cond = self.cond.expand(batch, -1, -1) if self.cond.shape[0] != batch else self.cond
         uncond = self.uncond.expand(batch, -1, -1) if self.uncond.shape[0] != batch else self.uncond
+        if self._skip_uncond(sigma):
+            # A1111 puts the conditional prediction where the unconditional one would be: denoised = cond's.
+            eps_cond = self._eps(x * c_in, t.expand(batch), cond)
+            self.step += 1
+            self.after_call()
+            return self.model.output(x, eps_cond, sigma)
         if cond.shape[1] == uncond.shape[1]:
             x_in = torch.cat([x, x])
             eps = self._eps(x_in * c_in, t.expand(2 * batch), torch.cat([cond, uncond]))
@@ -50,6 +64,7 @@ class CFGDenoiser:
         else:
             eps_cond = self._eps(x * c_in, t.expand(batch), cond)
             eps_uncond = self._eps(x * c_in, t.expand(batch), uncond)
+        self.step += 1
         self.after_call()
         denoised_uncond = self.model.output(x, eps_uncond, sigma)
         denoised_cond = self.model.output(x, eps_cond, sigma)

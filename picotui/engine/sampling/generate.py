@@ -119,7 +119,7 @@ class CpuNoise:
 
 
 def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: int, height: int, seed: int,
-            schedule: str = "Automatic", noise=None,
+            schedule: str = "Automatic", noise=None, ngms: float = 0.0,
             on_step: StepFn | None = None, is_cancelled: Callable[[], bool] = lambda: False,
             preview: bool = True, graphs=None, graph_state=None,
             on_notice: Callable[[str], None] = lambda message: None):
@@ -159,7 +159,8 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
             last[0] = step
             elapsed = max(time.perf_counter() - start, 1e-9)
             it_per_s = step / elapsed
-            image = latents_to_preview(latents) if preview else None
+            # `preview` may be a callable latents -> image (the TAESD preview, models/taesd.py)
+            image = (preview if callable(preview) else latents_to_preview)(latents) if preview else None
             on_step(StepReport(step, steps, it_per_s, (steps - step) / it_per_s, image))
 
     if is_cancelled():
@@ -169,10 +170,10 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
         with torch.no_grad(), fast:
             if spec.timestep:
                 latents = _diffusers_loop(pipe, cond, uncond, spec.name, steps, cfg, width, height, noise, report,
-                                          is_cancelled)
+                                          seed)
             else:
                 latents = _k_loop(pipe, cond, uncond, spec.name, schedule, steps, cfg, seed, noise, report,
-                                  is_cancelled, device)
+                                  is_cancelled, device, ngms)
     except JobCancelled:
         _drop_hooks_state(pipe)
         raise
@@ -200,7 +201,7 @@ def model_sigmas(pipe, lcm: bool = False):
     return (LCMSigmas if lcm else ModelSigmas)(alphas)
 
 
-def _k_loop(pipe, cond, uncond, sampler, schedule, steps, cfg, seed, noise, report, is_cancelled, device):
+def _k_loop(pipe, cond, uncond, sampler, schedule, steps, cfg, seed, noise, report, is_cancelled, device, ngms):
     import torch
 
     from picotui.engine.sampling.denoiser import BrownianNoise, CFGDenoiser
@@ -216,7 +217,7 @@ def _k_loop(pipe, cond, uncond, sampler, schedule, steps, cfg, seed, noise, repo
         if is_cancelled():
             raise JobCancelled()
 
-    model = CFGDenoiser(pipe.unet, levels, cond.to(device), uncond.to(device), cfg, after_call=check)
+    model = CFGDenoiser(pipe.unet, levels, cond.to(device), uncond.to(device), cfg, ngms=ngms, after_call=check)
     x = noise.first().to(device, torch.float32) * sigmas[0]
     brownian = BrownianNoise(x, sigmas, [seed]) if ks.brownian else None
     draws = Draws(ancestral=lambda: noise.next().to(device, torch.float32),
@@ -226,11 +227,12 @@ def _k_loop(pipe, cond, uncond, sampler, schedule, steps, cfg, seed, noise, repo
     return ks.run(model, x, sigmas, draws)
 
 
-def _diffusers_loop(pipe, cond, uncond, sampler, steps, cfg, width, height, noise, report, is_cancelled):
-    """DDIM, PLMS, UniPC: diffusers' own pipeline loop and scheduler, from our starting noise."""
+def _diffusers_loop(pipe, cond, uncond, sampler, steps, cfg, width, height, noise, report, seed):
+    """DDIM, PLMS, UniPC, TCD: diffusers' own pipeline loop and scheduler, from our starting noise; a scheduler
+    that adds noise in its steps (TCD) draws it from a CPU generator seeded with the image's seed."""
     import torch
 
-    from picotui.engine.sampling.samplers import make_scheduler
+    from picotui.engine.sampling.samplers import STEP_ETA, make_scheduler
 
     pipe.scheduler = make_scheduler(sampler, base_scheduler_config(pipe))
 
@@ -241,7 +243,8 @@ def _diffusers_loop(pipe, cond, uncond, sampler, steps, cfg, width, height, nois
 
     latents = noise.first().to(pipe._execution_device, torch.float32)
     out = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, num_inference_steps=steps, guidance_scale=cfg,
-               width=width, height=height, latents=latents.to(pipe.unet.dtype), output_type="latent",
+               width=width, height=height, latents=latents.to(pipe.unet.dtype), eta=STEP_ETA.get(sampler, 0.0),
+               generator=torch.Generator("cpu").manual_seed(int(seed)), output_type="latent",
                callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"], return_dict=True)
     return out.images
 

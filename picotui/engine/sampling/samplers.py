@@ -66,7 +66,14 @@ SAMPLERS: dict[str, SamplerSpec] = {s.name: s for s in [
     SamplerSpec("UniPC", "Very fast convergence: try 10-20 steps.", scheduler="UniPCMultistepScheduler",
                 config=dict(timestep_spacing="linspace")),
     _k("LCM", "For LCM models and LCM LoRAs: 4-8 steps at CFG 1-2."),
+    # TCD (Trajectory Consistency Distillation): for TCD/Hyper-SD LoRAs, 1-8 steps at CFG 1. diffusers'
+    # TCDScheduler on the checkpoint's config, as diffusers' TCD docs build it (A1111 has no TCD).
+    SamplerSpec("TCD", "For TCD and Hyper-SD LoRAs: 4-8 steps at CFG 1.", scheduler="TCDScheduler"),
 ]}
+
+# Schedulers whose step() takes an `eta` the pipeline must pass (diffusers' pipelines default it to 0):
+# TCD's gamma, 0.3 in the TCD paper and diffusers' TCD docs.
+STEP_ETA = {"TCD": 0.3}
 
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 DEFAULT_SAMPLER = "DPM++ 2M SDE"
@@ -112,7 +119,7 @@ def make_scheduler(name: str, base_config: dict):
 
     spec = SAMPLERS.get(name)
     if spec is None or not spec.timestep:
-        raise RequestError(f"{name!r} is not one of the timestep samplers (DDIM, PLMS, UniPC).")
+        raise RequestError(f"{name!r} is not one of the timestep samplers (DDIM, PLMS, UniPC, TCD).")
     config = {k: v for k, v in dict(base_config).items() if not k.startswith("_")}
     config.update(spec.config)
     return getattr(diffusers, spec.scheduler).from_config(config)

@@ -2,7 +2,7 @@
 
 Rows show name, family, size, hash (filled in as background hashing finishes) and, for files that
 cannot be used, the reason, greyed. Enter picks the highlighted file (the app decides what picking
-means per kind); r rescans; 1–4 switch tabs. The "demo" row is always offered in the checkpoints tab.
+means per kind); r rescans; 1–5 switch tabs. Previews: TAESD decoders, used by themselves. The "demo" row is always offered in the checkpoints tab.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from picotui.engine.models.library import human_size
 from picotui.ui.text import label, plain, say, shorten
 
 KINDS = [("checkpoint", "Checkpoints", "checkpoints"), ("vae", "VAEs", "vae"), ("lora", "LoRAs", "loras"),
-         ("embedding", "Embeddings", "embeddings")]
+         ("embedding", "Embeddings", "embeddings"), ("taesd", "Previews", "vae-approx")]
 DEMO_KEY = "demo"
 HASH_CHARS = 10  # AutoV2: the first 10 hex digits of the file's sha256, as A1111 and civitai show it
 
@@ -34,6 +34,9 @@ class ModelBrowser(Screen):
         Binding("2", "tab('vae')", "VAEs", show=False),
         Binding("3", "tab('lora')", "LoRAs", show=False),
         Binding("4", "tab('embedding')", "Embeddings", show=False),
+        Binding("5", "tab('taesd')", "Previews", show=False),
+        Binding("f", "mark_few_step", "Few-step mark", tooltip="mark the highlighted LoRA as few-step (LCM, TCD, "
+                                                               "Hyper-SD...) or unmark it"),
     ]
 
     class Picked(Message):
@@ -41,9 +44,10 @@ class ModelBrowser(Screen):
             super().__init__()
             self.kind, self.name = kind, name
 
-    def __init__(self, models_dir: Path, files: list, hashes: dict):
+    def __init__(self, models_dir: Path, files: list, hashes: dict, few_step=None):
         super().__init__()
         self.models_dir = models_dir
+        self.few_step = few_step  # FewStepMarks: the user's few-step LoRA marks (None: not shown)
         self.files = list(files)
         self.hashes = dict(hashes)  # path -> 10-hex AutoV2
 
@@ -85,6 +89,11 @@ class ModelBrowser(Screen):
                 counts[kind] += 1
                 style = "" if mf.usable else "dim"
                 note = "" if mf.usable else f"can't use: {mf.reason or 'unknown reason'}"
+                if kind == "lora" and mf.usable and self.few_step is not None:
+                    found = self.few_step.profile(mf.name, mf.path)
+                    if found is not None:  # what it needs, and how it was told ("by name", "marked"...)
+                        note = f"few-step {found.kind} ({'marked' if found.source == 'marked' else 'by ' + found.source})" \
+                               f": {found.settings_text()}"
                 # "…" until hashing gets there; an empty file has nothing to hash
                 hashed = self.hashes.get(str(mf.path), "…" if mf.size else "-")
                 cells = [shorten(mf.name, 48), mf.family, human_size(mf.size), hashed, note]
@@ -99,7 +108,7 @@ class ModelBrowser(Screen):
         else:
             summary = " · ".join(f"{t}: {counts[k]}" for k, t, _ in KINDS)
             extra = f", {unknown} other files" if unknown else ""
-            intro.update(plain(f"{self.models_dir}  {summary}{extra}\nenter uses a file · r rescans · 1–4 switch tabs"))
+            intro.update(plain(f"{self.models_dir}  {summary}{extra}\nenter uses a file · r rescans · 1–5 switch tabs · f marks a few-step LoRA"))
 
     def set_hash(self, path: str, value: str) -> None:
         self.hashes[path] = value
@@ -114,6 +123,28 @@ class ModelBrowser(Screen):
     def action_tab(self, kind: str) -> None:
         self.query_one(TabbedContent).active = f"tab-{kind}"
         self.query_one(f"#table-{kind}", DataTable).focus()
+
+    def action_mark_few_step(self) -> None:
+        table = self.query_one(TabbedContent).active_pane.query_one(DataTable)
+        if table.id != "table-lora" or self.few_step is None or not table.row_count:
+            say(self, "Few-step marks are for LoRAs: switch to the LoRAs tab (3) and highlight one.", "information")
+            return
+        key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        mf = next((f for f in self.files if str(f.path) == key), None)
+        if mf is None:
+            return
+        found = self.few_step.toggle(mf.name, mf.path)
+        row = table.cursor_row
+        self.refill(self.files)
+        table.move_cursor(row=row)
+        from picotui.ui.few_step_hint import refresh_form_few_step
+
+        refresh_form_few_step(self.app)
+        if self.few_step.problem:
+            say(self, self.few_step.problem, "warning")
+        else:
+            say(self, f"{mf.name}: " + (f"few-step ({found.settings_text()}); F6 in the form applies it."
+                                        if found else "not few-step."), "information")
 
     def action_rescan(self) -> None:
         self.app.action_rescan_models()
@@ -136,5 +167,8 @@ class ModelBrowser(Screen):
             return
         if not mf.usable:
             say(self, f"{mf.name} can't be used: {mf.reason}", "warning")
+            return
+        if kind == "taesd":  # nothing to pick: the live preview uses it whenever it is there
+            say(self, f"{mf.name} draws the live preview by itself: nothing to pick.", "information")
             return
         self.post_message(self.Picked(kind, mf.name))

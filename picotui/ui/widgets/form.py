@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
@@ -20,19 +21,22 @@ from picotui.engine.request import (
     CFG,
     CLIP_SKIP,
     ENSD,
+    NGMS,
     MAX_PROMPT_CHARS,
     MAX_SEED,
     STEPS,
+    TOKEN_MERGING,
     VARIATION_STRENGTH,
     GenerationRequest,
 )
 from picotui.engine.sampling.noise import RNG_SOURCES
+from picotui.ui.few_step_hint import FewStepHint
 from picotui.engine.sampling.samplers import SAMPLER_NAMES
 from picotui.ui import demo_size
 from picotui.engine.sampling.schedules import SCHEDULE_TYPES
 from picotui.ui.text import escape_controls, file_options, has_controls, plain
 from picotui.ui.validators import Decimal, SizePair, WholeNumber, seed_validator, size_validator
-from picotui.ui.widgets.lora_rows import LoraPanel
+from picotui.ui.widgets.lora_rows import LoraPanel, LoraRow
 
 OWN_VAE = "__own__"
 DEMO = "demo"
@@ -65,7 +69,10 @@ def _field(field_id: str, value: str) -> Vertical:
                     classes="field", id=f"{field_id}-field")
 
 
-class JobForm(VerticalScroll, can_focus=False):
+class JobForm(FewStepHint, VerticalScroll, can_focus=False):
+    BINDINGS = [Binding("f6", "apply_few_step", "Few-step", show=False, tooltip="apply the settings the job's few-step LoRA "
+                                                                   "needs (steps, CFG, sampler)")]
+
     def __init__(self, request: GenerationRequest, seed_locked: bool, **kwargs):
         super().__init__(**kwargs)
         self._initial = request
@@ -102,6 +109,7 @@ class JobForm(VerticalScroll, can_focus=False):
             yield Label("LoRAs", classes="field-label")
             yield Button("add (ctrl+n)", id="lora-add", classes="help-lora-add", compact=True)
         yield LoraPanel(id="loras")
+        yield Static("", id="few-step-hint", classes="tokens")
         with Horizontal(classes="row"):
             with Vertical(classes="field wide"):
                 yield Label("Sampler", classes="field-label")
@@ -144,6 +152,9 @@ class JobForm(VerticalScroll, can_focus=False):
         with Horizontal(classes="row"):
             for field_id, text in noise[2:]:
                 yield _field(field_id, text)
+        with Horizontal(classes="row"):  # A1111's speed settings (its "Optimizations" page), per job here
+            yield _field("tome", f"{r.token_merging_ratio:g}")
+            yield _field("ngms", f"{r.ngms:g}")
         yield Static("", id="form-error")
 
     def on_mount(self) -> None:
@@ -151,6 +162,7 @@ class JobForm(VerticalScroll, can_focus=False):
             self.query_one(LoraPanel).add(spec.name, spec.weight, focus=False)
         self._sync_preset()
         self._demo_note()
+        self.call_after_refresh(self.refresh_few_step)
 
     def _demo_note(self) -> None:
         """Say when the demo model will make a smaller picture than the size fields show."""
@@ -223,6 +235,7 @@ class JobForm(VerticalScroll, can_focus=False):
             variation_seed=int(value("variation-seed")) if value("variation-seed") else None,
             variation_strength=float(value("variation-strength")), seed_resize_from=value("seed-resize") or None,
             eta_noise_seed_delta=int(value("ensd")))
+            token_merging_ratio=float(value("tome")), ngms=float(value("ngms")))
 
     def next_request(self) -> GenerationRequest:
         """The request for a new job: unlocked -> a fresh random seed (shown in the field); locked -> the field's."""
@@ -252,7 +265,8 @@ class JobForm(VerticalScroll, can_focus=False):
                                    ("width", str(request.width)), ("height", str(request.height)),
                                    ("seed", "" if request.seed is None else str(request.seed)),
                                    ("clip-skip", str(request.clip_skip)), ("batch", str(request.batch_count)),
-                                   *_noise_texts(request)):
+                                   *_noise_texts(request), ("tome", f"{request.token_merging_ratio:g}"),
+                                   ("ngms", f"{request.ngms:g}")):
                 self.query_one(f"#{field_id}", Input).value = text
             self.query_one("#rng", Select).value = request.rng
             panel = self.query_one(LoraPanel)
@@ -266,6 +280,7 @@ class JobForm(VerticalScroll, can_focus=False):
         self.size_chosen = True  # a restored recipe's size is a chosen one
         self._sync_preset()
         self._demo_note()
+        self.call_after_refresh(self.refresh_few_step)
         self.show_error("")
         return notes
 
@@ -327,6 +342,12 @@ class JobForm(VerticalScroll, can_focus=False):
             self.size_chosen = self.size_chosen or size != self._size_at_start
             self._sync_preset()
             self._demo_note()
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(LoraRow.Removed)
+    def _few_step_inputs(self) -> None:  # a LoRA, the steps, CFG or sampler changed: the few-step line follows
+        self.call_after_refresh(self.refresh_few_step)
 
     @on(Select.Changed, "#size-preset")
     def _preset_chosen(self, event: Select.Changed) -> None:

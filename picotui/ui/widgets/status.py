@@ -15,6 +15,9 @@ def status_text(status: EngineStatus | None) -> str:
         return "engine: starting (torch loads in the background)"
     # most useful first: a narrow terminal cuts the end (F3 shows everything)
     parts = [f"engine: {status.state}"]
+    cost = (status.detail or {}).get("cost")
+    if cost:  # the last image's s/step and UNet evaluations: what the settings cost
+        parts.append(f"last image: {cost}")
     if status.memory_mode:
         parts.append(f"memory: {status.memory_mode}")
     if status.speed_path:
@@ -54,11 +57,14 @@ class ProgressPanel(Vertical):
             bar.update(total=100, progress=round(fraction * 100))
         self._text(f"loading: {shorten(stage, 60)}", "loading")
 
-    def step(self, index: int, total: int, it_per_s: float, eta_s: float, image_index: int, batch: int) -> None:
+    def step(self, index: int, total: int, it_per_s: float, eta_s: float, image_index: int, batch: int,
+             evaluations: int = 0) -> None:
         self.query_one(ProgressBar).update(total=total * batch, progress=image_index * total + index)
         image = f"image {image_index + 1}/{batch} · " if batch > 1 else ""
         eta = f"{eta_s:.0f}s" if eta_s >= 1 else f"{eta_s:.1f}s"
-        self._text(f"{image}step {index}/{total} · {it_per_s:.2f} it/s · ETA {eta}", "running")
+        speed = f"{it_per_s:.2f} it/s" + (f" · {1 / it_per_s:.2f} s/step" if it_per_s > 0 else "")
+        unet = f" · UNet {evaluations / index:g}/step" if evaluations and index else ""
+        self._text(f"{image}step {index}/{total} · {speed}{unet} · ETA {eta}", "running")
 
     def done(self, text: str, state: str = "done") -> None:
         bar = self.query_one(ProgressBar)
