@@ -12,7 +12,7 @@ from picotui.engine.request import GenerationRequest
 
 def test_speed_keys_are_written_in_a1111_order_and_read_back():
     request = GenerationRequest(prompt="a cat", negative_prompt="", sampler="Euler a", steps=20, cfg=7, seed=1,
-                                clip_skip=2, token_merging_ratio=0.3, ngms=1.5)
+                                clip_skip=2, token_merging_ratio=0.3, ngms=1.5, rng="CPU")
     text = a1111_parameters(request, model_name="m", model_hash="0123456789")
     # A1111 (modules/processing.py create_infotext): ... Clip skip, ENSD, Token merging ratio, ..., RNG, NGMS, ...
     assert text.endswith("Clip skip: 2, Token merging ratio: 0.3, RNG: CPU, NGMS: 1.5, Version: picotui 0.1.0")
@@ -74,7 +74,7 @@ def test_a_headless_job_with_token_merging_writes_a1111s_keys(tmp_path, cache_di
                       PICOTUI_STATE=str(tmp_path / "state"), PICOTUI_CACHE=str(cache_dir),
                       PICOTUI_MODELS=str(tmp_path / "models"), PICOTUI_DEVICE="cpu")
     out = run_picotui(env, "generate", "--checkpoint", "demo", "--steps", "2", "--width", "64", "--height", "64",
-                      "--seed", "1", "--outdir", str(tmp_path / "out"), "--token-merging", "0.5", "--ngms", "1.5",
+                      "--seed", "1", "--outdir", str(tmp_path / "out"), "--token-merging", "0.5", "--ngms", "1.5", "--rng", "CPU",
                       "--quiet")
     assert out.returncode == 0, out.stderr
     recipe = read_recipe(out.stdout.strip())

@@ -39,7 +39,7 @@ A1111_AUTOMATIC = {"DPM++ 2M": "Karras", "DPM++ SDE": "Karras", "DPM++ 2M SDE": 
 
 
 def test_the_names_are_a1111s_and_the_default_is_dpmpp_2m_sde_karras():
-    assert list(SAMPLER_NAMES) == A1111_SAMPLERS
+    assert list(SAMPLER_NAMES) == [*A1111_SAMPLERS, "TCD"]  # TCD: picotui's one sampler A1111 lacks (issue 15)
     assert list(SCHEDULE_TYPES) == A1111_SCHEDULES
     assert (DEFAULT_SAMPLER, DEFAULT_SCHEDULE_TYPE) == ("DPM++ 2M SDE", "Karras")
 

@@ -228,8 +228,7 @@ def _k_loop(pipe, cond, uncond, sampler, schedule, steps, cfg, seed, noise, repo
 
 
 def _diffusers_loop(pipe, cond, uncond, sampler, steps, cfg, width, height, noise, report, seed):
-    """DDIM, PLMS, UniPC, TCD: diffusers' own pipeline loop and scheduler, from our starting noise; a scheduler
-    that adds noise in its steps (TCD) draws it from a CPU generator seeded with the image's seed."""
+    """DDIM, PLMS, UniPC, TCD: diffusers' own pipeline loop and scheduler, from our starting noise."""
     import torch
 
     from picotui.engine.sampling.samplers import STEP_ETA, make_scheduler
@@ -242,9 +241,13 @@ def _diffusers_loop(pipe, cond, uncond, sampler, steps, cfg, width, height, nois
         return kwargs
 
     latents = noise.first().to(pipe._execution_device, torch.float32)
+    # A scheduler that adds noise in its steps (TCD) draws it from this generator after the starting noise's
+    # draw, in the order diffusers' own pipeline draws them from one generator.
+    generator = torch.Generator("cpu").manual_seed(int(seed))
+    torch.randn(tuple(latents.shape), generator=generator)
     out = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, num_inference_steps=steps, guidance_scale=cfg,
                width=width, height=height, latents=latents.to(pipe.unet.dtype), eta=STEP_ETA.get(sampler, 0.0),
-               generator=torch.Generator("cpu").manual_seed(int(seed)), output_type="latent",
+               generator=generator, output_type="latent",
                callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"], return_dict=True)
     return out.images
 

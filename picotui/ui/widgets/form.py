@@ -55,6 +55,8 @@ _INPUTS = {  # id -> (label, validator factory, max length)
     "variation-strength": ("Var. strength", lambda: Decimal("Variation strength", *VARIATION_STRENGTH), 5),
     "seed-resize": ("Seed resize", lambda: SizePair("Seed resize from"), 9),
     "ensd": ("ENSD", lambda: WholeNumber("ENSD", *ENSD), 10),
+    "tome": ("Token merging", lambda: Decimal("Token merging ratio", *TOKEN_MERGING), 4),
+    "ngms": ("NGMS", lambda: Decimal("NGMS", *NGMS), 5),
 }
 _EMPTY_OK = {"seed", "variation-seed", "seed-resize"}  # empty: random seed / random variation seed / off
 
@@ -234,7 +236,7 @@ class JobForm(FewStepHint, VerticalScroll, can_focus=False):
             rng=str(self.query_one("#rng", Select).value),
             variation_seed=int(value("variation-seed")) if value("variation-seed") else None,
             variation_strength=float(value("variation-strength")), seed_resize_from=value("seed-resize") or None,
-            eta_noise_seed_delta=int(value("ensd")))
+            eta_noise_seed_delta=int(value("ensd")),
             token_merging_ratio=float(value("tome")), ngms=float(value("ngms")))
 
     def next_request(self) -> GenerationRequest:
