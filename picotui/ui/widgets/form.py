@@ -268,17 +268,10 @@ class JobForm(VerticalScroll, can_focus=False):
         finally:
             self._quiet = False
 
-    @on(Button.Pressed, "#seed-random")
-    def _random_pressed(self) -> None:
-        self.app.action_new_seed()
-
+    # "new random" and "Generate" are the screen's to act on: their Button.Pressed bubbles up to it
     @on(Button.Pressed, "#lora-add")
     def _add_pressed(self) -> None:
         self.query_one(LoraPanel).add()
-
-    @on(Button.Pressed, "#generate")
-    def _generate_pressed(self) -> None:
-        self.app.action_generate()
 
     # ---- token counters ---------------------------------------------------------------------------
     # Counting runs after a short pause in typing (a fast typist would otherwise count every key) and
