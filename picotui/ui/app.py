@@ -20,7 +20,7 @@ from picotui.ui import graphics
 from picotui.ui.commands import PicoCommands
 from picotui.ui.engine_link import IN_THE_LOG, EngineEvents
 from picotui.ui.help_texts import topic_for
-from picotui.ui.keymap import unknown_ids
+from picotui.ui.keymap import picotui_bindings, unknown_ids
 from picotui.ui.library_link import ModelLibrary
 from picotui.ui.screens.engine_details import EngineDetailsModal
 from picotui.ui.screens.help import HelpModal, KeysScreen
@@ -80,7 +80,7 @@ class PicoApp(EngineEvents, ModelLibrary, App):
         self.saved = saved or Saved(GenerationRequest())
         # [keymap] in config.toml: binding id -> key(s); ids no binding has are named in one notice
         self.keymap = dict(keymap or {})
-        unknown = unknown_ids(self.keymap, self.all_bindings())
+        unknown = unknown_ids(self.keymap, picotui_bindings())
         if unknown:
             self.notices.append(f"Ignored keymap entries with no such binding: {', '.join(unknown)} "
                                 "(the README's Keys section lists the ids).")

@@ -29,3 +29,19 @@ def keys_for_action(action: str, bindings: Iterable[Binding], keymap: Mapping[st
     """Every key that runs `action` ("f2 / ?"), or None when no binding does."""
     keys = [keys_of(binding, keymap) for binding in bindings if binding.action == action]
     return " / ".join(keys) or None
+
+
+def picotui_bindings() -> list[Binding]:
+    """Every binding of picotui's screens and widgets (those imported so far: the app imports them all),
+    so a keymap entry for a dialog's key is known too."""
+    from textual.dom import DOMNode
+
+    found: list[Binding] = []
+    classes, seen = [DOMNode], set()
+    while classes:
+        cls = classes.pop()
+        classes.extend(sub for sub in cls.__subclasses__() if sub not in seen)
+        seen.add(cls)
+        if cls.__module__.startswith("picotui."):
+            found += [b for b in cls.__dict__.get("BINDINGS", []) if isinstance(b, Binding)]
+    return found

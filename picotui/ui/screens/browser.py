@@ -33,13 +33,13 @@ class Pick(NamedTuple):
 
 class ModelBrowser(Screen[Pick | None]):
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="browser.back"),
-        Binding("r", "app.rescan_models", "Rescan", id="browser.rescan"),  # the library is the app's
-        Binding("d", "pick_demo", "Use demo model", id="browser.demo"),
-        Binding("1", "tab('checkpoint')", "Checkpoints", show=False, id="browser.checkpoints"),
-        Binding("2", "tab('vae')", "VAEs", show=False, id="browser.vaes"),
-        Binding("3", "tab('lora')", "LoRAs", show=False, id="browser.loras"),
-        Binding("4", "tab('embedding')", "Embeddings", show=False, id="browser.embeddings"),
+        Binding("escape", "app.pop_screen", "Back", id="browser_back"),
+        Binding("r", "app.rescan_models", "Rescan", id="browser_rescan"),  # the library is the app's
+        Binding("d", "pick_demo", "Use demo model", id="browser_demo"),
+        Binding("1", "tab('checkpoint')", "Checkpoints", show=False, id="browser_checkpoints"),
+        Binding("2", "tab('vae')", "VAEs", show=False, id="browser_vaes"),
+        Binding("3", "tab('lora')", "LoRAs", show=False, id="browser_loras"),
+        Binding("4", "tab('embedding')", "Embeddings", show=False, id="browser_embeddings"),
     ]
 
     def __init__(self, models_dir: Path, files: list, hashes: dict):

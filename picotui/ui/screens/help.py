@@ -28,7 +28,8 @@ class HelpModal(ModalScreen):
     """Help for one control."""
 
     # F1 itself is an app key (it works in every dialog) and closes this one; ? opens the key list
-    BINDINGS = [Binding("escape,q", "dismiss", "Close"), Binding("question_mark", "app.keys", "Keys")]
+    BINDINGS = [Binding("escape,q", "dismiss", "Close", id="help_close"),
+                Binding("question_mark", "app.keys", "Keys", id="help_keys")]
 
     def __init__(self, topic: str):
         super().__init__()
@@ -61,7 +62,7 @@ def key_rows(bindings, keymap) -> list[tuple[str, str]]:
 class KeysScreen(ModalScreen):
     """Every key of the app, built from the bindings (and the keymap) so the list cannot go stale."""
 
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="keys_close")]
 
     def __init__(self, bindings: list[Binding], keymap: dict[str, str], log_file=None):
         super().__init__()

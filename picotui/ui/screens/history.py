@@ -136,11 +136,11 @@ def read_entry(entry: HistoryEntry, library=None) -> None:
 class HistoryScreen(Screen[HistoryEntry | None]):
     """Closes with the entry whose settings to restore (enter), or nothing (escape)."""
 
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="history.back"),
-                Binding("enter", "restore", "Restore settings", priority=True, id="history.restore"),
-                Binding("r", "restore", "Restore", show=False, id="history.restore_r"),
-                Binding("s", "save_again", "Save again", id="history.save_again"),
-                Binding("ctrl+f", "full_image", "Image", priority=True, id="history.full_image")]
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="history_back"),
+                Binding("enter", "restore", "Restore settings", priority=True, id="history_restore"),
+                Binding("r", "restore", "Restore", show=False, id="history_restore_r"),
+                Binding("s", "save_again", "Save again", id="history_save_again"),
+                Binding("ctrl+f", "full_image", "Image", priority=True, id="history_full_image")]
 
     def __init__(self, entries: list[HistoryEntry], current: GenerationRequest | None, read_recipe, save_entry):
         super().__init__()

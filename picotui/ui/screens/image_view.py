@@ -12,7 +12,7 @@ from picotui.ui.widgets.image_pane import ImagePane
 
 class ImageModal(ModalScreen):
     # ctrl+f (the key that opens it, on the main screen and in history) closes it too
-    BINDINGS = [Binding("escape,q,enter,ctrl+f", "dismiss", "Close", id="image.close")]
+    BINDINGS = [Binding("escape,q,enter,ctrl+f", "dismiss", "Close", id="image_close")]
 
     def __init__(self, image, caption: str):
         super().__init__()

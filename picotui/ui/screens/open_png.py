@@ -14,7 +14,7 @@ from picotui.ui.text import plain
 
 
 class OpenPngModal(ModalScreen[Path | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="open_png_cancel")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="open-box", classes="dialog"):

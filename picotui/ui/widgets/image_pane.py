@@ -23,7 +23,6 @@ class ImagePane(Container):
         self.image = None  # the PIL image shown (preview or final)
         self.caption = ""
         self.empty = empty
-        self.version = 0  # bumps on every new picture (tests and the app can tell it changed)
 
     def compose(self) -> ComposeResult:
         image_cls = graphics.image_widget()
@@ -39,7 +38,6 @@ class ImagePane(Container):
         """Draw `image` (a PIL image; None clears the picture) with a one-line caption (shown literally)."""
         self.image = image
         self.caption = caption
-        self.version += 1
         self.query_one("#image-caption", Static).update(plain(caption, one_line=True))
         pictures = self.query("#picture")
         if pictures:
