@@ -26,7 +26,7 @@ from picotui.ui.screens.engine_details import EngineDetailsModal
 from picotui.ui.screens.help import HelpModal, KeysScreen
 from picotui.ui.screens.history import HistoryEntry
 from picotui.ui.screens.main import MainScreen
-from picotui.ui.settings import Saved, load_settings
+from picotui.ui.last_settings import Saved, load_settings
 from picotui.ui.text import say
 
 log = logging.getLogger("picotui.ui")

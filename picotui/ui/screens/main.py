@@ -26,7 +26,7 @@ from picotui.ui.screens.browser import ModelBrowser, Pick
 from picotui.ui.screens.history import HistoryEntry, HistoryScreen, history_entries, read_entry
 from picotui.ui.screens.image_view import ImageModal
 from picotui.ui.screens.open_png import OpenPngModal
-from picotui.ui.settings import Saved, save_settings
+from picotui.ui.last_settings import Saved, save_settings
 from picotui.ui.widgets.form import JobForm
 from picotui.ui.widgets.image_pane import ImagePane
 from picotui.ui.widgets.lora_rows import LoraPanel
