@@ -92,11 +92,12 @@ class PicoApp(EngineEvents, ModelLibrary, App):
         return [b for b in (*MainScreen.BINDINGS, *cls.BINDINGS) if isinstance(b, Binding)]
 
     def get_default_screen(self) -> MainScreen:
-        return MainScreen(self.saved, engine_starts=self.start_engine_on_mount)
+        self._main_screen = MainScreen(self.saved, engine_starts=self.start_engine_on_mount)
+        return self._main_screen
 
     @property
     def main(self) -> MainScreen:
-        return self.screen_stack[0]  # type: ignore[return-value]  # the default screen, never popped
+        return self._main_screen  # the default screen: at the bottom of the stack for the app's whole life
 
     def on_mount(self) -> None:
         for notice in self.notices:
