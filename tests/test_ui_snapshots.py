@@ -70,6 +70,9 @@ async def _settle(pilot):
     await wait_for(pilot, lambda: pilot.app._scanned_once and "chunk" in str(
         pilot.app.query_one("#negative-tokens").render()), 20, "counters and scan")
     pilot.app.clear_notifications()  # the start-up notice ("no checkpoints yet") would cover the screen
+    # No focus: a prompt's cursor drawn in the blink's "off" phase can stay on screen after blinking
+    # stops (TextArea's line cache does not key on cursor_blink), so a focused prompt varies run to run.
+    pilot.app.set_focus(None)
     await pilot.pause(0.3)
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
