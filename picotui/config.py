@@ -16,11 +16,14 @@ Example `config.toml`:
     memory_mode = "auto"       # how hard to save VRAM (see `picotui --help`)
     speed = "auto"             # auto, eager, cuda-graphs
     preview_rate = "200K"      # bytes per second live previews may send to the terminal (0: no limit)
+
+    [keymap]                   # binding id = key(s): see the README's Keys section for the ids
+    generate = "ctrl+enter"
+    new_seed = "f5,ctrl+r"
 """
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,15 +31,15 @@ from typing import Any
 
 from picotui.engine.errors import one_line
 from picotui.engine.hardware.speed import SPEED_SETTINGS
+from picotui.paths import PLACE_ENV, default_config_file, env_flag
 
 GRAPHICS_CHOICES = ("auto", "kitty", "sixel", "halfcell", "unicode", "none")
 
 # key -> (type the TOML value must have, environment variable that overrides it, default)
+# The places (models, outputs, state, cache) default to None: picotui.paths picks them (./models or the
+# data dir, the platformdirs user state/cache dirs) and resolves them itself.
 SETTINGS: dict[str, tuple[type, str, Any]] = {
-    "models": (str, "PICOTUI_MODELS", None),  # None: picked by picotui.paths (./models or the data dir)
-    "outputs": (str, "PICOTUI_OUTPUTS", None),
-    "state": (str, "PICOTUI_STATE", None),  # None: the platformdirs user state/cache dirs
-    "cache": (str, "PICOTUI_CACHE", None),
+    **{place: (str, env, None) for place, env in PLACE_ENV.items()},
     "graphics": (str, "PICOTUI_GRAPHICS", "auto"),
     "allow_pickle": (bool, "PICOTUI_ALLOW_PICKLE", False),
     "device": (str, "PICOTUI_DEVICE", "auto"),
@@ -47,6 +50,8 @@ SETTINGS: dict[str, tuple[type, str, Any]] = {
 # Values with a closed set of choices; the others (device, memory_mode) are checked by whoever uses them.
 CHOICES: dict[str, tuple[str, ...]] = {"graphics": GRAPHICS_CHOICES, "speed": SPEED_SETTINGS}
 
+KEYMAP = "keymap"  # the config table that changes keys
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -56,28 +61,26 @@ class Config:
     values: dict = field(default_factory=dict)
     path: Path | None = None
     problem: str | None = None  # one line, shown as a notice when (part of) the file could not be used
+    keymap: dict[str, str] = field(default_factory=dict)  # [keymap]: binding id -> key(s), for App.set_keymap
 
     def get(self, key: str, flag: Any = None) -> Any:
         """The effective value of `key`: flag > environment > this file > default."""
         return setting(key, flag, self.values)
 
 
-def default_config_path() -> Path:
-    from picotui.paths import resolve_paths
-
-    return resolve_paths(config={}).config_file
-
-
 def load_config(path: Path | None = None) -> Config:
-    path = Path(path) if path else default_config_path()
+    path = Path(path) if path else default_config_file()
     try:
         if not path.is_file():
             return Config(path=path)
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as exc:
         return Config(path=path, problem=f"Ignored {path}: {one_line(exc)}. Fix or delete it.")
-    values, bad = {}, []
+    values, bad, keymap = {}, [], {}
     for key, value in raw.items():
+        if key == KEYMAP:
+            keymap = _keymap(value, bad)
+            continue
         if key not in SETTINGS:
             bad.append(f"unknown key '{key}'")
             continue
@@ -90,7 +93,22 @@ def load_config(path: Path | None = None) -> Config:
             continue
         values[key] = value
     problem = f"In {path}: ignored {'; '.join(bad)}." if bad else None
-    return Config(values=values, path=path, problem=problem)
+    return Config(values=values, path=path, problem=problem, keymap=keymap)
+
+
+def _keymap(table: Any, bad: list[str]) -> dict[str, str]:
+    """The [keymap] table's string entries (binding id -> "key" or "key1,key2"); the rest is reported in
+    `bad`. Whether an id names a binding only the app knows: it says so when it starts."""
+    if not isinstance(table, dict):
+        bad.append(f"'{KEYMAP}' should be a table ([{KEYMAP}] with lines like generate = \"ctrl+enter\")")
+        return {}
+    keymap = {}
+    for binding_id, keys in table.items():
+        if isinstance(keys, str) and keys.strip():
+            keymap[binding_id] = keys.strip()
+        else:
+            bad.append(f"keymap '{binding_id}' should be a key as a string, like \"ctrl+enter\"")
+    return keymap
 
 
 def setting(key: str, flag: Any = None, config: dict | None = None) -> Any:
@@ -123,11 +141,6 @@ def env_problems() -> list[str]:
             wanted = "1/0, true/false, yes/no" if kind is bool else ", ".join(CHOICES[key])
             problems.append(f"Ignored {env}={text!r}: use {wanted}.")
     return problems
-
-
-def env_flag(name: str) -> str | None:
-    value = os.environ.get(name, "").strip()
-    return value or None
 
 
 def _parse_env(key: str, kind: type, text: str) -> Any:

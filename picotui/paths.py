@@ -22,6 +22,18 @@ APP = "picotui"
 _dirs = PlatformDirs(APP, appauthor=False)
 
 MODEL_SUBDIRS = ("checkpoints", "vae", "loras", "embeddings", "vae-approx")  # vae-approx: TAESD preview decoders
+# The places a config file may set, and the environment variable that overrides each. picotui.config
+# builds its settings table on these: paths is the lower module (the engine may import it), so it
+# imports nothing of config.
+PLACE_ENV = {"models": "PICOTUI_MODELS", "outputs": "PICOTUI_OUTPUTS", "state": "PICOTUI_STATE",
+             "cache": "PICOTUI_CACHE"}
+CONFIG_ENV = "PICOTUI_CONFIG"
+
+
+def env_flag(name: str) -> str | None:
+    """An environment variable's value, stripped; empty counts as unset."""
+    value = os.environ.get(name, "").strip()
+    return value or None
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
@@ -104,8 +116,6 @@ def resolve_paths_with_sources(models=None, outputs=None, config: dict | None = 
                                config_file=None, state=None, cache=None) -> tuple[Paths, dict[str, str]]:
     """(Paths, where each came from): "flag", the environment variable's name, "config", or a
     description of the default ("default: checkout", "default: user data dir", "default")."""
-    from picotui.config import env_flag, resolve
-
     cwd = Path(cwd or Path.cwd())
     config = config or {}
     local = is_checkout(cwd)
@@ -123,10 +133,7 @@ def resolve_paths_with_sources(models=None, outputs=None, config: dict | None = 
     sources: dict[str, str] = {}
     for key, flag in flags.items():
         flag = os.fspath(flag) if flag is not None else None
-        if key == "config":  # not a config key: flag > PICOTUI_CONFIG > default
-            value, source = (flag, "flag") if flag else (env_flag("PICOTUI_CONFIG"), "PICOTUI_CONFIG")
-        else:
-            value, source = resolve(key, flag, config)
+        value, source = _place(key, flag, config)
         if not value:
             chosen[key], sources[key] = defaults[key]
             continue
@@ -135,3 +142,21 @@ def resolve_paths_with_sources(models=None, outputs=None, config: dict | None = 
     paths = Paths(models=chosen["models"], outputs=chosen["outputs"], config_file=chosen["config"],
                   state=chosen["state"], cache=chosen["cache"])
     return paths, sources
+
+
+def _place(key: str, flag: str | None, config: dict) -> tuple[str | None, str]:
+    """(value or None, its source) for one place: flag > environment > config file. The config file
+    cannot name itself, so "config" is flag > PICOTUI_CONFIG only; a config value that is not a
+    non-empty string is ignored (config.load_config has already said so)."""
+    if flag:
+        return flag, "flag"
+    env = CONFIG_ENV if key == "config" else PLACE_ENV[key]
+    if env_flag(env):
+        return env_flag(env), env
+    value = None if key == "config" else config.get(key)
+    return (value, "config") if isinstance(value, str) and value else (None, "default")
+
+
+def default_config_file() -> Path:
+    """The config file when no --config flag is given: PICOTUI_CONFIG, else the user config dir's."""
+    return resolve_paths(config={}).config_file

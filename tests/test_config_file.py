@@ -111,6 +111,18 @@ def test_wrong_types_and_unknown_keys_are_dropped_rest_kept(tmp_path):
         assert word in config.problem
 
 
+def test_keymap_table_is_read_and_bad_entries_reported(tmp_path):
+    path = write(tmp_path, 'device = "cpu"\n[keymap]\ngenerate = "ctrl+enter"\nnew_seed = " f5,ctrl+r "\n'
+                           'quit = 3\nhistory = ""\n')
+    config = load_config(path)
+    assert config.keymap == {"generate": "ctrl+enter", "new_seed": "f5,ctrl+r"}
+    assert config.values == {"device": "cpu"}  # a keymap is not a setting
+    assert "\n" not in config.problem
+    assert "keymap 'quit' should be a key" in config.problem and "keymap 'history'" in config.problem
+    not_a_table = load_config(write(tmp_path, 'keymap = "ctrl+g"\n'))
+    assert not_a_table.keymap == {} and "'keymap' should be a table" in not_a_table.problem
+
+
 def test_config_that_is_a_directory_is_as_if_missing(tmp_path):
     (tmp_path / "dir.toml").mkdir()
     config = load_config(tmp_path / "dir.toml")

@@ -20,16 +20,12 @@ from picotui.ui.screens.history import HistoryScreen
 from picotui.ui.screens.image_view import ImageModal
 from picotui.ui.widgets.image_pane import ImagePane
 from paths_support import make_paths
-from ui_support import record_notifications, text_of, type_into, wait_for, write_settings
+from ui_support import EngineEvents, record_notifications, spy_calls, text_of, type_into, wait_for, write_settings
 
 
 @pytest.fixture
 def paths(tmp_path, cache_dir):
     return make_paths(tmp_path, cache=cache_dir)  # the session's cache: the demo model is built once
-
-
-def count(app, name: str) -> int:
-    return app.events_seen.count(name)
 
 
 def spy_progress(app) -> list[str]:
@@ -52,7 +48,8 @@ async def ready(pilot) -> None:
 async def test_fill_the_form_with_keys_generate_and_restore(paths):
     app = PicoApp(paths, graphics_choice="halfcell")
     said = record_notifications(app)
-    async with app.run_test(size=(140, 45)) as pilot:
+    events = EngineEvents()
+    async with app.run_test(size=(140, 45), message_hook=events.hook) as pilot:
         progress = spy_progress(app)
         await ready(pilot)  # the start-up load ends as "ready", not stuck at "loading: importing torch"
         assert any(line.startswith("loading: importing torch") for line in progress)
@@ -62,15 +59,16 @@ async def test_fill_the_form_with_keys_generate_and_restore(paths):
             await type_into(pilot, field_id, value)
         await pilot.press("ctrl+l")  # lock: this job uses 42
         pane = app.query_one(ImagePane)
+        pictures = spy_calls(pane, "show")
         await pilot.press("ctrl+g")
         await pilot.pause()
         assert not any("Queued" in m for m in said)  # nothing else runs: it starts, not queues
-        await wait_for(pilot, lambda: count(app, "Finished") == 1 or count(app, "Failed"), 120, "the image")
-        assert count(app, "Failed") == 0, said
+        await wait_for(pilot, lambda: events.count("Finished") == 1 or events.count("Failed"), 120, "the image")
+        assert events.count("Failed") == 0, said
         steps = [line for line in progress if "step" in line]
         assert len(steps) == 3 and all(re.fullmatch(r"step [123]/3 · [\d.]+ it/s · [\d.]+ s/step · UNet 2/step · "
                                                     r"ETA [\d.]+s", s) for s in steps)  # CFG 7: 2 UNet passes a step
-        assert pane.version >= 4  # three previews, then the final image
+        assert len(pictures) >= 4  # three previews, then the final image
         assert pane.image.size == (256, 256) and "seed 42" in pane.caption
         assert text_of(app, "#progress-text").startswith("done")
         assert re.search(r" · [\d.]+ s/step, 6 UNet evals$", text_of(app, "#progress-text"))  # what it cost
@@ -114,7 +112,8 @@ async def test_queue_rapid_escapes_cancel_and_failure(paths):
     write_settings(paths, seed_locked=True, seed=1, width=256, height=256, steps=150)
     app = PicoApp(paths, graphics_choice="halfcell")
     said = record_notifications(app)
-    async with app.run_test(size=(140, 45)) as pilot:
+    events = EngineEvents()
+    async with app.run_test(size=(140, 45), message_hook=events.hook) as pilot:
         await ready(pilot)
         # Hold the engine's events back on demand: the app then still shows job 1 while the worker has
         # moved on, which is what a late (stale) escape looks like.
@@ -130,7 +129,7 @@ async def test_queue_rapid_escapes_cancel_and_failure(paths):
         app.worker.on_event = held
 
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: count(app, "Step") >= 1, 120, "job 1's first step")
+        await wait_for(pilot, lambda: events.count("Step") >= 1, 120, "job 1's first step")
         await type_into(pilot, "steps", "30")  # long enough to be running when the late escapes come
         await pilot.press("ctrl+g")  # busy: queued, and the queue says so
         await pilot.pause()
@@ -155,7 +154,7 @@ async def test_queue_rapid_escapes_cancel_and_failure(paths):
         await wait_for(pilot, lambda: app.last_step.get(3, (0, 0))[0] >= 1, 120, "job 3's first step")
         assert pane.image is not final  # the preview
         await pilot.press("escape")
-        await wait_for(pilot, lambda: count(app, "Cancelled") == 2, 60, "the cancel")
+        await wait_for(pilot, lambda: events.count("Cancelled") == 2, 60, "the cancel")
         assert re.fullmatch(r"job 3 cancelled at step \d+/150", text_of(app, "#progress-text"))
         assert pane.image is final and "seed 1" in pane.caption
         assert not [p for p in paths.outputs.rglob("*.png")][1:]  # only job 2's image was written
@@ -164,7 +163,7 @@ async def test_queue_rapid_escapes_cancel_and_failure(paths):
         app.query_one("#form").set_model("checkpoint", "no-such-model")
         await type_into(pilot, "steps", "2")
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: count(app, "Failed") == 1, 60, "the failure")
+        await wait_for(pilot, lambda: events.count("Failed") == 1, 60, "the failure")
         assert any("no-such-model" in m for m in said), said
         assert text_of(app, "#progress-text").startswith("failed: ") and "no-such-model" in text_of(app, "#progress-text")
         request = app.query_one("#form").request()
@@ -179,9 +178,10 @@ async def test_save_again_after_a_full_disk(paths, monkeypatch):
     monkeypatch.setattr(output, "tempfile", types.SimpleNamespace(mkstemp=disk_full))
     app = PicoApp(paths, graphics_choice="halfcell")
     said = record_notifications(app)
-    async with app.run_test(size=(140, 45)) as pilot:
+    events = EngineEvents()
+    async with app.run_test(size=(140, 45), message_hook=events.hook) as pilot:
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: count(app, "Finished") == 1 or count(app, "Failed"), 120, "the image")
+        await wait_for(pilot, lambda: events.count("Finished") == 1 or events.count("Failed"), 120, "the image")
         assert "NOT SAVED" in text_of(app, "#progress-text")
         assert any("ctrl+t then s" in m for m in said), said
         assert not list(paths.outputs.rglob("*.png"))
@@ -203,14 +203,15 @@ async def test_save_again_after_a_full_disk(paths, monkeypatch):
 async def test_quit_while_generating_cancels_cleanly(paths):
     write_settings(paths, seed_locked=True, seed=3, width=256, height=256, steps=80)
     app = PicoApp(paths, graphics_choice="halfcell")
-    async with app.run_test(size=(140, 45)) as pilot:
+    events = EngineEvents()
+    async with app.run_test(size=(140, 45), message_hook=events.hook) as pilot:
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: count(app, "Step") >= 1, 120, "the first step")
+        await wait_for(pilot, lambda: events.count("Step") >= 1, 120, "the first step")
         worker = app.worker
         await pilot.press("ctrl+q")
         await pilot.pause()
     assert not worker._thread.is_alive()
-    assert count(app, "Finished") == 0
+    assert events.count("Finished") == 0
     # what output.save_png leaves while it works: .picotui-*.part temp files and .NNNNN.reserved markers
     leftovers = [p for pattern in ("*.png", ".picotui-*.part", ".*.reserved") for p in paths.outputs.rglob(pattern)]
     assert not leftovers
@@ -221,14 +222,15 @@ async def test_no_graphics_and_resizing_while_it_generates(paths):
     the job finishes, is saved, and the pane describes the image in words."""
     write_settings(paths, seed_locked=True, seed=11, width=256, height=256, steps=6)
     app = PicoApp(paths, graphics_choice="none")
-    async with app.run_test(size=(140, 45)) as pilot:
+    events = EngineEvents()
+    async with app.run_test(size=(140, 45), message_hook=events.hook) as pilot:
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: count(app, "Step") >= 1, 120, "the first step")
+        await wait_for(pilot, lambda: events.count("Step") >= 1, 120, "the first step")
         for size in ((60, 20), (20, 8), (95, 28), (140, 45)):
             await pilot.resize_terminal(*size)
             await pilot.pause()
-        await wait_for(pilot, lambda: count(app, "Finished") == 1 or count(app, "Failed"), 120, "the image")
-        assert count(app, "Failed") == 0
+        await wait_for(pilot, lambda: events.count("Finished") == 1 or events.count("Failed"), 120, "the image")
+        assert events.count("Failed") == 0
         assert app.history[0].path.is_file()
         assert str(app.query_one("#image-none", Static).render()) == "image 256×256 (graphics: none)"
         assert text_of(app, "#progress-text").startswith("done")

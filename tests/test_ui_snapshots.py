@@ -1,9 +1,11 @@
 """Snapshot tests (pytest-textual-snapshot): main screen (defaults, a filled form, 80×24), model
 browser (empty, and with usable, unusable and hashed files), F1 help, the keys screen, engine
-details and history.
+details, history, and a job running, jobs queued behind it, and a failed job.
 
-Deterministic: no engine (its text depends on the machine; engine details get a fixed status), fixed
-folders and terminal sizes. Update after an intended change with
+Deterministic: fixed folders and terminal sizes; what the engine says that depends on the machine or
+the moment (device, it/s, ETA) is a fixed event posted the way the worker posts its own. The running
+and queued states have a real worker (CPU) holding real jobs, so the queue line's counts are the
+worker's; the failed state shows the worker's own message for a checkpoint that is not there. Update after an intended change with
 `pytest tests/test_ui_snapshots.py --snapshot-update`, and look at the SVGs before committing them.
 """
 
@@ -36,6 +38,16 @@ def make_app(paths: Paths) -> PicoApp:
     return app
 
 
+@pytest.fixture(autouse=True)
+def one_run_at_a_time():
+    """ROOT is fixed (screens show it), so two runs on one machine (two checkouts) take turns."""
+    import fcntl
+
+    with open(f"{ROOT}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture
 def paths():
     yield fresh_paths()
@@ -58,6 +70,9 @@ async def _settle(pilot):
     await wait_for(pilot, lambda: pilot.app._scanned_once and "chunk" in str(
         pilot.app.query_one("#negative-tokens").render()), 20, "counters and scan")
     pilot.app.clear_notifications()  # the start-up notice ("no checkpoints yet") would cover the screen
+    # No focus: a prompt's cursor drawn in the blink's "off" phase can stay on screen after blinking
+    # stops (TextArea's line cache does not key on cursor_blink), so a focused prompt varies run to run.
+    pilot.app.set_focus(None)
     await pilot.pause(0.3)
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
@@ -155,3 +170,112 @@ def test_history(snap_compare, paths):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(140, 40), run_before=history)
+
+
+# ---- a job running, jobs queued, a job failed ----------------------------------------------------
+BUSY = dict(seed_locked=True, seed=1234, prompt="a lighthouse at dusk", width=512, height=512, steps=24,
+            batch_count=100)  # a long job: still running when the screenshot is taken
+
+
+@pytest.fixture
+def engine_paths(cache_dir):
+    shutil.rmtree(ROOT, ignore_errors=True)
+    yield make_paths(ROOT, cache=cache_dir)  # the session's cache: the demo model is built once
+    shutil.rmtree(ROOT, ignore_errors=True)
+
+
+def with_worker(app: PicoApp, deliver=lambda event: False):
+    """A real worker (CPU) for `app`. Only the events `deliver` accepts reach the app; the test posts
+    fixed ones for the rest (a real job's speed and the machine's device differ run to run)."""
+    from picotui.engine.jobs.worker import Worker
+    from picotui.ui.engine_link import EngineMessage
+
+    def on_event(event):
+        if deliver(event):
+            app.post_message(EngineMessage(event))
+    app.worker = Worker(app.paths, on_event, device="cpu", preview=False).start()
+    return app.worker
+
+
+def fixed_status(state: str):
+    from picotui.engine.events import EngineStatus
+
+    return EngineStatus(0, state, device="cpu", dtype="float32", checkpoint="demo", memory_mode="full-gpu",
+                        speed_path="eager")
+
+
+async def start_jobs(pilot, count: int) -> None:
+    """ctrl+g `count` times, then wait until the worker runs job 1 (the rest wait in its queue)."""
+    await _settle(pilot)
+    for _ in range(count):
+        await pilot.press("ctrl+g")
+    await wait_for(pilot, lambda: pilot.app.worker.running_job == 1, 120, "job 1 to start")
+
+
+async def show_step(pilot) -> None:
+    from PIL import Image
+
+    from picotui.engine.events import Step
+    from picotui.ui.engine_link import EngineMessage
+
+    preview = Image.new("RGB", (512, 512), (200, 120, 60))
+    for event in (fixed_status("generating"), Step(1, 12, 24, 3.1, 3.9, preview, 49, 100)):
+        pilot.app.post_message(EngineMessage(event))
+    await pilot.pause()
+    pilot.app.clear_notifications()
+    await pilot.pause()
+
+
+def test_job_running(snap_compare, engine_paths):
+    write_settings(engine_paths, **BUSY)
+    app = make_app(engine_paths)
+    worker = with_worker(app)
+
+    async def running(pilot):
+        await start_jobs(pilot, 1)
+        await show_step(pilot)
+
+    try:
+        assert snap_compare(app, terminal_size=(140, 45), run_before=running)
+    finally:
+        worker.shutdown(10)
+
+
+def test_jobs_queued(snap_compare, engine_paths):
+    write_settings(engine_paths, **BUSY)
+    app = make_app(engine_paths)
+    worker = with_worker(app)
+
+    async def queued(pilot):
+        await start_jobs(pilot, 3)
+        await show_step(pilot)
+
+    try:
+        assert snap_compare(app, terminal_size=(140, 45), run_before=queued)
+    finally:
+        worker.shutdown(10)
+
+
+def test_job_failed(snap_compare, engine_paths):
+    from picotui.engine.events import Failed
+
+    write_settings(engine_paths, **{**BUSY, "checkpoint": "no-such-model.safetensors", "batch_count": 1})
+    app = make_app(engine_paths)
+    worker = with_worker(app, deliver=lambda event: isinstance(event, Failed))  # the engine's own words
+
+    async def failed(pilot):
+        from picotui.ui.engine_link import EngineMessage
+
+        await _settle(pilot)
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: str(pilot.app.query_one("#progress-text").render()).startswith("failed"),
+                       120, "the failure")
+        pilot.app.post_message(EngineMessage(fixed_status("idle")))
+        await pilot.pause()
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    try:
+        assert snap_compare(app, terminal_size=(140, 45), run_before=failed)
+    finally:
+        worker.shutdown(10)

@@ -1,4 +1,5 @@
-"""Helpers for the UI tests: settings an app restores, waiting on real engine events, notifications, screen text."""
+"""Helpers for the UI tests: settings an app restores, the engine events an app handled (through
+`run_test(message_hook=...)`), waiting on them, notifications, screen text."""
 
 from __future__ import annotations
 
@@ -17,11 +18,45 @@ def write_settings(paths: Paths, seed_locked: bool = False, **request) -> None:
     paths.settings_file.write_text(json.dumps(data))
 
 
-async def wait_for(pilot, predicate, timeout: float = 60.0, what: str = "condition") -> None:
+class EngineEvents:
+    """The engine events the app is handed, in order, seen through Textual's message hook:
+    `app.run_test(message_hook=events.hook)`. The hook sees each message just before its handler runs,
+    on the app's own loop, so a test that sees an event here sees what its handler did too."""
+
+    def __init__(self):
+        self.events: list = []
+
+    def hook(self, message) -> None:
+        from picotui.ui.engine_link import EngineMessage
+
+        if isinstance(message, EngineMessage):
+            self.events.append(message.event)
+
+    def count(self, name: str) -> int:
+        return sum(type(event).__name__ == name for event in self.events)
+
+    def names(self) -> list[str]:
+        return [type(event).__name__ for event in self.events]
+
+
+def spy_calls(obj, method: str) -> list[tuple]:
+    """Record every call of obj.method (its arguments), still calling it."""
+    calls: list[tuple] = []
+    original = getattr(obj, method)
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+    setattr(obj, method, spy)
+    return calls
+
+
+async def wait_for(pilot, predicate, timeout: float = 60.0, what: str = "condition", events=None) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; events: {pilot.app.events_seen[-20:]}")
+            seen = f"; events: {events.names()[-20:]}" if events is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{seen}")
         await asyncio.sleep(0.05)
         await pilot.pause()
 

@@ -1,4 +1,4 @@
-"""`picotui` with no subcommand: the terminal app (picotui.ui.app.run_tui), or `--check` headless."""
+"""`picotui` with no subcommand: the terminal app (picotui.ui.app.PicoApp), or `--check` headless."""
 
 from __future__ import annotations
 
@@ -26,6 +26,26 @@ def run(args: argparse.Namespace) -> int:
         for line in check_lines(getattr(args, "graphics", None)):  # stderr: stdout stays the one "ok" line
             print(line, file=sys.stderr, flush=True)
         return run_check(args)
-    from picotui.ui.app import run_tui
-
     return run_tui(args)
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    """Settings from the command line, the environment and the config file, then the app."""
+    from picotui.cli.common import engine_options, load_settings
+    from picotui.logs import capture_warnings, setup_logging
+    from picotui.ui.app import PicoApp
+
+    config, paths = load_settings(args)  # --config/--models/--outputs/--state/--cache, env, config file
+    folders_problem = paths.make_model_folders()
+    setup_logging(paths)  # never to the terminal: a stray line would tear the screen
+    capture_warnings()
+    notices = [problem for problem in (config.problem, folders_problem) if problem]
+    choice = config.get("graphics", getattr(args, "graphics", None))
+    from picotui.ui import graphics
+
+    rate_problem = graphics.set_preview_rate(config.get("preview_rate", getattr(args, "preview_rate", None)))
+    notices += [rate_problem] if rate_problem else []
+    app = PicoApp(paths, graphics_choice=choice, engine_options=engine_options(args, config), notices=notices,
+                  keymap=config.keymap)
+    app.run()
+    return int(app.return_code or 0)

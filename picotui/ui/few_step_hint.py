@@ -89,11 +89,9 @@ def few_step_loras(app) -> dict[str, FewStep]:
 
 def refresh_form_few_step(app) -> None:
     """After a scan or a mark: the form's lookup knows the library's few-step LoRAs (and names it lacks)."""
-    from picotui.ui.widgets.form import JobForm
-
     known = few_step_loras(app)
     app.few_step_known = known
     marks = few_step_marks(app)
-    form = app.query_one(JobForm)
+    form = app.main.form
     form.few_step_lookup = lambda name: known.get(name) or marks.profile(name)
     form.refresh_few_step()

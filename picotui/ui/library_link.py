@@ -13,8 +13,7 @@ from textual.message import Message
 from picotui.engine.prompting.embeddings import vector_counts
 from picotui.ui.few_step_hint import refresh_form_few_step
 from picotui.ui.screens.browser import ModelBrowser
-from picotui.ui.widgets.form import JobForm
-from picotui.ui.widgets.image_pane import ImagePane
+from picotui.ui.state import AppState
 
 log = logging.getLogger("picotui.ui")
 
@@ -25,7 +24,7 @@ class Hashed(Message):
         self.model_file, self.value = model_file, value
 
 
-class ModelLibrary:
+class ModelLibrary(AppState):
     @work(thread=True, exclusive=True, group="scan")
     def scan_models(self) -> None:
         try:
@@ -38,7 +37,7 @@ class ModelLibrary:
             files = self.library.scan()
         except Exception as exc:
             log.exception("model scan failed")
-            self.call_from_thread(self._say, f"Could not read the models folder: {exc}", "warning")
+            self.call_from_thread(self.say, f"Could not read the models folder: {exc}", "warning")
             return
         files = [f for f in files if f.folder != "demo"]  # the form and the browser offer "demo" themselves
         for mf in files:
@@ -54,9 +53,9 @@ class ModelLibrary:
     def _models_scanned(self, files: list) -> None:
         self.model_files = files
         for problem in self.library.problems[:3]:
-            self._say(problem, "warning")
+            self.say(problem, "warning")
         usable = lambda kind: [f for f in files if f.kind == kind and f.usable]  # noqa: E731
-        form = self.query_one(JobForm)
+        form = self.main.form
         form.set_models(*[[f.name for f in usable(kind)] for kind in ("checkpoint", "vae", "lora")])
         form.set_embeddings(vector_counts(usable("embedding")))
         refresh_form_few_step(self)  # which LoRAs are few-step: the form's hint and the done line's suggestion
@@ -66,9 +65,13 @@ class ModelLibrary:
             note = (f"No checkpoints installed yet: the demo model is in use (random weights, it paints "
                     f"noise). Put SD1.5 .safetensors files in {self.paths.model_dir('checkpoints')}, then "
                     "ctrl+o and r to rescan.")
-            if not self.query_one(ImagePane).add_guide(note):  # in the empty image pane, not over a picture
-                self._say(note, timeout=20)
+            if not self.main.image.add_guide(note):  # in the empty image pane, not over a picture
+                self.say(note, timeout=20)
         self._scanned_once = True
+
+    def action_rescan_models(self) -> None:
+        self.scan_models()
+        self.say("Rescanning the models folder…", timeout=2)
 
     def on_hashed(self, message: Hashed) -> None:
         model_file, value = message.model_file, message.value

@@ -82,9 +82,7 @@ class PlotRuns:
     # ---- before: plan and estimate ----------------------------------------------------------------
     def plot_base(self):
         """The form's request: every cell starts from it. Raises RequestError."""
-        from picotui.ui.widgets.form import JobForm
-
-        return self.screen_stack[0].query_one(JobForm).request()
+        return self.main.form.request()
 
     def plan_plot(self, x: str, y: str, z: str) -> GridPlan:
         try:
@@ -107,16 +105,16 @@ class PlotRuns:
     # ---- during -----------------------------------------------------------------------------------
     def start_plot(self, plan: GridPlan, texts: tuple[str, str, str]) -> bool:
         if self.plot is not None and self.plot.running:
-            self._say("A plot is running: escape cancels it first.", "warning")
+            self.say("A plot is running: escape cancels it first.", "warning")
             return False
-        if not self._ensure_engine():
-            self._say(f"The engine is not running (details in the log: {self.paths.log_file}).", "error")
+        if not self.ensure_engine():
+            self.say(f"The engine is not running (details in the log: {self.paths.log_file}).", "error")
             return False
         self.plot = PlotSession(plan, texts)
         try:
             self.plot.grid.submit(self.worker)
         except PicoError as exc:
-            self._say(str(exc), "error")
+            self.say(str(exc), "error")
             return False
         return True
 
@@ -145,7 +143,7 @@ class PlotRuns:
             if isinstance(event, Finished):
                 self._remember(event)
             elif isinstance(event, Failed) and index is not None:
-                self._say(f"Cell {index + 1}: {event.message}", "error", timeout=8)
+                self.say(f"Cell {index + 1}: {event.message}", "error", timeout=8)
             if not session.running:
                 self._finish_plot(session)
         elif not isinstance(event, Loading):
@@ -157,7 +155,7 @@ class PlotRuns:
             from picotui.ui.widgets.status import ProgressPanel
 
             text = session.progress_text().replace("escape cancels", "F4 shows it, escape there cancels")
-            self.query_one(ProgressPanel).done(f"plot: {text}", "running" if session.running else "done")
+            self.main.progress.done(f"plot: {text}", "running" if session.running else "done")
         return True
 
     def _remember(self, event: Finished) -> None:
@@ -175,9 +173,9 @@ class PlotRuns:
             session.grid_path = session.grid.save_grid(self.paths.outputs)
         except SaveError as exc:
             session.grid_error = str(exc)
-            self._say(f"The grid was not saved: {exc}", "error", timeout=12)
+            self.say(f"The grid was not saved: {exc}", "error", timeout=12)
             return
-        self._say(f"Grid saved: {session.grid_path}", timeout=6)
+        self.say(f"Grid saved: {session.grid_path}", timeout=6)
 
     def _plot_screen(self):
         from picotui.ui.screens.plot import PlotScreen
@@ -191,12 +189,14 @@ class PlotRuns:
         if isinstance(self.screen, PlotScreen):  # F4 again: back to the form, the plot goes on
             self.pop_screen()
             return
-        self._back_to_main()
+        while self.screen is not self.main:  # the plot opens over the form, not over another dialog
+            self.pop_screen()
         self.push_screen(PlotScreen(self.plot))
 
     def restore_cell(self, request, where: str) -> None:
         """Enter on a cell: its settings into the form (the seed locked), back on the main screen."""
-        self._back_to_main()
-        self._restore(request, [], where)
+        while self.screen is not self.main:
+            self.pop_screen()
+        self.main.restore(request, [], where)
 
 

@@ -1,18 +1,19 @@
 """The model browser: checkpoints, VAEs, LoRAs and embeddings from the library, one tab each.
 
 Rows show name, family, size, hash (filled in as background hashing finishes) and, for files that
-cannot be used, the reason, greyed. Enter picks the highlighted file (the app decides what picking
-means per kind); r rescans; 1–5 switch tabs. Previews: TAESD decoders, used by themselves. The "demo" row is always offered in the checkpoints tab.
+cannot be used, the reason, greyed. Enter picks the highlighted file: the screen closes with a `Pick`
+(whoever opened it decides what picking means per kind); r rescans; 1–5 switch tabs (5: Previews, TAESD
+decoders, used by themselves; f marks a LoRA few-step). The "demo" row is always offered in the checkpoints tab.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
@@ -25,24 +26,25 @@ DEMO_KEY = "demo"
 HASH_CHARS = 10  # AutoV2: the first 10 hex digits of the file's sha256, as A1111 and civitai show it
 
 
-class ModelBrowser(Screen):
-    BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("r", "rescan", "Rescan"),
-        Binding("d", "pick_demo", "Use demo model"),
-        Binding("1", "tab('checkpoint')", "Checkpoints", show=False),
-        Binding("2", "tab('vae')", "VAEs", show=False),
-        Binding("3", "tab('lora')", "LoRAs", show=False),
-        Binding("4", "tab('embedding')", "Embeddings", show=False),
-        Binding("5", "tab('taesd')", "Previews", show=False),
-        Binding("f", "mark_few_step", "Few-step mark", tooltip="mark the highlighted LoRA as few-step (LCM, TCD, "
-                                                               "Hyper-SD...) or unmark it"),
-    ]
+class Pick(NamedTuple):
+    """What the browser closes with: the kind of file and its name."""
+    kind: str
+    name: str
 
-    class Picked(Message):
-        def __init__(self, kind: str, name: str):
-            super().__init__()
-            self.kind, self.name = kind, name
+
+class ModelBrowser(Screen[Pick | None]):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="browser_back"),
+        Binding("r", "app.rescan_models", "Rescan", id="browser_rescan"),  # the library is the app's
+        Binding("d", "pick_demo", "Use demo model", id="browser_demo"),
+        Binding("1", "tab('checkpoint')", "Checkpoints", show=False, id="browser_checkpoints"),
+        Binding("2", "tab('vae')", "VAEs", show=False, id="browser_vaes"),
+        Binding("3", "tab('lora')", "LoRAs", show=False, id="browser_loras"),
+        Binding("4", "tab('embedding')", "Embeddings", show=False, id="browser_embeddings"),
+        Binding("5", "tab('taesd')", "Previews", show=False, id="browser_previews"),
+        Binding("f", "mark_few_step", "Few-step mark", id="browser_few_step",
+                tooltip="mark the highlighted LoRA as few-step (LCM, TCD, Hyper-SD...) or unmark it"),
+    ]
 
     def __init__(self, models_dir: Path, files: list, hashes: dict, few_step=None):
         super().__init__()
@@ -146,11 +148,8 @@ class ModelBrowser(Screen):
             say(self, f"{mf.name}: " + (f"few-step ({found.settings_text()}); F6 in the form applies it."
                                         if found else "not few-step."), "information")
 
-    def action_rescan(self) -> None:
-        self.app.action_rescan_models()
-
     def action_pick_demo(self) -> None:
-        self.post_message(self.Picked("checkpoint", "demo"))
+        self.dismiss(Pick("checkpoint", "demo"))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         kind = event.pane.id.removeprefix("tab-")
@@ -160,7 +159,7 @@ class ModelBrowser(Screen):
         kind = event.data_table.id.removeprefix("table-")
         key = str(event.row_key.value)
         if key == DEMO_KEY:
-            self.post_message(self.Picked("checkpoint", "demo"))
+            self.dismiss(Pick("checkpoint", "demo"))
             return
         mf = next((f for f in self.files if str(f.path) == key), None)
         if mf is None:
@@ -171,4 +170,4 @@ class ModelBrowser(Screen):
         if kind == "taesd":  # nothing to pick: the live preview uses it whenever it is there
             say(self, f"{mf.name} draws the live preview by itself: nothing to pick.", "information")
             return
-        self.post_message(self.Picked(kind, mf.name))
+        self.dismiss(Pick(kind, mf.name))

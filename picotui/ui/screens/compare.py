@@ -41,9 +41,9 @@ def diff_text(a, b) -> Text:
 
 
 class CompareScreen(Screen):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back"),
-                Binding("space", "flip", "Flip A/B"),
-                Binding("s", "side_by_side", "Side by side")]
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="compare_back"),
+                Binding("space", "flip", "Flip A/B", id="compare_flip"),
+                Binding("s", "side_by_side", "Side by side", id="compare_side_by_side")]
 
     def __init__(self, a: HistoryEntry, b: HistoryEntry):
         super().__init__()

@@ -47,7 +47,7 @@ def details_text(status: EngineStatus | None, *, log_file, graphics: str | list[
 
 
 class EngineDetailsModal(ModalScreen):
-    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+    BINDINGS = [Binding("escape,q", "dismiss", "Close", id="details_close")]
 
     def __init__(self, text: str):
         super().__init__()

@@ -9,6 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from picotui.ui.help_texts import HELP, reflow
+from picotui.ui.keymap import keys_of
 from picotui.ui.text import plain
 
 # Keys handled inside widgets or screens (not app bindings), listed on the keys screen too.
@@ -29,7 +30,8 @@ class HelpModal(ModalScreen):
     """Help for one control."""
 
     # F1 itself is an app key (it works in every dialog) and closes this one; ? opens the key list
-    BINDINGS = [Binding("escape,q", "dismiss", "Close"), Binding("question_mark", "app.keys", "Keys")]
+    BINDINGS = [Binding("escape,q", "dismiss", "Close", id="help_close"),
+                Binding("question_mark", "app.keys", "Keys", id="help_keys")]
 
     def __init__(self, topic: str):
         super().__init__()
@@ -44,13 +46,14 @@ class HelpModal(ModalScreen):
             yield Static("escape closes · ? or F2 lists every key", classes="dim", markup=False)
 
 
-def key_rows(bindings) -> list[tuple[str, str]]:
-    """(keys, what they do) for each described binding; keys for the same action share one row."""
+def key_rows(bindings, keymap) -> list[tuple[str, str]]:
+    """(keys, what they do) for each described binding, with the keymap's keys; keys for the same
+    action share one row."""
     rows: dict[str, list] = {}
     for binding in bindings:
-        if not isinstance(binding, Binding) or not binding.description:
+        if not binding.description:
             continue
-        keys = binding.key_display or binding.key.replace(",", " / ")
+        keys = keys_of(binding, keymap)
         if binding.action in rows:
             rows[binding.action][0] += f" / {keys}"
         else:
@@ -59,16 +62,17 @@ def key_rows(bindings) -> list[tuple[str, str]]:
 
 
 class KeysScreen(ModalScreen):
-    """Every key of the app, built from the app's bindings so the list cannot go stale."""
+    """Every key of the app, built from the bindings (and the keymap) so the list cannot go stale."""
 
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="keys_close")]
 
-    def __init__(self, log_file=None):
+    def __init__(self, bindings: list[Binding], keymap: dict[str, str], log_file=None):
         super().__init__()
+        self.key_bindings, self.keymap = bindings, keymap
         self.log_file = log_file
 
     def compose(self) -> ComposeResult:
-        rows = key_rows(self.app.BINDINGS) + OTHER_KEYS
+        rows = key_rows(self.key_bindings, self.keymap) + OTHER_KEYS
         width = max(len(k) for k, _d in rows) + 2
         text = "\n".join(f"{key:<{width}}{desc}" for key, desc in rows)
         with Vertical(id="keys-box", classes="dialog"):

@@ -17,13 +17,13 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from picotui.engine.errors import PicoError, one_line
 from picotui.engine.request import GenerationRequest
+from picotui.ui.screens.image_view import ImageModal
 from picotui.ui.text import escape_controls, label, plain, say, shorten
 from picotui.ui.widgets.image_pane import ImagePane
 
@@ -142,18 +142,16 @@ def read_entry(entry: HistoryEntry, library=None) -> None:
     entry.request, entry.unmatched, entry.source = recipe.request, list(recipe.unmatched), recipe.source
 
 
-class HistoryScreen(Screen):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back"),
-                Binding("enter", "restore", "Restore settings", priority=True),
-                Binding("r", "restore", "Restore", show=False),
-                Binding("s", "save_again", "Save again"),
-                Binding("m", "mark", "Mark"),
-                Binding("c", "compare", "Compare marked")]
+class HistoryScreen(Screen[HistoryEntry | None]):
+    """Closes with the entry whose settings to restore (enter), or nothing (escape)."""
 
-    class Restore(Message):
-        def __init__(self, entry: HistoryEntry):
-            super().__init__()
-            self.entry = entry
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="history_back"),
+                Binding("enter", "restore", "Restore settings", priority=True, id="history_restore"),
+                Binding("r", "restore", "Restore", show=False, id="history_restore_r"),
+                Binding("s", "save_again", "Save again", id="history_save_again"),
+                Binding("m", "mark", "Mark", id="history_mark"),
+                Binding("c", "compare", "Compare marked", id="history_compare"),
+                Binding("ctrl+f", "full_image", "Image", priority=True, id="history_full_image")]
 
     def __init__(self, entries: list[HistoryEntry], current: GenerationRequest | None, read_recipe, save_entry):
         super().__init__()
@@ -254,7 +252,14 @@ class HistoryScreen(Screen):
         if entry.request is None:
             say(self, entry.problem or "Its settings are still being read; try again.", "warning")
             return
-        self.post_message(self.Restore(entry))
+        self.dismiss(entry)
+
+    def action_full_image(self) -> None:
+        shown = self.picture()
+        if shown is None:
+            say(self, "No image to show yet: ctrl+g generates one.", timeout=3)
+            return
+        self.app.push_screen(ImageModal(*shown))
 
     def action_mark(self) -> None:
         """Mark (or unmark) the highlighted image for comparing; a third mark drops the oldest."""

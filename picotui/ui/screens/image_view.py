@@ -11,8 +11,8 @@ from picotui.ui.widgets.image_pane import ImagePane
 
 
 class ImageModal(ModalScreen):
-    # ctrl+f (the app key that opens it) closes it too: the app's action sees this screen and pops it
-    BINDINGS = [Binding("escape,q,enter", "dismiss", "Close")]
+    # ctrl+f (the key that opens it, on the main screen and in history) closes it too
+    BINDINGS = [Binding("escape,q,enter,ctrl+f", "dismiss", "Close", id="image_close")]
 
     def __init__(self, image, caption: str):
         super().__init__()

@@ -63,7 +63,7 @@ def complete_path(text: str) -> tuple[str, list[str]]:
 
 class PathInput(Input):
     """The path field: Tab completes instead of moving on (shift+tab still moves back)."""
-    BINDINGS = [Binding("tab", "complete", "Complete", show=False)]
+    BINDINGS = [Binding("tab", "complete", "Complete", show=False, id="open_complete")]
 
     def action_complete(self) -> None:
         completed, names = complete_path(self.value)
@@ -88,7 +88,7 @@ class ImageTree(DirectoryTree):
 
 
 class OpenPngModal(ModalScreen[Path | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="open_png_cancel")]
 
     def __init__(self, start: Path | None = None):
         super().__init__()

@@ -54,11 +54,11 @@ OUTLINE = (255, 200, 0)
 class PlotGrid(ImagePane, can_focus=True):
     """The grid image with the chosen cell outlined; arrow keys move, enter restores."""
 
-    BINDINGS = [Binding("left", "move(-1, 0)", "Cell left", show=False),
-                Binding("right", "move(1, 0)", "Cell right", show=False),
-                Binding("up", "move(0, -1)", "Cell up", show=False),
-                Binding("down", "move(0, 1)", "Cell down", show=False),
-                Binding("enter", "restore", "Restore cell")]
+    BINDINGS = [Binding("left", "move(-1, 0)", "Cell left", show=False, id="plot_left"),
+                Binding("right", "move(1, 0)", "Cell right", show=False, id="plot_right"),
+                Binding("up", "move(0, -1)", "Cell up", show=False, id="plot_up"),
+                Binding("down", "move(0, 1)", "Cell down", show=False, id="plot_down"),
+                Binding("enter", "restore", "Restore cell", id="plot_restore")]
 
     def action_move(self, dx: int, dy: int) -> None:
         self.screen.move(dx, dy)
@@ -68,7 +68,17 @@ class PlotGrid(ImagePane, can_focus=True):
 
 
 class PlotScreen(Screen):
-    BINDINGS = [Binding("escape", "back", "Cancel plot / back")]
+    BINDINGS = [Binding("escape", "back", "Cancel plot / back", id="plot_back"),
+                Binding("ctrl+f", "full_image", "Image", priority=True, id="plot_full_image")]
+
+    def action_full_image(self) -> None:
+        from picotui.ui.screens.image_view import ImageModal
+
+        shown = self.picture()
+        if shown is None:
+            self.app.say("This cell is not made yet.", timeout=3)
+            return
+        self.app.push_screen(ImageModal(*shown))
 
     def __init__(self, session=None):
         super().__init__()

@@ -72,7 +72,7 @@ def _field(field_id: str, value: str) -> Vertical:
 
 
 class JobForm(FewStepHint, VerticalScroll, can_focus=False):
-    BINDINGS = [Binding("f6", "apply_few_step", "Few-step", show=False, tooltip="apply the settings the job's few-step LoRA "
+    BINDINGS = [Binding("f6", "apply_few_step", "Few-step", show=False, id="apply_few_step", tooltip="apply the settings the job's few-step LoRA "
                                                                    "needs (steps, CFG, sampler)")]
 
     def __init__(self, request: GenerationRequest, seed_locked: bool, **kwargs):
@@ -378,17 +378,10 @@ class JobForm(FewStepHint, VerticalScroll, can_focus=False):
         finally:
             self._quiet = False
 
-    @on(Button.Pressed, "#seed-random")
-    def _random_pressed(self) -> None:
-        self.app.action_new_seed()
-
+    # "new random" and "Generate" are the screen's to act on: their Button.Pressed bubbles up to it
     @on(Button.Pressed, "#lora-add")
     def _add_pressed(self) -> None:
         self.query_one(LoraPanel).add()
-
-    @on(Button.Pressed, "#generate")
-    def _generate_pressed(self) -> None:
-        self.app.action_generate()
 
     # ---- token counters ---------------------------------------------------------------------------
     # Counting runs after a short pause in typing (a fast typist would otherwise count every key) and

@@ -38,7 +38,6 @@ class ImagePane(Container):
         self.image = None  # the PIL image shown (preview or final)
         self.caption = ""
         self.empty = empty
-        self.version = 0  # bumps on every new picture (tests and the app can tell it changed)
         self.guide_lines: list[str] = [WELCOME]
 
     def compose(self) -> ComposeResult:
@@ -82,7 +81,6 @@ class ImagePane(Container):
             self.image = image  # ctrl+f shows the newest frame even when the pane skipped it
             return
         self.image = image
-        self.version += 1
         if pictures:
             picture = pictures.first()
             meter.picture_shown("preview" if preview else "final")

@@ -15,7 +15,7 @@ from picotui.ui.validators import Decimal
 
 
 class LoraRow(Horizontal):
-    BINDINGS = [Binding("delete", "remove", "Remove LoRA", show=False)]
+    BINDINGS = [Binding("delete", "remove", "Remove LoRA", show=False, id="lora_remove")]
 
     class Removed(Message):
         def __init__(self, row: LoraRow):

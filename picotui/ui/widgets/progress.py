@@ -1,4 +1,4 @@
-"""The status line (engine state, device, VRAM, checkpoint, memory mode, speed path) and the progress panel."""
+"""The progress panel: a bar, the queue count and one line saying what the engine is doing for the shown job."""
 
 from __future__ import annotations
 
@@ -6,29 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar, Static
 
-from picotui.engine.events import EngineStatus
 from picotui.ui.text import plain, shorten
-
-
-def status_text(status: EngineStatus | None) -> str:
-    if status is None:
-        return "engine: starting (torch loads in the background)"
-    # most useful first: a narrow terminal cuts the end (F3 shows everything)
-    parts = [f"engine: {status.state}"]
-    cost = (status.detail or {}).get("cost")
-    if cost:  # the last image's s/step and UNet evaluations: what the settings cost
-        parts.append(f"last image: {cost}")
-    if status.memory_mode:
-        parts.append(f"memory: {status.memory_mode}")
-    if status.speed_path:
-        parts.append(f"speed: {status.speed_path}")
-    if status.vram_total_gib:
-        parts.append(f"VRAM {status.vram_used_gib or 0:.1f}/{status.vram_total_gib:.1f} GiB")
-    parts.append(f"model: {shorten(status.checkpoint, 36) if status.checkpoint else 'none loaded'}")
-    if status.device:
-        parts.append(shorten(status.device, 40) + (f" {status.dtype}" if status.dtype else ""))
-    parts.append("F3 details")
-    return " │ ".join(parts)
 
 
 class ProgressPanel(Vertical):
