@@ -239,7 +239,7 @@ async def test_keys_table_is_the_apps_own_main_screen_keys(tmp_path):
     app = PicoApp(make_paths(tmp_path), graphics_choice="none", start_engine=False)
     async with app.run_test(size=(140, 45)) as pilot:
         await pilot.pause()
-        declared = _declared_bindings(app, app.screen)
+        declared = _declared_bindings(app, app.screen, app.screen.query_one("#form"))  # the form's F6 too
         active = app.active_bindings  # what a key press on the main screen reaches now
         keys = {binding.key_display or (key.upper() if re.fullmatch(r"f\d+", key) else key)
                 for key, binding in declared}

@@ -72,7 +72,7 @@ def _field(field_id: str, value: str) -> Vertical:
 
 
 class JobForm(FewStepHint, VerticalScroll, can_focus=False):
-    BINDINGS = [Binding("f6", "apply_few_step", "Few-step", show=False, id="apply_few_step", tooltip="apply the settings the job's few-step LoRA "
+    BINDINGS = [Binding("f6", "apply_few_step", "Few-step", show=False, priority=True, id="apply_few_step", tooltip="apply the settings the job's few-step LoRA "
                                                                    "needs (steps, CFG, sampler)")]
 
     def __init__(self, request: GenerationRequest, seed_locked: bool, **kwargs):
