@@ -94,10 +94,10 @@ async def test_plot_fills_in_moves_and_restores_a_cell(paths):
         await pilot.pause()
         assert app.plot is not None and app.focused is app.screen.query_one(PlotGrid)
         grid = app.screen.query_one(PlotGrid)
-        versions = []
-        await wait_for(pilot, lambda: versions.append(grid.version) or not app.plot.running, 180, "the plot")
+        shown = []  # every picture the grid pane has held (kept, so no two share an id)
+        await wait_for(pilot, lambda: shown.append(grid.image) or not app.plot.running, 180, "the plot")
         assert app.plot.grid.finished == 6, said
-        assert len(set(versions)) >= 3  # the pane was redrawn as cells came in, not once at the end
+        assert len({id(image) for image in shown if image is not None}) >= 3  # redrawn as cells came in
         assert app.plot.grid_path.is_file() and "grid saved" in text_of(app, "#plot-progress")
         assert grid.image.size[0] > 3 * 256
         assert len([e for e in app.history if e.session]) == 6  # every cell in the history
@@ -142,7 +142,7 @@ async def test_escape_mid_grid_cancels_and_keeps_finished_cells(paths):
 
 
 async def test_a_plot_goes_on_when_its_screen_is_closed(paths):
-    from picotui.ui.widgets.status import ProgressPanel
+    from picotui.ui.widgets.progress import ProgressPanel
 
     app = PicoApp(paths, graphics_choice="none")
     async with app.run_test(size=(120, 40)) as pilot:

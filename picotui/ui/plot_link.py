@@ -152,8 +152,6 @@ class PlotRuns:
         if screen is not None:
             screen.update_from(session, event)
         elif not isinstance(event, Step):  # the plot screen is closed: the main progress line follows the plot
-            from picotui.ui.widgets.status import ProgressPanel
-
             text = session.progress_text().replace("escape cancels", "F4 shows it, escape there cancels")
             self.main.progress.done(f"plot: {text}", "running" if session.running else "done")
         return True

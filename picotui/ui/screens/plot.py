@@ -19,7 +19,7 @@ from picotui.engine.errors import RequestError
 from picotui.ui.help_texts import HELP
 from picotui.ui.text import plain
 from picotui.ui.widgets.image_pane import ImagePane
-from picotui.ui.widgets.status import ProgressPanel
+from picotui.ui.widgets.progress import ProgressPanel
 
 HELP.setdefault("plot", ("X/Y/Z plot", """\
 A plot makes one image per combination of values, changing only what the axes say, so you can see what
