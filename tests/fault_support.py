@@ -15,8 +15,8 @@ from conftest import KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
 from paths_support import copy_models, make_paths
 from worker_support import run, start_worker, worker  # noqa: F401  (worker is a fixture)
 
-from picotui.engine.recipes import output
 from picotui.engine.events import Finished
+from picotui.engine.recipes import output
 from picotui.engine.request import GenerationRequest
 
 CKPT_A, CKPT_B = "tinyA.safetensors", "tinyB.safetensors"  # two copies: switching between them forces a load

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from generation_support import encode, plain_pipeline, render, tiny_pipe  # noqa: F401  (fixtures)
+
 from picotui.engine.models.few_step import FewStepMarks, job_profile, profile_from_text, recognise
 from picotui.engine.request import GenerationRequest, LoraSpec
 from picotui.engine.sampling.samplers import SAMPLER_NAMES

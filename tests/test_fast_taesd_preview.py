@@ -108,8 +108,8 @@ def test_a1111_pth_in_a1111_folder_needs_the_pickle_opt_in(tmp_path, models_root
 
 
 def test_a_broken_decoder_file_costs_only_the_preview(tmp_path, models_root, monkeypatch):
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     wrong = {"1.weight": torch.zeros(64, 4, 3, 3), "1.bias": torch.zeros(64)}  # looks like TAESD, is cut short
     models = models_with(tmp_path, models_root, {"vae-approx/taesd_decoder.safetensors":

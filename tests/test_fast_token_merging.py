@@ -8,7 +8,6 @@ import copy
 
 import numpy as np
 import pytest
-
 from generation_support import encoder_for, plain_pipeline, render
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -46,7 +45,6 @@ def test_merge_then_unmerge_is_lossless_on_windows_of_equal_tokens():
     # ToMe's promise on small tensors: a 4x4 token grid whose 2x2 windows each hold one repeated token merges
     # 3/4 of its tokens into the windows' representatives and unmerges back to the very same grid.
     import torch
-
     from tomesd.merge import bipartite_soft_matching_random2d
 
     g = torch.Generator().manual_seed(3)

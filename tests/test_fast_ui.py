@@ -6,14 +6,14 @@ from __future__ import annotations
 import shutil
 
 from conftest import KOHYA_LORA
-from textual.widgets import DataTable, Input, Select
-
 from paths_support import make_paths
+from textual.widgets import DataTable, Input, Select
+from ui_support import record_notifications, text_of, type_into, wait_for, write_settings
+
 from picotui.engine.models.few_step import FewStepMarks
 from picotui.engine.request import LoraSpec
 from picotui.ui.app import PicoApp
 from picotui.ui.screens.browser import ModelBrowser
-from ui_support import record_notifications, text_of, type_into, wait_for, write_settings
 
 LCM = "lcm-lora-sdv1-5.safetensors"
 

@@ -10,16 +10,25 @@ import pytest
 import torch
 from conftest import KOHYA_LORA
 from fault_support import (  # noqa: F401  (paths, worker are fixtures)
-    CKPT_A, CKPT_B, OOM_TEXT, assert_next_job_works, assert_nothing_written, patch_once, paths, pngs,
-    request, worker)
+    CKPT_A,
+    CKPT_B,
+    OOM_TEXT,
+    assert_next_job_works,
+    assert_nothing_written,
+    patch_once,
+    paths,
+    pngs,
+    request,
+    worker,
+)
 from worker_support import run, start_worker
 
-from picotui.engine.sampling import generate
-from picotui.engine.hardware import memory
 from picotui.engine.errors import OutOfMemory
 from picotui.engine.events import EngineStatus, Failed, Finished, Notice
+from picotui.engine.hardware import memory
 from picotui.engine.models.loading import ModelManager
 from picotui.engine.request import LoraSpec
+from picotui.engine.sampling import generate
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -10,15 +10,14 @@ import numpy as np
 import pytest
 import torch
 from conftest import KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
-from fault_support import (  # noqa: F401  (paths, worker are fixtures)
-    assert_next_job_works, assert_nothing_written, paths, pngs, request, worker)
+from fault_support import assert_next_job_works, assert_nothing_written, paths, pngs, request, worker  # noqa: F401  (paths, worker are fixtures)
 from paths_support import make_paths
 from PIL import Image
 from worker_support import run, start_worker
 
-from picotui.engine.recipes import output
 from picotui.engine.events import Failed, Finished
 from picotui.engine.models.loading import ModelManager
+from picotui.engine.recipes import output
 from picotui.engine.request import GenerationRequest, LoraSpec
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

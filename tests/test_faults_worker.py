@@ -7,15 +7,24 @@ from __future__ import annotations
 import pytest
 import torch
 from fault_support import (  # noqa: F401  (paths, worker are fixtures)
-    CKPT_A, CKPT_B, OOM_TEXT, assert_next_job_works, assert_nothing_written, patch_once, paths, pngs, request,
-    worker)
+    CKPT_A,
+    CKPT_B,
+    OOM_TEXT,
+    assert_next_job_works,
+    assert_nothing_written,
+    patch_once,
+    paths,
+    pngs,
+    request,
+    worker,
+)
 from worker_support import log_records, run, start_worker  # noqa: F401  (log_records is a fixture)
 
-from picotui.engine.jobs import runner as jobs
-from picotui.engine.hardware import memory
-from picotui.engine.recipes import output
 from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Loading, Notice, Step
+from picotui.engine.hardware import memory
+from picotui.engine.jobs import runner as jobs
 from picotui.engine.models.loading import ModelManager
+from picotui.engine.recipes import output
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

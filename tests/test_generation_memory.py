@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from generation_support import encode_with  # noqa: F401  (fixture)
 
 from picotui.engine.errors import PicoError

@@ -150,6 +150,7 @@ def test_a_vae_that_fails_in_fp16_is_decoded_tiled_in_fp32_and_remembered(tiny_c
     reference.enable_tiling()
     with torch.no_grad():
         out = real(reference, latents / reference.config.scaling_factor, return_dict=False)[0]
-    expected = np.asarray(pipe.image_processor.postprocess(out, output_type="pil")[0])
+    # to 8 bits as A1111 does (truncated): (x + 1) / 2 clamped, times 255
+    expected = (255.0 * np.moveaxis(((out[0].float() + 1) / 2).clamp(0, 1).numpy(), 0, 2)).astype(np.uint8)
     np.testing.assert_array_equal(first, expected)
     np.testing.assert_array_equal(second, expected)

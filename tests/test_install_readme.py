@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_support import ROOT, picotui_env, run_picotui
 
 from picotui.cli import build_parser
 
-from cli_support import ROOT, picotui_env, run_picotui
 README = (ROOT / "README.md").read_text()
 CU126 = "https://download.pytorch.org/whl/cu126"
 RUNS = "tests/test_install_readme.py::test_readme_picotui_command_runs"

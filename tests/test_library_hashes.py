@@ -10,8 +10,8 @@ import pytest
 from library_support import CASES, addnet, calls, library_tree, write  # noqa: F401  (calls is a fixture)
 from library_support import sha256 as sha
 
-from picotui.engine.models import hashing
 from picotui.engine.errors import ModelError
+from picotui.engine.models import hashing
 from picotui.engine.models.library import Library
 
 

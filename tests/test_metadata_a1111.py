@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from metadata_support import A1111_SAMPLE, metadata_png
 from PIL import Image
 
+from picotui.engine.errors import RequestError
 from picotui.engine.recipes.metadata import (
     a1111_parameters,
     parse_parameters,
@@ -16,7 +17,6 @@ from picotui.engine.recipes.metadata import (
     request_from_parameters,
     sampler_from_a1111,
 )
-from picotui.engine.errors import RequestError
 from picotui.engine.request import GenerationRequest, LoraSpec
 from picotui.engine.sampling.samplers import SAMPLERS
 

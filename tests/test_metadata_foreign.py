@@ -109,7 +109,7 @@ def test_comfyui_workflow(tmp_path):
     assert r.prompt == "beautiful scenery nature glass bottle <lora:add_detail:0.6>"
     assert r.negative_prompt == "text, watermark"
     assert (r.steps, r.cfg, r.width, r.height) == (20, 8.0, 512, 768)
-    assert r.sampler == "DPM++ 2M Karras" and r.checkpoint == "v1-5-pruned-emaonly.safetensors"
+    assert (r.sampler, r.schedule_type) == ("DPM++ 2M", "Karras") and r.checkpoint == "v1-5-pruned-emaonly.safetensors"
     # ComfyUI's seeds are 64-bit; A1111's (and picotui's) stop at 2**32 - 1: named, not wrapped
     assert r.seed is None and any(line.startswith("Seed: 156680208700286 (") for line in recipe.unmatched)
     assert not any(line.startswith("RNG") for line in recipe.unmatched)  # ComfyUI's noise is CPU noise
@@ -123,7 +123,7 @@ def test_comfyui_webp(tmp_path):
     path = tmp_path / "ComfyUI_00003_.webp"
     Image.new("RGB", (16, 16)).save(path, format="WEBP", exif=exif)
     recipe = read_recipe(path)
-    assert recipe.source == "comfyui" and recipe.request.steps == 20 and recipe.request.sampler == "DPM++ 2M Karras"
+    assert recipe.source == "comfyui" and recipe.request.steps == 20 and (recipe.request.sampler, recipe.request.schedule_type) == ("DPM++ 2M", "Karras")
     assert recipe.request.negative_prompt == "text, watermark"
 
 
@@ -180,7 +180,7 @@ def test_invokeai_karras_and_sdxl_are_mapped_and_named(tmp_path):
     meta = {"positive_prompt": "x", "scheduler": "dpmpp_2m_k", "steps": 20,
             "model": {"name": "juggernautXL", "base": "sdxl"}, "rand_device": "cuda"}
     recipe = read_recipe(png_with(tmp_path / "invoke.png", {"invokeai_metadata": json.dumps(meta)}))
-    assert recipe.request.sampler == "DPM++ 2M Karras"
+    assert (recipe.request.sampler, recipe.request.schedule_type) == ("DPM++ 2M", "Karras")
     assert any("sdxl" in line and "1.x" in line for line in recipe.unmatched)
 
 
@@ -212,7 +212,7 @@ def test_fooocus_image(tmp_path):
     assert recipe.source == "fooocus"
     assert (r.prompt, r.negative_prompt) == ("a cat <lora:add_detail:0.5>", "ugly")
     assert (r.steps, r.cfg, r.seed, r.width, r.height) == (30, 4.0, 12345, 512, 768)
-    assert r.sampler == "DPM++ 2M SDE Karras" and r.checkpoint == "realisticVision_v51.safetensors"
+    assert (r.sampler, r.schedule_type) == ("DPM++ 2M SDE", "Karras") and r.checkpoint == "realisticVision_v51.safetensors"
     notes = " | ".join(recipe.unmatched)
     assert "Styles:" in notes and "sharpness: 2" in notes and "adm_guidance" in notes
 

@@ -4,9 +4,9 @@ any valid JSON or A1111-looking text gives a recipe or one clean error, never a 
 from __future__ import annotations
 
 import pytest
+from hang_guard import finishes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hang_guard import finishes
 from metadata_support import A1111_SAMPLE, metadata_png
 
 from picotui.engine.errors import PicoError
@@ -18,7 +18,6 @@ from picotui.engine.recipes.metadata import (
 )
 from picotui.engine.request import GenerationRequest
 from picotui.engine.sampling.samplers import SAMPLERS
-
 
 # ---- terminal safety -------------------------------------------------------------------------------------------
 

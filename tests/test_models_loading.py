@@ -10,8 +10,8 @@ from conftest import DIFFUSERS_LORA, KOHYA_LORA, TINY_VAE
 from generation_support import same_tensors as _same
 from safetensors.torch import load_file, save_file
 
-from picotui.engine.models import ldm_layout as L
 from picotui.engine.errors import ModelError
+from picotui.engine.models import ldm_layout as L
 from picotui.engine.models.library import sniff
 from picotui.engine.models.loading import ModelManager
 

@@ -9,11 +9,10 @@ from library_support import raw_safetensors
 from library_support import write as _header_only_file
 from safetensors.torch import load_file, save_file
 
-from picotui.engine.models import loading
 from picotui.engine.errors import ModelError
+from picotui.engine.models import loading
 from picotui.engine.models.library import sniff
 from picotui.engine.models.loading import ModelManager
-
 
 VAE_KEY = {"first_stage_model.encoder.conv_in.weight": (128, 3, 3, 3)}
 SDXL = {"conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight": (16, 768),

@@ -9,7 +9,6 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from noise_support import cuda_randn_element, philox_scalar, slerp_per_column
 
 from picotui.engine.sampling.noise import DEFAULT_RNG, RNG_SOURCES, ImageNoise, PhiloxGenerator, make_generator

@@ -20,7 +20,6 @@ from pathlib import Path
 from cli_support import ROOT
 from conftest import KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
 
-
 SCRIPT = r'''
 import ipaddress, json, socket, sys
 

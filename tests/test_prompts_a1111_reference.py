@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from hang_guard import finishes
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from hang_guard import finishes
 
 from picotui.engine.prompting.prompts import EXACT_DEPTH, parse_prompt_attention
 from picotui.engine.prompting.tokens import count_tokens

@@ -10,9 +10,9 @@ import torch
 from generation_support import clip_tokenizer
 from safetensors.torch import save_file
 
+from picotui.engine.errors import ModelError, RequestError
 from picotui.engine.prompting.conditioning import PromptEncoder
 from picotui.engine.prompting.embeddings import load_embedding, vector_count
-from picotui.engine.errors import ModelError, RequestError
 from picotui.engine.prompting.tokens import count_tokens
 
 HIDDEN = 32

@@ -14,11 +14,11 @@ from conftest import TINY_CHECKPOINT
 from generation_support import clip_tokenizer
 from paths_support import make_paths
 
-from picotui.engine.sampling import generate
-from picotui.engine.jobs import runner as jobs
 from picotui.engine.errors import RequestError
 from picotui.engine.events import Finished, Notice
+from picotui.engine.jobs import runner as jobs
 from picotui.engine.request import GenerationRequest
+from picotui.engine.sampling import generate
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -9,8 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from picotui.engine.errors import RequestError
-from picotui.engine.prompting.prompts import (PromptTags, extract_extra_networks, extract_lora_tags,
-                                              extract_prompt_tags, parse_prompt_attention, strip_extra_networks)
+from picotui.engine.prompting.prompts import (
+    PromptTags,
+    extract_extra_networks,
+    extract_lora_tags,
+    extract_prompt_tags,
+    parse_prompt_attention,
+    strip_extra_networks,
+)
 from picotui.engine.request import LoraSpec
 
 

@@ -11,8 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from picotui.engine.prompting.prompts import parse_prompt_attention
-from picotui.engine.prompting.tokens import (CHUNK_TOKENS, COMMA_ID, END_ID, START_ID, EmbeddingIndex, TokenCount,
-                                   build_chunks, count_tokens, find_embeddings, tokenize)
+from picotui.engine.prompting.tokens import (
+    CHUNK_TOKENS,
+    COMMA_ID,
+    END_ID,
+    START_ID,
+    EmbeddingIndex,
+    TokenCount,
+    build_chunks,
+    count_tokens,
+    find_embeddings,
+    tokenize,
+)
 
 CAT = tokenize(["cat"])[0]
 DOG = tokenize(["dog"])[0]
@@ -146,8 +156,8 @@ def test_count_label_is_a1111_style():
 def test_count_with_the_library_table_of_vector_counts(models_root):
     from conftest import EMBEDDING, EMBEDDING_VECTORS
 
-    from picotui.engine.prompting.embeddings import vector_counts
     from picotui.engine.models.library import Library
+    from picotui.engine.prompting.embeddings import vector_counts
 
     table = vector_counts(Library(models_root, models_root / ".cache").files("embedding"))
     stem = EMBEDDING.rsplit(".", 1)[0]

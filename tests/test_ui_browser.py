@@ -3,14 +3,14 @@ filled in, Enter picks (checkpoint/VAE set, LoRA row added, embedding into the p
 
 from __future__ import annotations
 
+from conftest import DIFFUSERS_LORA, EMBEDDING, KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
+from paths_support import copy_models, make_paths
 from textual.widgets import DataTable, Select, Static, TextArea
+from ui_support import record_notifications, wait_for
 
 from picotui.ui.app import PicoApp
 from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.widgets.lora_rows import LoraRow
-from conftest import DIFFUSERS_LORA, EMBEDDING, KOHYA_LORA, TINY_CHECKPOINT, TINY_VAE
-from paths_support import copy_models, make_paths
-from ui_support import record_notifications, wait_for
 
 
 def row_names(screen, kind: str) -> list[str]:
@@ -118,7 +118,7 @@ async def test_with_the_pickle_opt_in_ckpt_checkpoints_are_offered(tmp_path, tin
         app = PicoApp(make_paths(tmp_path, models=models), graphics_choice="none", start_engine=False,
                       engine_options={"allow_pickle": opt_in})
         async with app.run_test(size=(140, 45)) as pilot:
-            await wait_for(pilot, lambda: app._scanned_once, 30, "the scan")
+            await wait_for(pilot, lambda app=app: app._scanned_once, 30, "the scan")
             (ckpt,) = [f for f in app.model_files if f.name == "old_model.ckpt"]
             assert ckpt.usable is opt_in
             offered = [str(value) for _label, value in app.query_one("#checkpoint", Select)._options]

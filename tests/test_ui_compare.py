@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from paths_support import make_paths
 from PIL import Image
+from ui_support import record_notifications, wait_for
 
 from picotui.engine.recipes.metadata import a1111_parameters
 from picotui.engine.recipes.output import save_png
@@ -14,8 +16,6 @@ from picotui.ui.app import PicoApp
 from picotui.ui.screens.compare import CompareScreen
 from picotui.ui.screens.history import HistoryScreen
 from picotui.ui.widgets.image_pane import ImagePane
-from paths_support import make_paths
-from ui_support import record_notifications, wait_for
 
 
 def png(paths, colour, **kw):

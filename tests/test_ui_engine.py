@@ -10,7 +10,9 @@ import threading
 import types
 
 import pytest
+from paths_support import make_paths
 from textual.widgets import Checkbox, Input, Static
+from ui_support import EngineEvents, record_notifications, spy_calls, text_of, type_into, wait_for, write_settings
 
 from picotui.engine.recipes import output
 from picotui.engine.recipes.metadata import read_recipe
@@ -19,8 +21,6 @@ from picotui.ui.screens.engine_details import EngineDetailsModal
 from picotui.ui.screens.history import HistoryScreen
 from picotui.ui.screens.image_view import ImageModal
 from picotui.ui.widgets.image_pane import ImagePane
-from paths_support import make_paths
-from ui_support import EngineEvents, record_notifications, spy_calls, text_of, type_into, wait_for, write_settings
 
 
 @pytest.fixture

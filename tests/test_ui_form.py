@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from paths_support import make_paths
 from textual.widgets import Checkbox, Input, Select, Static, TextArea
+from ui_support import record_notifications, text_of, type_into, wait_for, write_settings
 
 from picotui.engine.request import GenerationRequest
 from picotui.ui.app import PicoApp
@@ -14,8 +16,6 @@ from picotui.ui.help_texts import HELP, topic_for
 from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.screens.help import HelpModal, KeysScreen
 from picotui.ui.widgets.lora_rows import LoraRow
-from paths_support import make_paths
-from ui_support import record_notifications, text_of, type_into, wait_for, write_settings
 
 
 @pytest.fixture

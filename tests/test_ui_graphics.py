@@ -10,10 +10,10 @@ import types
 from typing import NamedTuple
 
 import pytest
+from paths_support import make_paths
 
 from picotui.logs import setup_logging
 from picotui.ui import graphics
-from paths_support import make_paths
 
 
 @pytest.fixture

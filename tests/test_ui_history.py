@@ -6,8 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 from metadata_support import metadata_png
+from paths_support import make_paths
 from PIL import Image
 from textual.widgets import Checkbox, Input, Select, Static, TextArea
+from ui_support import record_notifications, screen_text, wait_for
 
 from picotui.engine.recipes.metadata import a1111_parameters
 from picotui.engine.recipes.output import save_png
@@ -16,8 +18,6 @@ from picotui.ui.app import PicoApp
 from picotui.ui.screens.history import HistoryScreen
 from picotui.ui.screens.image_view import ImageModal
 from picotui.ui.widgets.image_pane import ImagePane
-from paths_support import make_paths
-from ui_support import record_notifications, screen_text, wait_for
 
 A1111 = ("masterpiece, a castle on a hill\nNegative prompt: blurry, lowres\n"
          "Steps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 987654, Size: 512x768, "

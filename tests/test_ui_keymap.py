@@ -4,13 +4,13 @@ notice. Real key presses, no engine."""
 
 from __future__ import annotations
 
+from paths_support import make_paths
 from textual.widgets import Input, Static
+from ui_support import record_notifications, wait_for
 
 from picotui.config import load_config
 from picotui.ui.app import PicoApp
 from picotui.ui.screens.help import KeysScreen
-from paths_support import make_paths
-from ui_support import record_notifications, wait_for
 
 
 async def test_keymap_from_the_config_file_moves_keys(tmp_path):

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from textual.widgets import Checkbox, Input, Select
-
 from paths_support import make_paths
+from textual.widgets import Checkbox, Input, Select
+from ui_support import record_notifications, type_into, wait_for, write_settings
+
 from picotui.engine.request import GenerationRequest
 from picotui.ui.app import PicoApp
 from picotui.ui.help_texts import HELP, topic_for
-from ui_support import record_notifications, type_into, wait_for, write_settings
 
 
 @pytest.fixture

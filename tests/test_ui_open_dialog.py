@@ -4,6 +4,7 @@ pasted or dropped onto the terminal (quoted, a file:// URL, escaped spaces) open
 from __future__ import annotations
 
 import pytest
+from paths_support import make_paths
 from PIL import Image
 from textual.widgets import DirectoryTree, Input, Static
 
@@ -11,7 +12,6 @@ from picotui.engine.recipes.output import save_png
 from picotui.engine.request import GenerationRequest
 from picotui.ui.app import PicoApp
 from picotui.ui.screens.open_png import OpenPngModal, clean_pasted
-from paths_support import make_paths
 
 
 @pytest.mark.parametrize("pasted, path", [

@@ -5,15 +5,15 @@ and cancel mid-grid keeping the finished cells."""
 from __future__ import annotations
 
 import pytest
+from paths_support import make_paths
 from textual.widgets import Input
+from ui_support import record_notifications, wait_for, write_settings
 
 from picotui.engine.events import Finished
 from picotui.engine.recipes.metadata import read_recipe
 from picotui.ui.app import PicoApp
 from picotui.ui.screens.image_view import ImageModal
 from picotui.ui.screens.plot import PlotGrid, PlotScreen
-from paths_support import make_paths
-from ui_support import record_notifications, wait_for, write_settings
 
 
 @pytest.fixture

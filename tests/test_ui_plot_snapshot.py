@@ -10,11 +10,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from paths_support import make_paths
+from ui_support import wait_for, write_settings
 
 from picotui.engine.plots.run import CellResult
 from picotui.ui.app import PicoApp
-from paths_support import make_paths
-from ui_support import wait_for, write_settings
 
 ROOT = Path("/tmp/picotui-plot-snapshot")  # fixed: the screen shows the grid's path
 

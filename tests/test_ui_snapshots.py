@@ -16,13 +16,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import DIFFUSERS_LORA, EMBEDDING, TINY_CHECKPOINT, TINY_VAE
+from paths_support import copy_models, make_paths
+from ui_support import wait_for, write_settings
 
 from picotui.engine.request import GenerationRequest, LoraSpec
 from picotui.paths import Paths
 from picotui.ui.app import PicoApp
-from conftest import DIFFUSERS_LORA, EMBEDDING, TINY_CHECKPOINT, TINY_VAE
-from paths_support import copy_models, make_paths
-from ui_support import wait_for, write_settings
 
 ROOT = Path("/tmp/picotui-ui-snapshot")  # fixed: screens show the models path
 
@@ -128,8 +128,13 @@ def test_keys_screen(snap_compare, app):
     assert snap_compare(app, press=["f2"], terminal_size=(140, 45), run_before=_settle)
 
 
-def test_engine_details(snap_compare, app):
+def test_engine_details(snap_compare, app, monkeypatch):
     from picotui.engine.events import EngineStatus
+    from picotui.ui import graphics, image_widgets
+
+    # F3 shows the process's byte meter and preview budget: fresh ones, whatever earlier tests drew
+    monkeypatch.setattr(image_widgets, "meter", image_widgets.ByteMeter())
+    monkeypatch.setitem(graphics._preview, "budget", None)
     from picotui.ui.engine_link import EngineMessage
 
     status = EngineStatus(

@@ -6,11 +6,14 @@ the value it is (the raw name goes to the engine and into the settings file)."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import os
 import shutil
+from dataclasses import replace
 
+from conftest import KOHYA_LORA, TINY_CHECKPOINT
+from paths_support import copy_models, make_paths
 from textual.widgets import Select, Static
+from ui_support import record_notifications, screen_text, wait_for, write_settings
 
 from picotui.engine.events import EngineStatus
 from picotui.engine.request import GenerationRequest, LoraSpec
@@ -19,9 +22,6 @@ from picotui.ui.engine_link import EngineMessage
 from picotui.ui.screens.browser import ModelBrowser
 from picotui.ui.screens.history import HistoryScreen
 from picotui.ui.widgets.lora_rows import LoraRow
-from conftest import KOHYA_LORA, TINY_CHECKPOINT
-from paths_support import copy_models, make_paths
-from ui_support import record_notifications, screen_text, wait_for, write_settings
 
 EVIL = "\x1b[31mevil.safetensors"
 BOLD = "[bold]x.safetensors"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+
 from picotui.paths import Paths
 
 

@@ -46,7 +46,8 @@ def run_info(args) -> int:
     from rich.text import Text
 
     from picotui.engine.recipes.foreign import LABELS
-    from picotui.engine.recipes.metadata import read_recipe, sanitize_for_terminal as safe
+    from picotui.engine.recipes.metadata import read_recipe
+    from picotui.engine.recipes.metadata import sanitize_for_terminal as safe
 
     out = Console(highlight=False, soft_wrap=True)
     library = None

@@ -19,15 +19,15 @@ from picotui.paths import Paths
 from picotui.ui import graphics
 from picotui.ui.commands import PicoCommands
 from picotui.ui.engine_link import IN_THE_LOG, EngineEvents
-from picotui.ui.plot_link import PlotRuns
 from picotui.ui.help_texts import topic_for
 from picotui.ui.keymap import picotui_bindings, unknown_ids
+from picotui.ui.last_settings import Saved, load_settings
 from picotui.ui.library_link import ModelLibrary
+from picotui.ui.plot_link import PlotRuns
 from picotui.ui.screens.engine_details import EngineDetailsModal
 from picotui.ui.screens.help import HelpModal, KeysScreen
 from picotui.ui.screens.history import HistoryEntry
 from picotui.ui.screens.main import MainScreen
-from picotui.ui.last_settings import Saved, load_settings
 from picotui.ui.text import say
 
 log = logging.getLogger("picotui.ui")

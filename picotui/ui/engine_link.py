@@ -16,6 +16,7 @@ from picotui.ui.screens.history import HistoryEntry
 from picotui.ui.state import AppState
 from picotui.ui.text import shorten
 
+
 def done_cost(event: Finished, few_step: dict) -> str:
     """" · 0.38 s/step, 48 UNet evals · faster: 6 steps with LCM-LoRA: about 9 s" for the done line."""
     from picotui.engine.models.few_step import faster_setting

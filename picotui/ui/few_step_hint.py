@@ -3,7 +3,7 @@ one the user marked), say what settings it needs and apply them with F6. Mixed i
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from textual.css.query import NoMatches
 from textual.widgets import Input, Select, Static

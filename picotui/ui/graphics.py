@@ -154,7 +154,7 @@ def _preset_cell_size(width: int, height: int) -> None:
     try:
         from textual_image import _terminal
 
-        setattr(_terminal.get_cell_size, "_result", _terminal.CellSize(width, height))
+        _terminal.get_cell_size._result = _terminal.CellSize(width, height)
     except Exception:
         pass
 

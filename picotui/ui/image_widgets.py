@@ -110,13 +110,13 @@ class PreviewBudget:
         self.clock = clock
         self.tokens = float(self.rate)  # one second's worth to start: the first preview goes at once
         self.stamp = clock()
-        self.seen = 0  # the meter's total at the last call
+        self.seen: int | None = None  # the meter's total at the last call (bytes before the first are not ours)
         self.dropped = 0
 
     def _update(self, written_total: int) -> None:
         now = self.clock()
         self.tokens = min(float(self.rate), self.tokens + (now - self.stamp) * self.rate)
-        self.tokens -= max(0, written_total - self.seen)
+        self.tokens -= max(0, written_total - (written_total if self.seen is None else self.seen))
         self.stamp, self.seen = now, written_total
 
     def allow(self, written_total: int, estimate: int | None) -> bool:

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
 
 from picotui.engine.errors import PicoError, is_out_of_memory, one_line
 from picotui.engine.hardware.memory import GIB, UNET_WORK_512, MemoryPlan, usable_vram

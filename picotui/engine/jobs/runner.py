@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from picotui.engine.sampling import generate
+from picotui.engine.errors import JobCancelled, SaveError, one_line
+from picotui.engine.events import EngineStatus, Finished, Loading, Notice, Step
 from picotui.engine.hardware import memory
 from picotui.engine.hardware.token_merging import set_token_merging
 from picotui.engine.hardware.unet_count import UNetEvaluations
-from picotui.engine.errors import JobCancelled, SaveError, one_line
-from picotui.engine.events import EngineStatus, Finished, Loading, Notice, Step
+from picotui.engine.sampling import generate
 
 log = logging.getLogger("picotui.jobs")
 
@@ -60,10 +60,10 @@ class JobRunner:
         from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel  # noqa: F401
         from transformers import CLIPTextModel  # noqa: F401
 
-        from picotui.engine.models.library import Library
-        from picotui.engine.models.loading import ModelManager
         from picotui.engine.hardware.memory import choose_device, memory_mode_setting, use_device
         from picotui.engine.hardware.speed import UNetGraphs, check_speed_setting
+        from picotui.engine.models.library import Library
+        from picotui.engine.models.loading import ModelManager
 
         self.paths = paths
         self.emit = emit

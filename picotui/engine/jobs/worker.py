@@ -36,8 +36,8 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from picotui.engine.errors import JobCancelled, OutOfMemory, PicoError, is_out_of_memory, one_line
 from picotui.engine.events import Cancelled, EngineStatus, Event, Failed, Finished, Loading, Notice, Queued

@@ -22,9 +22,9 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Callable
 
 CHUNK = 4 * 1024 * 1024
 AUTOV2_LENGTH = 10

@@ -13,13 +13,13 @@ import logging
 import os
 import stat
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+from picotui.engine.errors import ModelError
 from picotui.engine.models import hashing
 from picotui.engine.models.demo import DEMO_FILE  # demo.py imports torch only inside its functions
-from picotui.engine.errors import ModelError
 from picotui.engine.models.headers import PICKLE_SUFFIXES, SUFFIXES, classify_file
 
 log = logging.getLogger(__name__)

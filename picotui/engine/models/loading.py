@@ -14,13 +14,13 @@ import logging
 import os
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from picotui.engine.models import ldm_layout as L
 from picotui.engine.errors import ModelError, is_out_of_memory
-from picotui.engine.models.hashing import stat_key
 from picotui.engine.hardware.memory import free_memory, layout_changed, release_component
+from picotui.engine.models import ldm_layout as L
+from picotui.engine.models.hashing import stat_key
 from picotui.engine.models.weights import TensorSource, load_safetensors, read_header, utf8_name
 
 # Nothing here may touch the network; set before diffusers/transformers (and so huggingface_hub) load.

@@ -15,7 +15,6 @@ from picotui.engine.errors import ModelError, is_out_of_memory, one_line
 from picotui.engine.models.headers import PICKLE_SUFFIXES
 
 
-
 def read_header(path: Path) -> dict[str, tuple[int, ...]]:
     """name -> shape from a .safetensors header; ModelError (one line) if the file is not one, is cut short,
     or its header is malformed or lies about sizes.

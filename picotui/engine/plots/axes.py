@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any, Callable
+from typing import Any
 
 from picotui.engine.errors import RequestError
 from picotui.engine.plots.values import expand_numbers, split_list
 from picotui.engine.request import MAX_SEED, GenerationRequest, LoraSpec
 from picotui.engine.sampling.samplers import SAMPLERS
+from picotui.engine.sampling.schedules import SCHEDULE_TYPES
 
 # Field names the variation-seed work may give the request; the Var. seed axis maps to the first present.
 VAR_SEED_FIELDS = ("subseed", "variation_seed", "var_seed")
@@ -42,7 +44,7 @@ def _number_text(value) -> str:
 class AxisType:
     label: str  # A1111's label: written as "X Type" in the grid's parameters
     kind: str  # "int" | "float" | "text" | "size"
-    apply: Callable[[GenerationRequest, Any, "Axis"], GenerationRequest]
+    apply: Callable[[GenerationRequest, Any, Axis], GenerationRequest]
     aliases: tuple[str, ...] = ()
     cost: float = 0.0  # A1111's: the costliest axis is the outermost loop (a checkpoint loads once per value)
     show_label: bool = True  # cell captions "Steps: 20"; False: the value alone ("Euler a")
@@ -119,9 +121,11 @@ def _apply_sampler(request, value, axis):
     for name in sorted(SAMPLERS, key=len, reverse=True):
         if lower == name.lower():
             return replace(request, sampler=name)
-        if lower.startswith(name.lower() + " "):
-            return replace(request, sampler=name, **{field_name: value[len(name):].strip()})
-    return replace(request, sampler=value)  # the request's own message names the samplers
+        schedule = {label.lower(): label for label in SCHEDULE_TYPES}.get(lower[len(name):].strip())
+        if lower.startswith(name.lower() + " ") and schedule is not None:
+            return replace(request, sampler=name, **{field_name: schedule})
+    raise RequestError(f"Sampler: {value!r} is not one picotui has; choose from {', '.join(SAMPLERS)} "
+                       "(optionally followed by a schedule type, e.g. DPM++ 2M Karras).")
 
 
 def _apply_schedule(request, value, axis):

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from picotui.paths import assets_dir
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 FONT_FILE = "fonts/DejaVuSans.ttf"
 MIN_FONT = 12
@@ -98,7 +102,7 @@ def draw_grid(cells: list, nx: int, ny: int, x_captions: list[str], y_captions: 
     return image
 
 
-def draw_plot(plan, images: dict) -> "Image":
+def draw_plot(plan, images: dict) -> Image:
     """The whole plot's image: `images` maps cell index -> PIL image (missing cells drawn grey)."""
     from PIL import Image, ImageDraw
 

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 
-from picotui.engine.prompting.embeddings import load_embedding
 from picotui.engine.errors import ModelError, RequestError
+from picotui.engine.prompting.embeddings import load_embedding
 from picotui.engine.prompting.prompts import MAX_WEIGHT, parse_prompt_attention, strip_extra_networks
-from picotui.engine.request import CLIP_SKIP
 from picotui.engine.prompting.tokens import Chunk, EmbeddingIndex, build_chunks
+from picotui.engine.request import CLIP_SKIP
 
 CACHE_SIZE = 8
 

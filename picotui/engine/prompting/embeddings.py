@@ -24,7 +24,6 @@ from picotui.engine.errors import ModelError
 from picotui.engine.models.headers import MAX_EMBEDDING_VECTORS, PICKLE_SUFFIXES
 
 
-
 def vector_count(path: Path) -> int | None:
     """How many token slots the embedding takes, from a .safetensors header; None when unknown."""
     from picotui.engine.models.headers import classify_file

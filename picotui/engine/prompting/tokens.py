@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from picotui.paths import assets_dir
 from picotui.engine.prompting.prompts import is_break, parse_prompt_attention, strip_extra_networks
+from picotui.paths import assets_dir
 
 START_ID = 49406  # <|startoftext|>
 END_ID = 49407  # <|endoftext|>; SD1.x pads with it too

@@ -18,8 +18,8 @@ Torch is imported inside functions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Callable
 
 
 class CFGDenoiser:

@@ -14,8 +14,8 @@ import logging
 import time
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from picotui.engine.errors import JobCancelled, OutOfMemory, PicoError, is_out_of_memory
 from picotui.engine.hardware.memory import out_of_memory_message

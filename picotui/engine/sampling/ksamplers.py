@@ -14,8 +14,8 @@ modules/sd_samplers_lcm.py (LCM). Sigmas are 0-dim tensors, as k-diffusion sees 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass
@@ -62,7 +62,7 @@ def euler_ancestral(model, x, sigmas, draws):
 
 def heun(model, x, sigmas, draws):
     for i in range(len(sigmas) - 1):
-        x = _heun_step(model, x, sigmas[i], sigmas[i + 1], lambda d: draws.step(i, x, d))
+        x = _heun_step(model, x, sigmas[i], sigmas[i + 1], lambda d, i=i, x=x: draws.step(i, x, d))
     return x
 
 

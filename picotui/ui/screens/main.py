@@ -22,12 +22,12 @@ from textual.widgets import Button, Footer
 
 from picotui.engine.errors import PicoError, RequestError
 from picotui.engine.request import GenerationRequest
+from picotui.ui.few_step_hint import few_step_marks
+from picotui.ui.last_settings import Saved, save_settings
 from picotui.ui.screens.browser import ModelBrowser, Pick
 from picotui.ui.screens.history import HistoryEntry, HistoryScreen, history_entries, read_entry
 from picotui.ui.screens.image_view import ImageModal
 from picotui.ui.screens.open_png import OpenPngModal
-from picotui.ui.few_step_hint import few_step_marks
-from picotui.ui.last_settings import Saved, save_settings
 from picotui.ui.widgets.form import JobForm
 from picotui.ui.widgets.image_pane import ImagePane
 from picotui.ui.widgets.lora_rows import LoraPanel

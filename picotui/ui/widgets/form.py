@@ -21,19 +21,19 @@ from picotui.engine.request import (
     CFG,
     CLIP_SKIP,
     ENSD,
-    NGMS,
     MAX_PROMPT_CHARS,
     MAX_SEED,
+    NGMS,
     STEPS,
     TOKEN_MERGING,
     VARIATION_STRENGTH,
     GenerationRequest,
 )
 from picotui.engine.sampling.noise import RNG_SOURCES
-from picotui.ui.few_step_hint import FewStepHint
 from picotui.engine.sampling.samplers import SAMPLER_NAMES
-from picotui.ui import demo_size
 from picotui.engine.sampling.schedules import SCHEDULE_TYPES
+from picotui.ui import demo_size
+from picotui.ui.few_step_hint import FewStepHint
 from picotui.ui.text import escape_controls, file_options, has_controls, plain
 from picotui.ui.validators import Decimal, SizePair, WholeNumber, seed_validator, size_validator
 from picotui.ui.widgets.lora_rows import LoraPanel, LoraRow

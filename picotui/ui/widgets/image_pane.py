@@ -20,7 +20,6 @@ from picotui.ui import graphics
 from picotui.ui.image_widgets import meter
 from picotui.ui.text import plain
 
-
 WELCOME = ("ctrl+g makes a picture with the form's settings: it appears here, step by step. "
            "F1 explains the focused field, F2 lists every key, F3 shows the engine and the terminal's graphics.")
 
