@@ -16,6 +16,8 @@ import types
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+from noise_support import slerp_per_column
+
 _PACKAGE = "_kdiffusion_reference"
 
 
@@ -144,7 +146,8 @@ class NoiseStream:
             noise = self._draw(generator, self.shape)
             if self.subseeds is not None and self.strength:
                 sub = self._draw(self.make(self.subseeds[i]), self.shape)
-                noise = _slerp(self.strength, noise, sub)
+                # A1111's slerp, written independently of picotui's (tests/noise_support.py), in float64
+                noise = torch.from_numpy(slerp_per_column(self.strength, noise.cpu(), sub.cpu())).to(noise)
             xs.append(noise)
         if self.ensd:
             self.generators = [self.make(s + self.ensd) for s in self.seeds]
@@ -154,20 +157,6 @@ class NoiseStream:
         import torch
 
         return torch.stack([self._draw(g, self.shape) for g in self.generators])
-
-
-def _slerp(val, low, high):
-    """modules/rng.py slerp (spherical interpolation of two noises)."""
-    import torch
-
-    low_norm = low / torch.norm(low, dim=1, keepdim=True)
-    high_norm = high / torch.norm(high, dim=1, keepdim=True)
-    dot = (low_norm * high_norm).sum(1)
-    if dot.mean() > 0.9995:
-        return low * val + high * (1 - val)
-    omega = torch.acos(dot)
-    so = torch.sin(omega)
-    return (torch.sin((1.0 - val) * omega) / so).unsqueeze(1) * low + (torch.sin(val * omega) / so).unsqueeze(1) * high
 
 
 class _RandnHijack:
