@@ -60,6 +60,10 @@ class PlotGrid(ImagePane, can_focus=True):
                 Binding("down", "move(0, 1)", "Cell down", show=False, id="plot_down"),
                 Binding("enter", "restore", "Restore cell", id="plot_restore")]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.guide_lines = []  # the main pane's first-run welcome is about single images; the caption says enough
+
     def action_move(self, dx: int, dy: int) -> None:
         self.screen.move(dx, dy)
 
