@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from picotui.engine.errors import RequestError
-from picotui.engine.recipes.metadata import a1111_parameters, parse_parameters, request_from_parameters
+from picotui.engine.recipes.infotext import a1111_parameters
+from picotui.engine.recipes.metadata import parse_parameters, request_from_parameters
 from picotui.engine.request import GenerationRequest
 
 

@@ -10,13 +10,8 @@ from metadata_support import A1111_SAMPLE, metadata_png
 from PIL import Image
 
 from picotui.engine.errors import RequestError
-from picotui.engine.recipes.metadata import (
-    a1111_parameters,
-    parse_parameters,
-    read_recipe,
-    request_from_parameters,
-    sampler_from_a1111,
-)
+from picotui.engine.recipes.infotext import a1111_parameters
+from picotui.engine.recipes.metadata import parse_parameters, read_recipe, request_from_parameters, sampler_from_a1111
 from picotui.engine.request import GenerationRequest, LoraSpec
 from picotui.engine.sampling.samplers import SAMPLERS
 

@@ -176,7 +176,7 @@ def _a1111_values():
        tags=st.lists(st.tuples(st.text("abc_-XYZ019", min_size=1, max_size=8), st.floats(-3, 3)), max_size=3))
 def test_any_valid_looking_a1111_text_gives_a_recipe_or_a_clean_error(tmp_path, prompt, negative, pairs, tags):
     from picotui.engine.models.library import Library
-    from picotui.engine.recipes.metadata import quote
+    from picotui.engine.recipes.infotext import quote
 
     prompt = " ".join([prompt, *(f"<lora:{n}:{w:.2f}>" for n, w in tags)])
     settings_line = ", ".join(f"{k}: {quote(v)}" for k, v in pairs)

@@ -7,7 +7,8 @@ import pytest
 from metadata_support import metadata_png
 
 from picotui.engine.errors import RequestError
-from picotui.engine.recipes.metadata import a1111_parameters, parse_parameters, read_recipe, request_from_parameters
+from picotui.engine.recipes.infotext import a1111_parameters
+from picotui.engine.recipes.metadata import parse_parameters, read_recipe, request_from_parameters
 from picotui.engine.request import GenerationRequest
 
 

@@ -13,7 +13,8 @@ from PIL import Image
 
 from picotui.engine.errors import SaveError
 from picotui.engine.recipes import output
-from picotui.engine.recipes.metadata import a1111_parameters, read_recipe
+from picotui.engine.recipes.infotext import a1111_parameters
+from picotui.engine.recipes.metadata import read_recipe
 from picotui.engine.recipes.output import list_outputs, save_png
 from picotui.engine.recipes.png_text import read_png_text
 from picotui.engine.request import GenerationRequest, LoraSpec

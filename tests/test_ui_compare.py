@@ -9,7 +9,7 @@ from paths_support import make_paths
 from PIL import Image
 from ui_support import record_notifications, wait_for
 
-from picotui.engine.recipes.metadata import a1111_parameters
+from picotui.engine.recipes.infotext import a1111_parameters
 from picotui.engine.recipes.output import save_png
 from picotui.engine.request import GenerationRequest
 from picotui.ui.app import PicoApp

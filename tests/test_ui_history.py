@@ -11,7 +11,7 @@ from PIL import Image
 from textual.widgets import Checkbox, Input, Select, Static, TextArea
 from ui_support import record_notifications, screen_text, wait_for
 
-from picotui.engine.recipes.metadata import a1111_parameters
+from picotui.engine.recipes.infotext import a1111_parameters
 from picotui.engine.recipes.output import save_png
 from picotui.engine.request import GenerationRequest
 from picotui.ui.app import PicoApp

@@ -157,7 +157,7 @@ def test_engine_details(snap_compare, app, monkeypatch):
 def test_history(snap_compare, paths):
     from PIL import Image
 
-    from picotui.engine.recipes.metadata import a1111_parameters
+    from picotui.engine.recipes.infotext import a1111_parameters
     from picotui.engine.recipes.output import save_png
 
     for seed, prompt in ((11, "a red boat on a calm lake"), (12, "a corgi, (warm lighting:1.2)")):

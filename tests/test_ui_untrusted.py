@@ -106,7 +106,7 @@ async def test_hostile_file_names_in_selects_browser_status_and_notifications(tm
 async def test_hostile_prompt_and_lora_in_a_png_open_in_history(tmp_path):
     from PIL import Image
 
-    from picotui.engine.recipes.metadata import a1111_parameters
+    from picotui.engine.recipes.infotext import a1111_parameters
     from picotui.engine.recipes.output import save_png
 
     paths = make_paths(tmp_path)

@@ -344,7 +344,7 @@ class JobRunner:
         `loras` pairs each LoraSpec (A1111 keys "Lora hashes" by the name as written) with its (file, weight).
         Embeddings are the ones the encoder found in the prompt or the negative prompt (its own matching)."""
         from picotui.engine.errors import ModelError
-        from picotui.engine.recipes.metadata import model_stem
+        from picotui.engine.recipes.infotext import model_stem
 
         def best_effort(compute, mf):
             try:
@@ -365,7 +365,7 @@ class JobRunner:
                         if name in embeddings}}
 
     def _parameters(self, request, checkpoint, vae, hashes) -> str:
-        from picotui.engine.recipes.metadata import a1111_parameters
+        from picotui.engine.recipes.infotext import a1111_parameters
 
         return a1111_parameters(request, model_name=Path(checkpoint.name).stem, model_hash=hashes["model"],
                                 vae_name=vae.name if vae else None, vae_hash=hashes["vae"],

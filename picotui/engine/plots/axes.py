@@ -155,7 +155,7 @@ def _apply_size(request, value, axis):
 
 
 def _lora_key(name: str) -> str:
-    from picotui.engine.recipes.metadata import model_stem
+    from picotui.engine.recipes.infotext import model_stem
 
     return model_stem(name).lower()
 

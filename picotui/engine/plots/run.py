@@ -118,7 +118,7 @@ def plot_keys(plan: GridPlan) -> list[tuple[str, str]]:
 
 
 def plot_parameters(plan: GridPlan, parameters: str) -> str:
-    from picotui.engine.recipes.metadata import quote
+    from picotui.engine.recipes.infotext import quote
 
     keys = plot_keys(plan)
     if not keys:

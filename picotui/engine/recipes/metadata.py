@@ -1,23 +1,9 @@
-"""Recipes in PNGs: A1111's "parameters" text (written exactly as A1111 writes it, read as A1111 reads it)
-and picotui's own "picotui" chunk (the full request as JSON, preferred when reading back).
+"""Recipes read back from images: A1111's "parameters" text read as A1111 reads it (infotext.py writes it),
+picotui's own "picotui" chunk (the full request as JSON, preferred when there), other tools' settings
+(foreign.py), and a recipe checked against the installed models.
 
-A1111's layout (modules/processing.py `create_infotext`, modules/infotext_utils.py):
-
-    <prompt, any number of lines>
-    Negative prompt: <negative, any number of lines>      (only when there is one)
-    Steps: 24, Sampler: DPM++ 2M SDE, Schedule type: Karras, CFG scale: 7, Seed: 1, Size: 512x512,
-    Model hash: 0123456789, Model: name, VAE hash: ..., VAE: file.safetensors, Variation seed: 5,
-    Variation seed strength: 0.3, Seed resize from: 512x768, Clip skip: 2, ENSD: 31337, RNG: CPU,
-    Lora hashes: "a: 0123456789ab, b: ba9876543210", TI hashes: "emb: 0123456789ab", Version: picotui 0.1.0
-                                                                          (all on one line)
-
-Keys keep that order; Clip skip appears only above 1; the noise keys only where A1111 writes them (RNG
-only when not GPU: a file without it means GPU, A1111's default; see noise_fields); extra-network
-entries (Lora hashes, then TI hashes) come after RNG and before Version. Model and VAE hashes are 10 hex digits of the file's SHA-256; Lora
-hashes 12 of the addnet hash (see hashing.py); TI hashes 12 of the file's SHA-256. A hash that could not
-be computed is left out, as A1111 does. A value containing `,` `:` or a newline is written JSON-quoted.
-Since 1.9, A1111 writes "DPM++ 2M Karras" as `Sampler: DPM++ 2M, Schedule type: Karras`; older files say
-the former. When reading, the last line counts as settings only if it holds at least 3 `key: value` pairs.
+When reading, the last line counts as settings only if it holds at least 3 `key: value` pairs; old combined
+sampler names ("DPM++ 2M Karras") are read as sampler + schedule type.
 
 No torch here: the UI imports this module.
 """
@@ -29,16 +15,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from picotui import __version__
 from picotui.engine.errors import ModelError, PicoError, RequestError, one_line
-from picotui.engine.models.headers import SUFFIXES
+from picotui.engine.recipes.infotext import PARAMETERS_CHUNK, PICOTUI_CHUNK, model_stem
 from picotui.engine.recipes.png_text import read_png_text
 from picotui.engine.request import GenerationRequest
 from picotui.engine.sampling.samplers import DEFAULT_SAMPLER, SAMPLERS, split_sampler_name
 from picotui.engine.sampling.schedules import schedule_label
 
-PARAMETERS_CHUNK = "parameters"
-PICOTUI_CHUNK = "picotui"
 # Keys that describe the files or the program, not the picture: read (or checked), never "unmatched".
 INFORMATIONAL = {"Model hash", "VAE hash", "Lora hashes", "TI hashes", "Version", "Batch size", "Batch pos",
                  "Schedule type", "Sampler", "Size", "Prompt", "Negative prompt"}
@@ -59,83 +42,6 @@ class Recipe:
 
 
 # ---- writing ---------------------------------------------------------------------------------------
-
-def quote(value) -> str:
-    """A1111's rule: values with `,` `:` or a newline are written as JSON strings."""
-    text = str(value)
-    return json.dumps(text, ensure_ascii=False) if ("," in text or ":" in text or "\n" in text) else text
-
-
-def number(value: float) -> str:
-    """7.0 -> "7", 7.5 -> "7.5": how A1111's UI values print."""
-    value = round(float(value), 4)
-    return str(int(value)) if value.is_integer() else repr(value)
-
-
-def model_stem(name: str) -> str:
-    """The name without a model-file suffix (and without folders): what A1111 shows as a model's name."""
-    base = Path(name).name
-    return base[: -len(Path(base).suffix)] if Path(base).suffix.lower() in SUFFIXES else base
-
-
-def lora_tags(request: GenerationRequest) -> str:
-    """The prompt as A1111 would hold it: the LoRA panel's entries as <lora:name:weight> tags at the end."""
-    prompt = request.prompt
-    tags = [f"<lora:{model_stem(l.name)}:{number(l.weight)}>" for l in request.loras]
-    tags = [t for t in tags if t not in prompt]
-    return " ".join([prompt, *tags]) if prompt and tags else prompt or " ".join(tags)
-
-
-def _hash_list(hashes: dict[str, str | None] | None) -> str | None:
-    """'name: hash, ...' as A1111 joins extra-network hashes (it drops ':' and ',' from names; unknown
-    hashes are left out)."""
-    text = ", ".join(f"{n.replace(':', '').replace(',', '')}: {h}" for n, h in (hashes or {}).items() if h)
-    return text or None
-
-
-def a1111_parameters(request: GenerationRequest, *, model_name: str, model_hash: str | None,
-                     vae_name: str | None = None, vae_hash: str | None = None,
-                     lora_hashes: dict[str, str | None] | None = None, ti_hashes: dict[str, str | None] | None = None,
-                     version: str = __version__) -> str:
-    """The "parameters" text A1111 would write for this request (one image: request.seed is its seed)."""
-    noise = noise_fields(request)  # A1111 writes Token merging ratio between these and RNG (the last)
-    fields = [("Steps", request.steps), ("Sampler", request.sampler),
-              ("Schedule type", request.schedule_type), ("CFG scale", number(request.cfg)), ("Seed", request.seed),
-              ("Size", f"{request.width}x{request.height}"), ("Model hash", model_hash), ("Model", model_name),
-              ("VAE hash", vae_hash if vae_name else None), ("VAE", vae_name), *noise[:-1],
-              ("Token merging ratio", number(request.token_merging_ratio) if request.token_merging_ratio else None),
-              noise[-1], ("NGMS", number(request.ngms) if request.ngms else None),
-              ("Lora hashes", _hash_list(lora_hashes)), ("TI hashes", _hash_list(ti_hashes)),
-              ("Version", f"picotui {version}")]
-    settings = ", ".join(f"{k}: {quote(v)}" for k, v in fields if v is not None and v != "")
-    negative = f"\nNegative prompt: {request.negative_prompt}" if request.negative_prompt else ""
-    return f"{lora_tags(request)}{negative}\n{settings}".strip()
-
-
-# A1111 writes ENSD only for the samplers whose options say "uses_ensd" (modules/sd_samplers_kdiffusion.py).
-A1111_ENSD_SAMPLERS = {"Euler a", "DPM2 a", "DPM++ 2S a"}
-
-
-def noise_fields(request: GenerationRequest) -> list[tuple[str, object]]:
-    """A1111's noise keys in its order, each only where A1111 writes it (create_infotext): Variation seed
-    and strength when the strength is not 0, Seed resize from when set, Clip skip (between them, as in
-    A1111), ENSD for the samplers that use it, RNG unless GPU (no RNG key means GPU)."""
-    strength = request.variation_strength
-    resize = request.seed_resize_from
-    ensd = request.eta_noise_seed_delta
-    return [("Variation seed", request.variation_seed if strength else None),
-            ("Variation seed strength", number(strength) if strength else None),
-            ("Seed resize from", f"{resize[0]}x{resize[1]}" if resize else None),
-            ("Clip skip", request.clip_skip if request.clip_skip > 1 else None),
-            ("ENSD", ensd if ensd and request.sampler.removesuffix(" Karras") in A1111_ENSD_SAMPLERS else None),
-            ("RNG", request.rng if request.rng != "GPU" else None)]
-
-
-def picotui_chunk(request: GenerationRequest, version: str = __version__) -> str:
-    return json.dumps({"version": version, "request": request.to_dict()}, ensure_ascii=False, sort_keys=True)
-
-
-# ---- parsing ---------------------------------------------------------------------------------------
 
 def parse_parameters(text: str) -> dict[str, str]:
     """A1111's reading of a parameters text: {"Prompt", "Negative prompt", key: value...} (values unquoted)."""

@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 
 from picotui.engine.errors import JobCancelled, SaveError, one_line
-from picotui.engine.recipes.metadata import PARAMETERS_CHUNK, PICOTUI_CHUNK, picotui_chunk
+from picotui.engine.recipes.infotext import PARAMETERS_CHUNK, PICOTUI_CHUNK, picotui_chunk
 
 _NUMBERED = re.compile(r"^(\d{5,})-.*\.png$", re.IGNORECASE)
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -130,7 +130,7 @@ def save_again(finished, outputs_dir, *, today: _dt.date | None = None) -> Path:
     """
     parameters = finished.parameters
     if not parameters:  # the first try failed before the A1111 text was made: write it without hashes
-        from picotui.engine.recipes.metadata import a1111_parameters
+        from picotui.engine.recipes.infotext import a1111_parameters
 
         request = finished.request
         parameters = a1111_parameters(request, model_name=Path(request.checkpoint).stem, model_hash=None,
