@@ -41,6 +41,11 @@ class Step(Event):
     image_index: int = 0  # which image of the batch (0-based)
     batch_count: int = 1
     unet_evaluations: int = 0  # latents through the UNet so far for this image (CFG: 2 a step; CFG 1: 1)
+    # Which denoising pass of the image this step belongs to: pass_label "" when the image has one pass
+    # (txt2img, img2img); with hires fix "first pass" then "hires pass". index/total/eta_s are the pass's own.
+    pass_label: str = ""
+    pass_number: int = 1
+    pass_count: int = 1
 
 
 @dataclass(frozen=True)

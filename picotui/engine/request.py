@@ -38,6 +38,14 @@ VARIATION_STRENGTH = (0.0, 1.0)
 ENSD = (0, MAX_SEED)
 TOKEN_MERGING = (0.0, 0.9)  # A1111's "Token merging ratio" slider
 NGMS = (0.0, 15.0)  # A1111's "Negative Guidance minimum sigma" slider (0: off)
+# The second pass (img2img and hires fix), with A1111's labels and defaults.
+DENOISING_STRENGTH = (0.0, 1.0)
+DEFAULT_DENOISING_STRENGTH = 0.75  # A1111's img2img default (its hires fix defaults to 0.7)
+DEFAULT_HIRES_DENOISING_STRENGTH = 0.7
+RESIZE_MODES: tuple[str, ...] = ("Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)")
+HIRES_SCALE = (1.0, 4.0)
+HIRES_STEPS = (0, 150)  # 0: as many as the first pass
+DEFAULT_HIRES_UPSCALER = "Latent"
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,24 @@ class GenerationRequest:
     eta_noise_seed_delta: int = 0
     token_merging_ratio: float = 0.0  # A1111's "Token merging ratio" (0: off)
     ngms: float = 0.0  # A1111's "NGMS": skip the negative prompt's pass below this sigma (every other step)
+    # img2img: the source picture's file (None: text to image), how it is fitted to width x height, and how
+    # much of it is redrawn. init_image_hash is filled in by the job (the file's SHA-256, first 10 hex digits)
+    # so the recipe names the exact source without embedding it.
+    init_image: str | None = None
+    init_image_hash: str | None = None
+    resize_mode: str = RESIZE_MODES[0]
+    denoising_strength: float = DEFAULT_DENOISING_STRENGTH  # img2img's, and the hires pass's when hires is on
+    # Hires fix (A1111's txt2img "enable_hr"): a first pass at width x height, upscaled by hires_scale, or to
+    # hires_resize (width, height; 0 = follow the other from the aspect ratio), then denoised again.
+    hires: bool = False
+    hires_scale: float = 2.0
+    hires_resize: tuple[int, int] | None = None
+    hires_upscaler: str = DEFAULT_HIRES_UPSCALER  # "Latent" family, "Lanczos", "Nearest", "None" or a model
+    hires_steps: int = 0  # 0: the first pass's steps
+    hires_sampler: str = ""  # "": the first pass's sampler
+    hires_schedule_type: str = ""  # "": the first pass's schedule type
+    hires_prompt: str = ""  # "": the first pass's prompt
+    hires_negative_prompt: str = ""  # "": the first pass's negative prompt
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # unknown fields read back from PNGs
 
     def __post_init__(self):
@@ -118,6 +144,7 @@ class GenerationRequest:
         object.__setattr__(self, "clip_skip", _integer("Clip skip", self.clip_skip, *CLIP_SKIP))
         object.__setattr__(self, "batch_count", _integer("Batch count", self.batch_count, *BATCH_COUNT))
         self._check_noise()
+        self._check_second_pass()
 
     def _check_noise(self) -> None:
         rng = self.rng.strip().upper() if isinstance(self.rng, str) else self.rng
@@ -134,6 +161,66 @@ class GenerationRequest:
         object.__setattr__(self, "token_merging_ratio",
                            _number("Token merging ratio", self.token_merging_ratio, *TOKEN_MERGING))
         object.__setattr__(self, "ngms", _number("NGMS", self.ngms, *NGMS))
+
+    def _check_second_pass(self) -> None:
+        for name in ("hires_prompt", "hires_negative_prompt"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise RequestError(f"{name.replace('_', ' ').capitalize()} must be text.")
+            if len(value) > MAX_PROMPT_CHARS:
+                raise RequestError(f"{name.replace('_', ' ').capitalize()} is {len(value):,} characters; "
+                                   f"keep it under {MAX_PROMPT_CHARS:,}.")
+        if self.init_image is not None and (not isinstance(self.init_image, str) or not self.init_image.strip()):
+            object.__setattr__(self, "init_image", None)
+        if self.init_image is None:
+            object.__setattr__(self, "init_image_hash", None)
+        mode = next((m for m in RESIZE_MODES if isinstance(self.resize_mode, str)
+                     and m.lower() == self.resize_mode.strip().lower()), None)
+        if mode is None:
+            raise RequestError(f"Unknown resize mode {self.resize_mode!r}: choose one of {', '.join(RESIZE_MODES)}.")
+        object.__setattr__(self, "resize_mode", mode)
+        object.__setattr__(self, "denoising_strength",
+                           _number("Denoising strength", self.denoising_strength, *DENOISING_STRENGTH))
+        if not isinstance(self.hires, bool):
+            raise RequestError("Hires fix must be on or off (true or false).")
+        if self.hires and self.init_image is not None:
+            raise RequestError("Hires fix is for text to image: clear the source image, or raise the img2img "
+                               "size instead.")
+        object.__setattr__(self, "hires_scale", _number("Hires upscale", self.hires_scale, *HIRES_SCALE))
+        object.__setattr__(self, "hires_resize", _hires_resize(self.hires_resize))
+        object.__setattr__(self, "hires_steps", _integer("Hires steps", self.hires_steps, *HIRES_STEPS))
+        if not isinstance(self.hires_upscaler, str) or not self.hires_upscaler.strip():
+            raise RequestError("Hires upscaler is empty: pick one (Latent, Lanczos, or a model in models/upscalers).")
+        object.__setattr__(self, "hires_upscaler", self.hires_upscaler.strip())
+        hires_sampler = self.hires_sampler.strip() if isinstance(self.hires_sampler, str) else None
+        if hires_sampler is None or (hires_sampler and split_sampler_name(hires_sampler)[0] is None):
+            raise RequestError(f"Unknown hires sampler {self.hires_sampler!r}: leave it empty for the first pass's "
+                               f"sampler or choose one of {', '.join(SAMPLER_NAMES)}.")
+        object.__setattr__(self, "hires_sampler", hires_sampler)
+        hires_schedule = self.hires_schedule_type.strip() if isinstance(self.hires_schedule_type, str) else None
+        if hires_schedule is None or (hires_schedule and schedule_label(hires_schedule) is None):
+            raise RequestError(f"Unknown hires schedule type {self.hires_schedule_type!r}: leave it empty for the "
+                               f"first pass's or choose one of {', '.join(SCHEDULE_TYPES)}.")
+        object.__setattr__(self, "hires_schedule_type", schedule_label(hires_schedule) if hires_schedule else "")
+
+    def hires_size(self) -> tuple[int, int, int, int]:
+        """A1111's hires target (calculate_target_resolution): (width, height, truncate_x, truncate_y).
+
+        By scale: int(size * scale). By "Hires resize" W x H: one side 0 follows the other through the first
+        pass's aspect ratio (integer division); both set: the upscale covers W x H and the latent is
+        cropped by truncate_x/y latent pixels (8 image pixels each), centred, to the requested aspect."""
+        if self.hires_resize is None:
+            return int(self.width * self.hires_scale), int(self.height * self.hires_scale), 0, 0
+        target_w, target_h = self.hires_resize
+        if target_h == 0:
+            return target_w, target_w * self.height // self.width, 0, 0
+        if target_w == 0:
+            return target_h * self.width // self.height, target_h, 0, 0
+        if self.width / self.height < target_w / target_h:
+            width, height = target_w, target_w * self.height // self.width
+        else:
+            width, height = target_h * self.width // self.height, target_h
+        return width, height, (width - target_w) // 8, (height - target_h) // 8
 
     def with_seed(self) -> GenerationRequest:
         """This request with a concrete seed (a random one if none was set), and a concrete variation seed
@@ -176,6 +263,8 @@ class GenerationRequest:
         data["loras"] = [{"name": l.name, "weight": l.weight} for l in self.loras]
         if self.seed_resize_from is not None:
             data["seed_resize_from"] = list(self.seed_resize_from)
+        if self.hires_resize is not None:
+            data["hires_resize"] = list(self.hires_resize)
         if not data["extra"]:
             del data["extra"]
         return data
@@ -244,6 +333,30 @@ def _seed_resize(value: Any) -> tuple[int, int] | None:
     width = _integer("Seed resize from width", value[0], *SIZE)
     height = _integer("Seed resize from height", value[1], *SIZE)
     return (width, height)
+
+
+def _hires_resize(value: Any) -> tuple[int, int] | None:
+    """A1111's "Hires resize" (width, height) from a pair or "WxH"; either side 0 follows the other, both 0
+    (or None, "") means upscale by the scale instead."""
+    if value is None or value == "" or value in ((0, 0), [0, 0]):
+        return None
+    if isinstance(value, str):
+        parts = value.lower().replace("×", "x").split("x")
+        if len(parts) != 2:
+            raise RequestError(f"Hires resize must be WIDTHxHEIGHT, e.g. 1024x1024, not {value.strip()[:20]!r}.")
+        value = parts
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise RequestError("Hires resize must be a width and a height, e.g. 1024x1024 (0 follows the other).")
+    sides = []
+    for label, side in zip(("width", "height"), value):
+        side = _integer(f"Hires resize {label}", side, 0, SIZE[1])
+        if side and side < SIZE[0]:
+            raise RequestError(f"Hires resize {label} {side} is too small: use 0 (follow the other side) or "
+                               f"{SIZE[0]} to {SIZE[1]}.")
+        sides.append(side)
+    if sides == [0, 0]:
+        return None
+    return (sides[0], sides[1])
 
 
 def _number(label: str, value: Any, lo: float, hi: float) -> float:
