@@ -219,9 +219,9 @@ def test_a_picotui_chunk_with_bad_values_falls_back_to_the_a1111_text(tmp_path):
     recipe = read_recipe(path)
     assert recipe.source == "a1111" and recipe.request.steps == 9 and recipe.request.prompt == "a fox"
     assert any("picotui settings ignored" in line for line in recipe.unmatched)
-    metadata_png(path, picotui=json.dumps({"version": "9.0", "request": {"steps": 10, "hires": True}}))
+    metadata_png(path, picotui=json.dumps({"version": "9.0", "request": {"steps": 10, "refiner_switch_at": 0.8}}))
     recipe = read_recipe(path)
-    assert recipe.request.steps == 10 and recipe.unmatched == ["hires: True (unknown setting)"]
+    assert recipe.request.steps == 10 and recipe.unmatched == ["refiner_switch_at: 0.8 (unknown setting)"]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
