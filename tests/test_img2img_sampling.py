@@ -94,6 +94,14 @@ def test_strength_0_with_the_hires_rule_returns_the_init_latents(tiny_pipe, cond
     assert torch.equal(latents, init) and reports == []
 
 
+def test_noise_of_another_size_than_the_init_latents_is_refused(tiny_pipe, conds, init):
+    from picotui.engine.sampling.noise import ImageNoise
+
+    noise = ImageNoise((1, 4, 16, 16), 5, source="CPU", device="cpu")  # e.g. the first pass's size in a hires pass
+    with pytest.raises(ValueError, match="latent size being denoised"):
+        ours(tiny_pipe, conds, init, sampler="Euler", steps=4, strength=0.5, noise=noise)
+
+
 def test_img2img_starts_from_the_init_latents(tiny_pipe, conds, init):
     a = ours(tiny_pipe, conds, init, sampler="Euler", steps=4, strength=0.5)
     b = ours(tiny_pipe, conds, init * 0.0, sampler="Euler", steps=4, strength=0.5)
@@ -250,6 +258,29 @@ def test_encode_honours_the_pipelines_vae_tiling(tiny_pipe, monkeypatch):
     assert len(tiled) == 2  # ours, then the reference's
     assert got.shape == (1, 4, 16, 20)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_an_fp16_encode_that_overflows_is_done_again_in_fp32(tiny_components):
+    import copy
+
+    from generation_support import plain_pipeline
+
+    from picotui.engine.sampling.encode import ENCODE_NAN_NOTICE
+    from picotui.engine.sampling.encode import encode as vae_encode
+
+    unet, vae, text_encoder = tiny_components
+    vae = copy.deepcopy(vae)
+    with torch.no_grad():  # an encoder whose output is finite in fp32 and beyond fp16's range (65504)
+        vae.encoder.conv_out.weight.mul_(1e6)
+        vae.encoder.conv_out.bias.mul_(1e6)
+    pipe = plain_pipeline(unet, vae.half(), text_encoder)
+    image = picture(64, 64)
+    notices = []
+    got = vae_encode(pipe, image, on_notice=notices.append)
+    assert notices == [ENCODE_NAN_NOTICE] and pipe.vae.dtype == torch.float16  # the VAE is back in fp16
+    torch.testing.assert_close(got, reference_latents(copy.deepcopy(pipe.vae).float(), image), rtol=1e-4, atol=1e-2)
+    assert torch.equal(vae_encode(pipe, image, on_notice=notices.append), got)
+    assert len(notices) == 1  # said once: the next encode goes straight to fp32
 
 
 # --- latent upscale -------------------------------------------------------------------------------------------------
