@@ -120,7 +120,7 @@ def test_cancel_and_preview_work_in_img2img(tiny_pipe, conds, init, sampler):
 
 
 # --- diffusers' img2img pipeline ----------------------------------------------------------------------------------
-def diffusers_img2img(components, conds, init, scheduler, *, steps, strength, seed):
+def diffusers_img2img(components, conds, init, scheduler, *, steps, strength, seed, eta=0.0):
     """diffusers' own img2img: its timesteps (the last int(steps * strength)), its add_noise with the noise its CPU
     generator draws first (what picotui's CPU noise source draws first for the seed), its loop."""
     from diffusers import StableDiffusionImg2ImgPipeline
@@ -135,7 +135,7 @@ def diffusers_img2img(components, conds, init, scheduler, *, steps, strength, se
     with torch.no_grad():
         return pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, image=init, strength=strength,
                     num_inference_steps=steps, guidance_scale=CFG, generator=torch.Generator("cpu").manual_seed(seed),
-                    output_type="latent").images
+                    eta=eta, output_type="latent").images
 
 
 def scheduler_for(name):
@@ -145,25 +145,36 @@ def scheduler_for(name):
     from picotui.paths import assets_dir
 
     config = diffusers.PNDMScheduler.load_config(str(assets_dir() / "sd15" / "scheduler"), local_files_only=True)
-    if name == "DDIM":
-        return make_scheduler("DDIM", config)
+    if name != "Euler":  # the timestep samplers: the scheduler picotui runs them with
+        return make_scheduler(name, config)
     # A1111's Euler (Uniform schedule) is t = linspace(999, 0, n) through t_to_sigma: diffusers' "linspace"
     # spacing. At 4 steps the timesteps are 999, 666, 333, 0: integers, where k-diffusion's log-sigma
     # interpolation and diffusers' linear one agree exactly.
     return diffusers.EulerDiscreteScheduler.from_config(config, timestep_spacing="linspace")
 
 
-@pytest.mark.parametrize("sampler", ["Euler", "DDIM"])
-def test_img2img_equals_diffusers_img2img_pipeline(tiny_pipe, tiny_components, conds, init, sampler):
-    # A1111 at 4 steps and strength 0.5 runs t_enc + 1 = int(0.5 * 4) + 1 = 3 steps: the schedule's last three
-    # (Euler: sigmas at t = 666, 333, 0; DDIM: timesteps 501, 251, 1). diffusers runs the last int(4 * strength):
-    # strength 0.75 runs those same three. (The two rules differ by one step for the same strength.)
-    got = ours(tiny_pipe, conds, init, sampler=sampler, steps=4, strength=0.5, seed=21)
+@pytest.mark.parametrize("sampler, steps, strength, fixed", [
+    ("Euler", 4, 0.5, False), ("DDIM", 4, 0.5, False), ("PLMS", 4, 0.5, False), ("UniPC", 4, 0.5, False),
+    ("TCD", 4, 0.5, False),
+    ("Euler", 3, 0.75, True),  # the hires rule: schedule int(3 / 0.75) = 4, t_enc + 1 = 3 steps run
+    ("DDIM", 3, 0.75, True),
+])
+def test_img2img_equals_diffusers_img2img_pipeline(tiny_pipe, tiny_components, conds, init, sampler, steps,
+                                                    strength, fixed):
+    # A1111 at 4 steps and strength 0.5 runs t_enc + 1 = int(0.5 * 4) + 1 = 3 steps: the 4-step schedule's last
+    # three (Euler: sigmas at t = 666, 333, 0; DDIM: timesteps 501, 251, 1); so does its hires rule at 3 steps and
+    # 0.75. diffusers runs the last int(4 * strength) of 4: strength 0.75 runs those same three. (The two rules
+    # differ by one step for the same strength.) TCD's step noise comes from the generator after the first draw.
+    from picotui.engine.sampling.samplers import STEP_ETA
+
+    got = ours(tiny_pipe, conds, init, sampler=sampler, steps=steps, strength=strength, fixed=fixed, seed=21)
+    eta = STEP_ETA.get(sampler, 0.0)
     expected = diffusers_img2img(tiny_components, conds, init, scheduler_for(sampler), steps=4, strength=0.75,
-                                 seed=21)
+                                 seed=21, eta=eta)
     assert expected.abs().mean() > 0.1
     torch.testing.assert_close(got, expected, atol=2e-3, rtol=2e-3)
-    other = diffusers_img2img(tiny_components, conds, init, scheduler_for(sampler), steps=4, strength=0.5, seed=21)
+    other = diffusers_img2img(tiny_components, conds, init, scheduler_for(sampler), steps=4, strength=0.5, seed=21,
+                              eta=eta)
     assert (other - got).abs().mean() > 0.05  # one step fewer is a different result: the comparison can fail
 
 
