@@ -8,8 +8,8 @@ models/upscalers, a face-restoration or denoising model) is refused with one lin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from picotui.engine.errors import ModelError, is_out_of_memory, one_line
 from picotui.engine.models.headers import PICKLE_SUFFIXES, classify
