@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     config, paths = load_settings(args)
     options = engine_options(args, config)
     library = Library(paths.models, paths.cache, allow_pickle=options["allow_pickle"])
-    device, dtype = "cpu", None
+    device: object = "cpu"
+    dtype = None
     if builtin_name(request.upscaler) is None:
         from picotui.engine.hardware.memory import choose_device
 

@@ -319,6 +319,13 @@ class Library:
         self._hash_stop.set()
 
 
+def upscaler_label(mf: ModelFile) -> str:
+    """An upscaler's architecture and scale as lists show them: "ESRGAN 4x"; "?" where the header does not say."""
+    if mf.architecture is None:
+        return "? (known when first used)" if not mf.is_pickle else "pickle (known when first used)"
+    return f"{mf.architecture} {mf.scale}x" if mf.scale else mf.architecture
+
+
 def _lora_hash_kind(mf: ModelFile) -> str:
     return "addnet" if Path(mf.name).suffix.lower() == ".safetensors" else "sha256"
 
@@ -389,4 +396,4 @@ def _walk(top: Path, problems: list[str]):
                 yield Path(entry.path)
 
 
-__all__ = ["ModelFile", "Library", "sniff", "check_slot", "KINDS", "FOLDERS", "DEMO_FILE"]
+__all__ = ["ModelFile", "Library", "sniff", "check_slot", "upscaler_label", "KINDS", "FOLDERS", "DEMO_FILE"]
