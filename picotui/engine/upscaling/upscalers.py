@@ -104,6 +104,10 @@ class Upscalers:
                 return self._cached[1]
             self._cached = None  # drop the old one before loading the next
             loaded = load_upscaler(mf.path, self.allow_pickle)
+            if mf.architecture != loaded.architecture or mf.scale != loaded.scale:
+                remember = getattr(self.library, "remember_upscaler", None)
+                if remember is not None:  # the browser shows what spandrel found from now on
+                    remember(mf.path, loaded.architecture, loaded.scale)
             loaded.descriptor.to(self._device())
             loaded.descriptor.to(self._dtype(loaded.descriptor))  # fp16/bf16 only where the architecture allows
             self._cached = (key, loaded)
