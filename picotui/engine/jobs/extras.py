@@ -92,14 +92,23 @@ def save_upscaled(image, request: UpscaleRequest, text: str, outputs_dir: Path) 
             os.unlink(tmp)
 
 
-def run_upscale_job(engine, job_id: int, request: UpscaleRequest, is_cancelled, emit) -> None:
-    """The worker's Extras job: events Loading, Notice(s), Finished (image and path). Out of GPU memory becomes
-    one Failed line (the generation's memory plan is not the upscaler's: tiles already keep memory flat)."""
-    started = time.perf_counter()
+def _runner_upscalers(engine) -> Upscalers:
+    """The runner's Upscalers (hires fix shares it: one loaded model at a time), or one kept beside it."""
+    shared = getattr(engine, "upscalers", None)
+    if callable(shared):
+        return shared()
     upscalers = _upscalers.get(engine)
     if upscalers is None:
         upscalers = Upscalers(engine.library, engine.choice.device, engine.choice.dtype, engine.library.allow_pickle)
         _upscalers[engine] = upscalers
+    return upscalers
+
+
+def run_upscale_job(engine, job_id: int, request: UpscaleRequest, is_cancelled, emit) -> None:
+    """The worker's Extras job: events Loading, Notice(s), Finished (image and path). Out of GPU memory becomes
+    one Failed line (the generation's memory plan is not the upscaler's: tiles already keep memory flat)."""
+    started = time.perf_counter()
+    upscalers = _runner_upscalers(engine)
     emit(Loading(job_id, f"upscaling with {request.upscaler}", 0.0))
 
     def on_tile(done: int, total: int) -> None:

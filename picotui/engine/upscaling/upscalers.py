@@ -17,13 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from picotui.engine.errors import ModelError, RequestError
+from picotui.engine.sampling.img2img import LATENT_UPSCALE_MODES  # the Latent family's maths lives there
 
 log = logging.getLogger(__name__)
 
 BUILTIN = ("None", "Lanczos", "Nearest")
-# A1111's shared.latent_upscale_modes, in its order (the maths lives in sampling/img2img.py).
-LATENT = ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)", "Latent (nearest)",
-          "Latent (nearest-exact)")
+LATENT = tuple(LATENT_UPSCALE_MODES)  # A1111's shared.latent_upscale_modes, in its order
 MAX_RUNS = 3  # A1111: at most three passes of the model
 
 
