@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     size.add_argument("--resize", default=None, metavar="WxH", help="upscale to this size, cropped to fit")
     p.add_argument("--no-crop", action="store_true", help="with --resize: keep the aspect ratio, no crop")
     p.add_argument("--output", default=None, metavar="DIR", help="where the PNG goes (default: outputs/extras)")
+    p.add_argument("--quiet", action="store_true", help="no progress")
     add_engine_arguments(p)
     p.set_defaults(func=run)
 
@@ -72,7 +73,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"picotui: {choice.notice}", file=sys.stderr)
         device, dtype = choice.device, choice.dtype
     upscalers = Upscalers(library, device, dtype, options["allow_pickle"])
-    image, info, notices = upscale_picture(request, upscalers)
+    show = sys.stderr.isatty() and not args.quiet
+
+    def on_tile(done: int, total: int) -> None:  # a model on a CPU can take minutes: say where it is
+        if show:
+            print(f"\rpicotui upscale: tile {done}/{total}", end="\n" if done == total else "", file=sys.stderr,
+                  flush=True)
+
+    image, info, notices = upscale_picture(request, upscalers, on_tile=on_tile)
     for notice in notices:
         print(f"picotui: {notice}", file=sys.stderr)
     print(save_upscaled(image, request, infotext(info), paths.outputs), flush=True)

@@ -56,8 +56,8 @@ class Upscalers:
     """Applies upscalers by name. Model files are loaded once and kept (reloaded when the file changes); one
     model is kept at a time, since a second would only cost memory.
 
-    `device` and `dtype` are the engine's (torch objects or strings); a model runs in fp16/bf16 only where
-    spandrel says its architecture supports it, else fp32."""
+    `device` and `dtype` are the engine's (torch objects or strings); a model runs in fp16/bf16 only on CUDA
+    cards from Volta on (sm_70+) and where spandrel says its architecture supports it, else fp32."""
 
     def __init__(self, library, device="cpu", dtype=None, allow_pickle: bool = False, *, tile: int | None = None,
                  overlap: int | None = None):
@@ -126,8 +126,11 @@ class Upscalers:
         import torch
 
         dtype = getattr(torch, self.dtype) if isinstance(self.dtype, str) else self.dtype
-        if self._device().type == "cpu" or dtype is None:
+        device = self._device()
+        if device.type != "cuda" or dtype is None:
             return torch.float32  # fp16 convolutions on a CPU are slow or missing
+        if torch.cuda.get_device_capability(device) < (7, 0):
+            return torch.float32  # Pascal computes fp16 convolutions slowly; one tile at a time fits in fp32
         if dtype == torch.float16 and descriptor.supports_half:
             return dtype
         if dtype == torch.bfloat16 and descriptor.supports_bfloat16:
