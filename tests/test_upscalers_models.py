@@ -163,3 +163,27 @@ def test_spandrel_refuses_what_is_not_super_resolution(tree):
         load_upscaler(tree[0] / "upscalers" / "denoise-1x.safetensors", allow_pickle=False)
     assert str(refused.value).startswith("denoise-1x.safetensors is a restoration model (1x: denoise, deblur, JPEG "
                                          "cleanup) (ESRGAN), not an upscaler")
+
+
+def test_fp16_overflow_reruns_in_fp32(tree, tmp_path, monkeypatch):
+    import torch
+    from safetensors.torch import save_file
+    from spandrel.architectures.Compact import Compact
+
+    torch.manual_seed(1)
+    net = Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2).eval()
+    with torch.no_grad():  # activations far beyond fp16's 65504: what makes some upscalers paint black tiles
+        net.body[0].weight.mul_(1e5)
+        net.body[0].bias.zero_()
+    (tmp_path / "models" / "upscalers").mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()},
+              str(tmp_path / "models" / "upscalers" / "hot.safetensors"))
+    monkeypatch.setattr(Upscalers, "_dtype", lambda self, descriptor: torch.float16)  # as on a CUDA card
+    upscalers = Upscalers(Library(tmp_path / "models", tmp_path / "cache"))
+    image = noise(32, 24)
+    out = upscalers.upscale(image, 2, "hot")
+    assert upscalers.notices == ["The RealESRGAN Compact upscaler overflowed in float16: running it in fp32, which "
+                                 "is slower."]
+    assert np.abs(np.asarray(out, np.float32) - reference(net, image)).max() <= 0.51
+    upscalers.upscale(image, 2, "hot")
+    assert upscalers.notices == []  # the cached model stays fp32
