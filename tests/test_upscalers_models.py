@@ -187,3 +187,17 @@ def test_fp16_overflow_reruns_in_fp32(tree, tmp_path, monkeypatch):
     assert np.abs(np.asarray(out, np.float32) - reference(net, image)).max() <= 0.51
     upscalers.upscale(image, 2, "hot")
     assert upscalers.notices == []  # the cached model stays fp32
+
+
+def test_the_model_only_ever_sees_one_default_tile(library):
+    # what keeps the device's memory flat whatever the picture's size: A1111's 192 px tiles, one at a time
+    upscalers = Upscalers(library)
+    model = upscalers.model("tiny-compact-2x").descriptor.model
+    seen: list[tuple[int, ...]] = []
+    hook = model.register_forward_hook(lambda _m, args, _o: seen.append(tuple(args[0].shape)))
+    try:
+        out = upscalers.upscale(noise(500, 300), 2, "tiny-compact-2x")
+    finally:
+        hook.remove()
+    assert out.size == (1000, 600)
+    assert seen == [(1, 3, 192, 192)] * 6  # 3 columns x 2 rows (split_grid with overlap 8)
