@@ -201,3 +201,31 @@ def test_the_model_only_ever_sees_one_default_tile(library):
         hook.remove()
     assert out.size == (1000, 600)
     assert seen == [(1, 3, 192, 192)] * 6  # 3 columns x 2 rows (split_grid with overlap 8)
+
+
+def test_upscalers_the_header_cannot_name_are_named_by_spandrel_once(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+    from spandrel.architectures.SwinIR import SwinIR
+
+    from picotui.engine.upscaling.describe import describe_upscalers, unnamed_upscalers
+
+    folder = tmp_path / "models" / "SwinIR"  # A1111's folder
+    folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    for name, up in (("swinir-2x", 2), ("swinir-denoise", 1)):
+        net = SwinIR(img_size=16, in_chans=3, embed_dim=12, depths=[1], num_heads=[2], window_size=4, upscale=up,
+                     upsampler="pixelshuffledirect" if up > 1 else "", img_range=1.0)
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / f"{name}.safetensors"))
+    library = Library(tmp_path / "models", tmp_path / "cache")
+    assert {mf.name for mf in unnamed_upscalers(library)} == {"swinir-2x.safetensors", "swinir-denoise.safetensors"}
+    assert describe_upscalers(library) == 2
+    for lib in (library, Library(tmp_path / "models", tmp_path / "cache")):  # and the next session, from the cache
+        found = {mf.name: mf for mf in lib.files("upscaler")}
+        assert (found["swinir-2x.safetensors"].architecture, found["swinir-2x.safetensors"].scale) == ("SwinIR", 2)
+        assert found["swinir-2x.safetensors"].usable
+        denoise = found["swinir-denoise.safetensors"]
+        assert not denoise.usable and denoise.reason.startswith("swinir-denoise.safetensors is a restoration model")
+        assert unnamed_upscalers(lib) == []
+    out = Upscalers(library).upscale(noise(40, 24), 2, "swinir-2x")  # and it runs, tiled, padded to its window
+    assert out.size == (80, 48)
