@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             if exc.kind == "model":  # the upscaler itself: every file would fail the same way
                 raise
             failed += 1
-            print(f"picotui: {terminal_safe(exc)}", file=sys.stderr, flush=True)
+            print(f"picotui: {terminal_safe(str(exc))}", file=sys.stderr, flush=True)
     return 2 if failed else 0
 
 
