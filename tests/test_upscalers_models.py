@@ -205,7 +205,7 @@ def test_the_model_only_ever_sees_one_default_tile(library):
 
 def test_upscalers_the_header_cannot_name_are_named_by_spandrel_once(tmp_path):
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import load_file, save_file
     from spandrel.architectures.SwinIR import SwinIR
 
     from picotui.engine.upscaling.describe import describe_upscalers, unnamed_upscalers
@@ -227,8 +227,26 @@ def test_upscalers_the_header_cannot_name_are_named_by_spandrel_once(tmp_path):
         denoise = found["swinir-denoise.safetensors"]
         assert not denoise.usable and denoise.reason.startswith("swinir-denoise.safetensors is a restoration model")
         assert unnamed_upscalers(lib) == []
-    out = Upscalers(library).upscale(noise(40, 24), 2, "swinir-2x")  # and it runs, tiled, padded to its window
-    assert out.size == (80, 48)
+    # A1111 tiles SwinIR with tiled_upscale_2: square tiles of min(tile, w, h), starts every tile - overlap plus
+    # one flush with the edge, overlaps averaged. Written out here with the model run on each tile directly.
+    import torch
+    from upscaler_support import to_tensor
+
+    net = SwinIR(img_size=16, in_chans=3, embed_dim=12, depths=[1], num_heads=[2], window_size=4, upscale=2,
+                 upsampler="pixelshuffledirect", img_range=1.0).eval()
+    net.load_state_dict(load_file(str(folder / "swinir-2x.safetensors")))
+    image = noise(40, 28)
+    pixels, tile = to_tensor(image), 16
+    total, count = torch.zeros(1, 3, 56, 80), torch.zeros(1, 1, 56, 80)
+    with torch.no_grad():
+        for y in (0, 12):  # range(0, 28 - 16, 12) + [28 - 16]
+            for x in (0, 12, 24):  # range(0, 40 - 16, 12) + [40 - 16]
+                total[..., 2 * y:2 * (y + tile), 2 * x:2 * (x + tile)] += net(pixels[..., y:y + tile, x:x + tile]).clamp(0, 1)
+                count[..., 2 * y:2 * (y + tile), 2 * x:2 * (x + tile)] += 1
+    expected = (total / count)[0].flip(0).permute(1, 2, 0).numpy() * 255
+    out = Upscalers(library, tile=tile, overlap=4).upscale(image, 2, "swinir-2x")
+    assert out.size == (80, 56)
+    assert np.abs(np.asarray(out, np.float32) - expected).max() <= 0.51
 
 
 def test_files_a1111_downloads_go_by_a1111_names(tree, tmp_path):
