@@ -203,6 +203,7 @@ def test_the_model_only_ever_sees_one_default_tile(library):
     assert seen == [(1, 3, 192, 192)] * 6  # 3 columns x 2 rows (split_grid with overlap 8)
 
 
+@pytest.mark.filterwarnings("ignore:torch.meshgrid")  # spandrel's SwinIR, not ours
 def test_upscalers_the_header_cannot_name_are_named_by_spandrel_once(tmp_path):
     import torch
     from safetensors.torch import load_file, save_file
