@@ -76,6 +76,41 @@ def test_tiled_equals_untiled_away_from_the_seams(tree, library):
     assert np.abs(out - ref).max() < 64  # the seams blend, they do not jump
 
 
+def test_seams_blend_as_combine_grid(tree, library):
+    # A1111's upscale_with_model written out on a float canvas: split_grid's tiles; in each row every tile after
+    # the first fades in over its first overlap*scale columns (mask r/overlap), then each row after the first
+    # fades in over the rows above the same way; the rest of a tile or row replaces what was there.
+    import torch
+    from upscaler_support import to_tensor
+
+    net = tree[1]["tiny-compact-2x"]
+    image, tile, overlap, s = noise(112, 88, seed=2), 48, 8, 2
+    pixels = to_tensor(image)
+    xs, ys = [0, 32, 64], [0, 40]  # split_grid: ceil((112-8)/40) = 3 columns 32 apart, ceil((88-8)/40) = 2 rows
+    canvas = torch.zeros(3, 88 * s, 112 * s)
+    fade = overlap * s
+    ramp = torch.arange(fade) / fade
+    with torch.no_grad():
+        for y in ys:
+            row = torch.zeros(3, tile * s, 112 * s)
+            for x in xs:
+                out = net(pixels[..., y:y + tile, x:x + tile])[0].clamp(0, 1)
+                if x:
+                    row[:, :, x * s:x * s + fade] = row[:, :, x * s:x * s + fade] * (1 - ramp) + out[:, :, :fade] * ramp
+                    row[:, :, x * s + fade:(x + tile) * s] = out[:, :, fade:]
+                else:
+                    row[:, :, :tile * s] = out
+            if y:
+                band = canvas[:, y * s:y * s + fade]
+                canvas[:, y * s:y * s + fade] = band * (1 - ramp[:, None]) + row[:, :fade] * ramp[:, None]
+                canvas[:, y * s + fade:(y + tile) * s] = row[:, fade:]
+            else:
+                canvas[:, :tile * s] = row
+    expected = canvas.flip(0).permute(1, 2, 0).numpy() * 255
+    out = Upscalers(library, tile=tile, overlap=overlap).upscale(image, 2, "tiny-compact-2x")
+    assert np.abs(np.asarray(out, np.float32) - expected).max() <= 0.51
+
+
 def test_a1111_upscale_loop_runs_the_model_until_big_enough(library):
     upscalers = Upscalers(library, tile=4096)  # one model call per run
     image = noise(52, 40)

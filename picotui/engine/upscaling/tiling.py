@@ -63,10 +63,11 @@ def run_tiled(descriptor, image, *, device, dtype, tile: int = TILE, overlap: in
         canvas = _averaged(pixels, run, tile, overlap, is_cancelled, on_tile)
     else:
         canvas = _ramped(pixels, run, tile, overlap, is_cancelled, on_tile)
+    if canvas.dtype != torch.uint8:
+        canvas = _to_8_bits(canvas)
     if BGR:
         canvas = canvas.flip(0)
-    array = canvas.mul_(255).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-    return Image.fromarray(np.ascontiguousarray(array), "RGB")
+    return Image.fromarray(np.ascontiguousarray(canvas.permute(1, 2, 0).numpy()), "RGB")
 
 
 def _run_tile(descriptor, patch, device, dtype):
@@ -118,7 +119,10 @@ def _ramped(pixels, run, tile, overlap, is_cancelled, on_tile):
     tile_w, tile_h = min(tile, width), min(tile, height)
     xs, ys = positions(width, tile_w, overlap), positions(height, tile_h, overlap)
     total, done, scale = len(xs) * len(ys), 0, 0
-    canvas = None
+    # The picture is kept in 8 bits; only the row being built and the row before it are float. That is exact:
+    # a row's fade band lies inside the row before it (rows overlap by at least `overlap`), and every pixel's
+    # final value is the last one written, computed in float as a full float canvas would.
+    canvas = previous = None
     for y in ys:
         row = None
         for x in xs:
@@ -128,28 +132,40 @@ def _ramped(pixels, run, tile, overlap, is_cancelled, on_tile):
             scale = out.shape[-1] // tile_w
             if row is None:
                 row = torch.zeros(3, tile_h * scale, width * scale)
-            _paste(row, out, x * scale, overlap * scale, axis=2, first=x == xs[0])
+            _paste(row, out, x * scale, overlap * scale, first=x == xs[0])
             done += 1
             if on_tile is not None:
                 on_tile(done, total)
+        assert row is not None
         if canvas is None:
-            canvas = torch.zeros(3, height * scale, width * scale)
-        _paste(canvas, row, y * scale, overlap * scale, axis=1, first=y == ys[0])
+            canvas = torch.zeros(3, height * scale, width * scale, dtype=torch.uint8)
+        if previous is not None:  # fade in over the row before, as combine_grid does
+            fade = min(overlap * scale, row.shape[1])
+            band = previous[1].narrow(1, y * scale - previous[0], fade)
+            ramp = (torch.arange(fade, dtype=torch.float32) / fade).view(1, fade, 1)
+            row[:, :fade] = band * (1 - ramp) + row[:, :fade] * ramp
+        canvas[:, y * scale:y * scale + row.shape[1]] = _to_8_bits(row)
+        previous = (y * scale, row)
     assert canvas is not None
     return canvas
 
 
-def _paste(target, piece, start: int, fade: int, *, axis: int, first: bool) -> None:
-    """combine_grid's paste along `axis`: `piece` fades in over its first `fade` pixels unless it is the first."""
+def _to_8_bits(values):
     import torch
 
-    length = piece.shape[axis]
+    return (values * 255).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _paste(row, tile, start: int, fade: int, *, first: bool) -> None:
+    """combine_grid's paste of a tile into its row at column `start`: it fades in over its first `fade` columns
+    (A1111's mask r * 255 / overlap, r = 0..overlap-1) unless it is the row's first; the rest replaces."""
+    import torch
+
+    width = tile.shape[2]
     if first or fade <= 0:
-        target.narrow(axis, start, length).copy_(piece)
+        row[:, :, start:start + width] = tile
         return
-    fade = min(fade, length)
-    ramp = torch.arange(fade, dtype=torch.float32) / fade  # A1111's mask: r * 255 / overlap, r = 0..overlap-1
-    ramp = ramp.view(1, 1, fade) if axis == 2 else ramp.view(1, fade, 1)
-    head = target.narrow(axis, start, fade)
-    head.mul_(1 - ramp).add_(piece.narrow(axis, 0, fade) * ramp)
-    target.narrow(axis, start + fade, length - fade).copy_(piece.narrow(axis, fade, length - fade))
+    fade = min(fade, width)
+    ramp = (torch.arange(fade, dtype=torch.float32) / fade).view(1, 1, fade)
+    row[:, :, start:start + fade] = row[:, :, start:start + fade] * (1 - ramp) + tile[:, :, :fade] * ramp
+    row[:, :, start + fade:start + width] = tile[:, :, fade:]
