@@ -297,3 +297,11 @@ def test_files_a1111_downloads_go_by_a1111_names(tree, tmp_path):
     assert upscalers.resolve("R-ESRGAN 4x+").name == upscalers.resolve("RealESRGAN_x4plus").name == \
         "RealESRGAN_x4plus.safetensors"
     assert upscalers.upscale(noise(16, 16), 4, "r-esrgan 4x+").size == (64, 64)
+
+
+def test_results_beyond_16384_pixels_are_refused_before_any_work(library):
+    upscalers = Upscalers(library)
+    with pytest.raises(RequestError, match="makes 19200x19200; picotui makes pictures up to 16384"):
+        upscalers.upscale(noise(64, 64), 300, "Lanczos")
+    with pytest.raises(RequestError, match="would make 16800x64 on the way to 6296x24"):
+        upscalers.upscale(noise(4200, 16), 1.5, "tiny-esrgan-4x")  # the 4x model's step is the large one
