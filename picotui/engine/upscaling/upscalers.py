@@ -2,7 +2,9 @@
 
 Built in, always there without a model file: "None", "Lanczos", "Nearest" (modules/upscaler.py), and the
 "Latent" family for hires fix, which works on latents (engine/sampling/img2img.py) and is only named here.
-Every usable file of the library's upscaler kind is offered by its file stem, as A1111 names ESRGAN models.
+Every usable file of the library's upscaler kind is offered by its file stem, as A1111 names ESRGAN models (the
+files A1111 downloads itself by A1111's names, see A1111_MODEL_FILES). Models run tiled (tiling.py), in fp16 where
+the card and the architecture allow it, again in fp32 if fp16 overflows; results are capped at MAX_SIDE.
 
 `Upscalers.upscale` is A1111's Upscaler.upscale: the target is int(w * scale) // 8 * 8 by int(h * scale) // 8 * 8;
 the upscaler runs up to three times until the picture is at least that large (a 4x model asked for 2x runs once;
