@@ -305,3 +305,24 @@ def test_results_beyond_16384_pixels_are_refused_before_any_work(library):
         upscalers.upscale(noise(64, 64), 300, "Lanczos")
     with pytest.raises(RequestError, match="would make 16800x64 on the way to 6296x24"):
         upscalers.upscale(noise(4200, 16), 1.5, "tiny-esrgan-4x")  # the 4x model's step is the large one
+
+
+def test_a_broken_torchvision_falls_back_to_the_architectures_alone(tmp_path):
+    # A torchvision that does not match torch (what pip leaves beside a CPU torch) fails on import: the full
+    # `import spandrel` fails with it, and picotui loads the architectures without spandrel's __init__.
+    import subprocess
+    import sys
+
+    from cli_support import ROOT
+
+    (tmp_path / "torchvision").mkdir()
+    (tmp_path / "torchvision" / "__init__.py").write_text("raise ImportError('torchvision built for another torch')\n")
+    code = ("from picotui.engine.upscaling.architectures import registry\n"
+            "reg = registry()\n"
+            "from spandrel.architectures.ESRGAN import ESRGAN\n"
+            "d = reg.load(ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=4).state_dict())\n"
+            "print(d.architecture.id, d.scale, 'ESRGAN' in [a.architecture.id for a in reg])\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT}:{tmp_path}"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["ESRGAN", "4", "True"]
