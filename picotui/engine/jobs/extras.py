@@ -109,6 +109,7 @@ def run_upscale_job(engine, job_id: int, request: UpscaleRequest, is_cancelled, 
     """The worker's Extras job: events Loading, Notice(s), Finished (image and path). Out of GPU memory becomes
     one Failed line (the generation's memory plan is not the upscaler's: tiles already keep memory flat)."""
     started = time.perf_counter()
+    engine.library.scan()  # files dropped in since the last job are found (cheap: headers are cached)
     upscalers = _runner_upscalers(engine)
     emit(Loading(job_id, f"upscaling with {request.upscaler}", 0.0))
 
