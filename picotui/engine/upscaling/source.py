@@ -4,7 +4,8 @@ Every file that cannot be used is one RequestError line. The limits: at least MI
 picture has nothing to build on) and at most MAX_SIDE (checked from the header, before any pixel is decoded: a
 20000x20000 PNG is refused in milliseconds, not after filling the memory). What is converted, with a notice:
 an animated GIF/WebP/APNG gives its first frame (as A1111 does); transparency is flattened onto white (A1111's
-img2img flattens onto its img2img_background_color, white by default); CMYK is converted to RGB; 16-bit
+img2img image box hands it RGBA, whatever the file's mode, and images.flatten puts that onto
+img2img_background_color, white by default); CMYK is converted to RGB; 16-bit
 grayscale is scaled to 8 bits (PIL's own conversion clips it to white). Grayscale and palette pictures become
 RGB silently. The EXIF orientation a phone writes is applied, so the picture is the way up people see it.
 """
