@@ -145,6 +145,8 @@ class JobRunner:
         for message in (*tags.notices, *hires_notices):  # e.g. <hypernet:...>, which picotui cannot apply
             self.emit(Notice(job_id, message, "warning"))
         self.library.scan()  # files dropped in since the last job are found
+        if request.hires and second_pass.model_upscaler(request.hires_upscaler):
+            self.upscalers().resolve(request.hires_upscaler)  # a missing model fails now, not after the first pass
         checkpoint = self.library.resolve(request.checkpoint, "checkpoint")
         vae = self.library.resolve(request.vae, "vae") if request.vae else None
         # The panel's LoRAs and the prompt's <lora:...> tags together; the same file twice adds up (A1111).
