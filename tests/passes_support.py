@@ -75,16 +75,19 @@ def diffusers_hires_pass(components, latents, *, steps, strength, **kw) -> np.nd
     return diffusers_img2img(components, latents, schedule=int(steps / min(strength, 0.999)), run=steps, **kw)
 
 
-def diffusers_source_img2img(components, picture, *, steps, strength, **kw) -> np.ndarray:
-    """img2img from a picture (already at the size), A1111's default rule: a schedule of `steps` steps of which
-    t_enc + 1 run, t_enc = int(strength * steps). The picture is encoded by diffusers' VAE: x / 255 * 2 - 1, the
-    posterior's mean (picotui's choice for A1111's sample, whose std is ~1e-4 on SD's VAE) times the scaling
-    factor."""
+def diffusers_encode(components, picture):
+    """A picture encoded by diffusers' VAE as A1111 feeds it: x / 255 * 2 - 1, then the posterior's mean (picotui's
+    choice for A1111's sample, whose std is ~1e-4 on SD's VAE) times the scaling factor."""
     import torch
 
     vae = components[1]
     pixels = torch.from_numpy(np.moveaxis(np.asarray(picture).astype(np.float32) / 255.0, 2, 0))[None] * 2 - 1
     with torch.no_grad():
-        latents = vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor
+        return vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor
+
+
+def diffusers_source_img2img(components, picture, *, steps, strength, **kw) -> np.ndarray:
+    """img2img from a picture (already at the size), A1111's default rule: a schedule of `steps` steps of which
+    t_enc + 1 run, t_enc = int(strength * steps)."""
     t_enc = int(min(strength, 0.999) * steps)
-    return diffusers_img2img(components, latents, schedule=steps, run=t_enc + 1, **kw)
+    return diffusers_img2img(components, diffusers_encode(components, picture), schedule=steps, run=t_enc + 1, **kw)
