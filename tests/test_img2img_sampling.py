@@ -78,6 +78,9 @@ def test_a1111_img2img_step_rule(steps, strength, fixed, schedule, t_enc, run):
     ("DDIM", 6, 0.5, False, 4),
     ("PLMS", 4, 0.5, False, 3),  # diffusers' PLMS repeats its first timestep: 4 evaluations, 3 steps reported
     ("Euler", 4, 1.0, False, 4),  # strength 1: the whole schedule
+    ("DDIM", 4, 1.0, False, 4),
+    ("Euler", 4, 0.0, False, 1),  # strength 0, default rule: one step at the smallest sigma, as in A1111
+    ("DDIM", 4, 0.0, False, 1),
 ])
 def test_step_reports_count_the_steps_that_run(tiny_pipe, conds, init, sampler, steps, strength, fixed, run):
     reports = []
@@ -87,10 +90,10 @@ def test_step_reports_count_the_steps_that_run(tiny_pipe, conds, init, sampler, 
     assert latents.shape == SHAPE and torch.isfinite(latents).all()
 
 
-def test_strength_0_with_the_hires_rule_returns_the_init_latents(tiny_pipe, conds, init):
+@pytest.mark.parametrize("sampler", ["DPM++ 2M", "UniPC"])
+def test_strength_0_with_the_hires_rule_returns_the_init_latents(tiny_pipe, conds, init, sampler):
     reports = []
-    latents = ours(tiny_pipe, conds, init, sampler="DPM++ 2M", steps=4, strength=0.0, fixed=True,
-                   on_step=reports.append)
+    latents = ours(tiny_pipe, conds, init, sampler=sampler, steps=4, strength=0.0, fixed=True, on_step=reports.append)
     assert torch.equal(latents, init) and reports == []
 
 
