@@ -377,6 +377,8 @@ class JobRunner:
         from picotui.engine.hardware.memory import next_mode
 
         self.graphs.clear()  # their memory pools are the first thing to give back
+        if self._upscalers is not None:
+            self._upscalers.release()  # an upscaler model is loaded again when next needed
         if self.phase == "loading":
             self._encoder = self._encoder_for = None  # it holds the text encoder
             self.prompts.clear()
