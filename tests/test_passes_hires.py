@@ -28,7 +28,7 @@ from passes_support import (  # noqa: F401  (paths is a fixture)
 from PIL import Image
 from worker_support import run, start_worker
 
-from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Notice
+from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Notice, Step
 from picotui.engine.hardware import memory
 from picotui.engine.recipes import output
 
@@ -129,6 +129,9 @@ def test_each_pass_has_its_own_step_events_and_a1111s_step_counts(worker):
     by_pass = steps_by_pass(worker.events, job)
     assert by_pass == {"first pass": [(1, 3, 1, 2), (2, 3, 1, 2), (3, 3, 1, 2)],
                        "hires pass": [(1, 2, 2, 2), (2, 2, 2, 2)]}
+    eta = [(e.pass_label, e.eta_s > 0) for e in worker.events.of(Step, job)]  # each pass counts down to 0
+    assert eta == [("first pass", True), ("first pass", True), ("first pass", False), ("hires pass", True),
+                   ("hires pass", False)]
     job, _done = finished(worker, hires(hires_scale=1.5, denoising_strength=0.3))  # hires steps 0: as many as steps
     assert [s[:2] for s in steps_by_pass(worker.events, job)["hires pass"]] == [(1, 3), (2, 3), (3, 3)]
 
