@@ -18,6 +18,7 @@ from passes_support import (  # noqa: F401  (paths is a fixture)
     NEGATIVE,
     PROMPT,
     a1111_8bit,
+    assert_same_picture,
     diffusers_encode,
     diffusers_hires_pass,
     paths,
@@ -74,6 +75,7 @@ def first_pass_latents(components, width, height, seed):
     ((64, 64), dict(hires_scale=2.0), (0, 0)),  # 128x128: nothing to crop
     # "Hires resize" 128x128 from 64x96: the upscale covers it (128x192), then 8 latent rows off top and bottom
     ((64, 96), dict(hires_resize=(128, 128)), (0, 8)),
+    ((64, 64), dict(hires_scale=2.0, hires_prompt="a castle at night", hires_negative_prompt="fog"), (0, 0)),
 ])
 def test_a_latent_hires_pass_is_diffusers_img2img_on_the_upscaled_first_pass(worker, paths, tiny_components, first,
                                                                              hires_kw, crop):
@@ -87,10 +89,10 @@ def test_a_latent_hires_pass_is_diffusers_img2img_on_the_upscaled_first_pass(wor
     up = torch.nn.functional.interpolate(latents, size=(up_h // 8, up_w // 8), mode="bilinear")
     ty = crop[1]
     up = up[:, :, ty // 2:up.shape[2] - (ty + 1) // 2, :]
-    expected = diffusers_hires_pass(tiny_components, up, prompt=PROMPT, negative=NEGATIVE, seed=7, steps=3,
+    expected = diffusers_hires_pass(tiny_components, up, prompt=hires_kw.get("hires_prompt", PROMPT),
+                                    negative=hires_kw.get("hires_negative_prompt", NEGATIVE), seed=7, steps=3,
                                     strength=0.75, cfg=6.0)
-    ours = np.asarray(done.image).astype(int)
-    assert np.abs(ours - expected.astype(int)).max() <= 2
+    assert_same_picture(done.image, expected)
 
 
 def test_a_lanczos_hires_pass_decodes_upscales_the_8bit_picture_and_encodes_it(worker, tiny_components):
@@ -106,7 +108,7 @@ def test_a_lanczos_hires_pass_decodes_upscales_the_8bit_picture_and_encodes_it(w
     big = Image.fromarray(a1111_8bit(decoded)).resize((128, 128), Image.Resampling.LANCZOS)
     expected = diffusers_hires_pass(tiny_components, diffusers_encode(tiny_components, big), prompt=PROMPT,
                                     negative=NEGATIVE, seed=7, steps=3, strength=0.75, cfg=6.0)
-    assert np.abs(np.asarray(done.image).astype(int) - expected.astype(int)).max() <= 2
+    assert_same_picture(done.image, expected)
 
 
 def test_a_model_upscaler_runs_in_the_hires_pass_and_a_missing_one_fails_before_the_first(worker):
@@ -132,7 +134,8 @@ def test_each_pass_has_its_own_step_events_and_a1111s_step_counts(worker):
     eta = [(e.pass_label, e.eta_s > 0) for e in worker.events.of(Step, job)]  # each pass counts down to 0
     assert eta == [("first pass", True), ("first pass", True), ("first pass", False), ("hires pass", True),
                    ("hires pass", False)]
-    job, _done = finished(worker, hires(hires_scale=1.5, denoising_strength=0.3))  # hires steps 0: as many as steps
+    # hires steps 0: as many as the first pass; another sampler for the hires pass (diffusers' DDIM loop)
+    job, _done = finished(worker, hires(hires_scale=1.5, denoising_strength=0.3, hires_sampler="DDIM"))
     assert [s[:2] for s in steps_by_pass(worker.events, job)["hires pass"]] == [(1, 3), (2, 3), (3, 3)]
 
 
