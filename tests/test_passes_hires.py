@@ -171,6 +171,24 @@ def test_out_of_memory_in_the_hires_pass_retries_that_pass_only(worker, monkeypa
         worker._engine.min_mode = None
 
 
+def test_out_of_memory_in_the_hires_pass_under_a_fixed_memory_mode_fails_in_one_line(worker, paths, monkeypatch):
+    """The user's fixed mode is not stepped up: no retry, one line naming the hires size and the setting."""
+    from picotui.engine.upscaling.upscalers import Upscalers
+
+    def upscale(self, *args, **kwargs):  # the model's own error, as torch raises it
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB")
+
+    monkeypatch.setattr(Upscalers, "upscale", upscale)
+    monkeypatch.setattr(worker._engine, "memory_mode", "full-gpu")
+    before = pngs(paths)
+    job = run(worker, hires(hires_upscaler="tiny-compact-2x", seed=14))
+    (failed,) = worker.events.of(Failed, job)
+    assert failed.kind == "out-of-memory" and "\n" not in failed.message
+    assert failed.message.startswith("Out of GPU memory at 128x128: try a smaller size")
+    assert "fixed to full-gpu by your settings" in failed.message
+    assert not [n for n in worker.events.of(Notice, job) if "trying" in n.message] and pngs(paths) == before
+
+
 @pytest.mark.parametrize("where", ["hires step", "between passes"])
 def test_cancel_in_or_before_the_hires_pass_writes_no_png(worker, paths, monkeypatch, where):
     from diffusers import UNet2DConditionModel
