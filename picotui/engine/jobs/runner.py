@@ -135,6 +135,9 @@ class JobRunner:
         second_pass.check_strength(request)  # before anything loads
         source = second_pass.open_source(request.init_image, self.warn) if request.init_image else None
         if source is not None:  # the recipe names the exact source file, never embeds it
+            if request.init_image_hash and request.init_image_hash != source.hash:  # a recipe run again
+                self.warn(f"{source.path.name} is not the picture this recipe was made from (hash "
+                          f"{request.init_image_hash}, now {source.hash}): the result will differ.")
             request = replace(request, init_image_hash=source.hash)
         seeds = request.seeds()
         self.job_request, self.images_done = request, 0
