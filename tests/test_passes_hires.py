@@ -139,7 +139,10 @@ def test_each_pass_has_its_own_step_events_and_a1111s_step_counts(worker):
     assert [s[:2] for s in steps_by_pass(worker.events, job)["hires pass"]] == [(1, 3), (2, 3), (3, 3)]
 
 
-def test_out_of_memory_in_the_hires_pass_retries_that_pass_only(worker, monkeypatch):
+@pytest.mark.parametrize("where", ["hires", "first"])
+def test_out_of_memory_in_the_hires_pass_retries_that_pass_only(worker, monkeypatch, where):
+    """In the hires pass: that pass again, the first pass kept. In the first pass: the whole image again, as for
+    any job. Either way the picture is the one a run without the error makes."""
     from diffusers import UNet2DConditionModel
 
     req = hires(seed=11)
@@ -148,9 +151,9 @@ def test_out_of_memory_in_the_hires_pass_retries_that_pass_only(worker, monkeypa
     calls = {"first": 0, "hires": 0, "fired": 0}
 
     def forward(self, sample, *args, **kwargs):
-        hires_call = sample.shape[-1] == 16  # 128 / 8: the hires pass
-        calls["hires" if hires_call else "first"] += 1
-        if hires_call and not calls["fired"]:
+        which = "hires" if sample.shape[-1] == 16 else "first"  # 128 / 8: the hires pass
+        calls[which] += 1
+        if which == where and not calls["fired"]:
             calls["fired"] += 1
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(self, sample, *args, **kwargs)
@@ -158,11 +161,15 @@ def test_out_of_memory_in_the_hires_pass_retries_that_pass_only(worker, monkeypa
     monkeypatch.setattr(UNet2DConditionModel, "forward", forward)
     try:
         job, done = finished(worker, req)
-        assert [n.message for n in worker.events.of(Notice, job) if "Out of GPU memory" in n.message] == [
-            "Out of GPU memory in the hires pass at 128x128: trying that pass again with text encoder offload "
-            "(the first pass is kept)."]
-        assert calls == {"first": 3, "hires": 1 + 3, "fired": 1}  # the first pass ran once
-        assert [s[0] for s in steps_by_pass(worker.events, job)["first pass"]] == [1, 2, 3]
+        notices = [n.message for n in worker.events.of(Notice, job) if "Out of GPU memory" in n.message]
+        first_steps = [s[0] for s in steps_by_pass(worker.events, job)["first pass"]]
+        if where == "hires":
+            assert notices == ["Out of GPU memory in the hires pass at 128x128: trying that pass again with text "
+                               "encoder offload (the first pass is kept)."]
+            assert calls == {"first": 3, "hires": 1 + 3, "fired": 1} and first_steps == [1, 2, 3]  # first pass once
+        else:
+            assert notices == ["Out of GPU memory at 64x64: trying again with text encoder offload."]
+            assert calls == {"first": 1 + 3, "hires": 3, "fired": 1} and first_steps == [1, 2, 3]
         worker.events.wait(lambda items: any(isinstance(e, EngineStatus) and e.job_id == job and e.state == "idle"
                                              for e in items))
         assert worker.events.of(EngineStatus, job)[-1].memory_mode == "text encoder offload"
