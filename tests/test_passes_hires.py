@@ -116,6 +116,7 @@ def test_a_model_upscaler_runs_in_the_hires_pass_and_a_missing_one_fails_before_
     _job, done = finished(worker, hires(hires_upscaler="tiny-compact-2x", hires_scale=1.5, hires_steps=1))
     assert done.image.size == (96, 96) and engine.upscalers().runs == 1  # a 2x model once, then LANCZOS to 96
     assert engine.plan_size.upscaler and engine.plan_size.encode == (96, 96)
+    assert engine.plan.reason.endswith("; for 96x96, a VAE encode at 96x96, an upscaler model")  # what F3 shows
     job = run(worker, hires(hires_upscaler="4x-missing"))
     (failed,) = worker.events.of(Failed, job)
     assert "4x-missing" in failed.message and "\n" not in failed.message

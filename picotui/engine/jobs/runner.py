@@ -336,6 +336,9 @@ class JobRunner:
         plan = choose_memory_plan(free, total, width, height, self.choice.capability, override=self.memory_mode,
                                   at_least=self.min_mode, encode=size.encode, upscaler=size.upscaler)
         self.plan_size = size
+        job = self.job_request
+        if plan.mode != "cpu" and job is not None and (size.encode or (width, height) != (job.width, job.height)):
+            plan = replace(plan, reason=f"{plan.reason}; for {second_pass.size_words(size)}")  # F3 says why
         if plan.mode != "cpu":
             if not same_layout(pipe, plan):
                 self.emit(Loading(self.job_id, f"placing models on {self.choice.device} ({plan.label})", 0.9))
