@@ -75,24 +75,29 @@ def first_pass_latents(components, width, height, seed):
     ((64, 64), dict(hires_scale=2.0), (0, 0)),  # 128x128: nothing to crop
     # "Hires resize" 128x128 from 64x96: the upscale covers it (128x192), then 8 latent rows off top and bottom
     ((64, 96), dict(hires_resize=(128, 128)), (0, 8)),
-    ((64, 64), dict(hires_scale=2.0, hires_prompt="a castle at night", hires_negative_prompt="fog"), (0, 0)),
+    # other prompts for the hires pass, and a batch: each picture's hires noise from its own seed
+    ((64, 64), dict(hires_scale=2.0, hires_prompt="a castle at night", hires_negative_prompt="fog", batch_count=2),
+     (0, 0)),
 ])
 def test_a_latent_hires_pass_is_diffusers_img2img_on_the_upscaled_first_pass(worker, paths, tiny_components, first,
                                                                              hires_kw, crop):
     width, height = first
-    _job, done = finished(worker, hires(width=width, height=height, hires_steps=3, **hires_kw))
-    assert done.image.size == (128, 128) and done.path.is_file()
-    assert (done.request.width, done.request.height) == first  # the recipe's Size is the first pass's (A1111)
-    # independently: interpolate as A1111 does (bilinear, to the uncropped hires size), crop centred, denoise
-    latents = first_pass_latents(tiny_components, width, height, seed=7)
-    up_w, up_h = (128, 128) if crop == (0, 0) else (128, 192)
-    up = torch.nn.functional.interpolate(latents, size=(up_h // 8, up_w // 8), mode="bilinear")
-    ty = crop[1]
-    up = up[:, :, ty // 2:up.shape[2] - (ty + 1) // 2, :]
-    expected = diffusers_hires_pass(tiny_components, up, prompt=hires_kw.get("hires_prompt", PROMPT),
-                                    negative=hires_kw.get("hires_negative_prompt", NEGATIVE), seed=7, steps=3,
-                                    strength=0.75, cfg=6.0)
-    assert_same_picture(done.image, expected)
+    job = run(worker, hires(width=width, height=height, hires_steps=3, **hires_kw))
+    done = worker.events.of(Finished, job)
+    assert [d.request.seed for d in done] == [7, 8][:hires_kw.get("batch_count", 1)]
+    for d in done:
+        assert d.image.size == (128, 128) and d.path.is_file()
+        assert (d.request.width, d.request.height) == first  # the recipe's Size is the first pass's (A1111)
+        # independently: interpolate as A1111 does (bilinear, to the uncropped hires size), crop centred, denoise
+        latents = first_pass_latents(tiny_components, width, height, seed=d.request.seed)
+        up_w, up_h = (128, 128) if crop == (0, 0) else (128, 192)
+        up = torch.nn.functional.interpolate(latents, size=(up_h // 8, up_w // 8), mode="bilinear")
+        ty = crop[1]
+        up = up[:, :, ty // 2:up.shape[2] - (ty + 1) // 2, :]
+        expected = diffusers_hires_pass(tiny_components, up, prompt=hires_kw.get("hires_prompt", PROMPT),
+                                        negative=hires_kw.get("hires_negative_prompt", NEGATIVE), seed=d.request.seed,
+                                        steps=3, strength=0.75, cfg=6.0)
+        assert_same_picture(d.image, expected)
 
 
 def test_a_lanczos_hires_pass_decodes_upscales_the_8bit_picture_and_encodes_it(worker, tiny_components):
