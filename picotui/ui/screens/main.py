@@ -60,8 +60,9 @@ class MainScreen(Screen):
                 tooltip="add a LoRA row"),
         Binding("ctrl+f", "full_image", "Image", priority=True, id="full_image",
                 tooltip="the image full screen (main screen or history); escape closes"),
-        # F7 is the prompt's "select all" (Textual's TextArea), so the second pass takes F8 and F9
-        Binding("f9", "toggle_second_pass", "2nd pass", priority=True, id="second_pass",
+        # F7 is the prompt's "select all" (Textual's TextArea), so the second pass takes F8 and F9; the section's title
+        # shows F9, so the footer keeps its room for F1 and F2
+        Binding("f9", "toggle_second_pass", "2nd pass", show=False, priority=True, id="second_pass",
                 tooltip="open / fold the form's second pass: img2img source, denoising strength, hires fix"),
         Binding("f8", "use_as_source", "Use as source", show=False, priority=True, id="use_as_source",
                 tooltip="img2img: use the image on screen as the source image of the next job"),

@@ -31,7 +31,7 @@ from picotui.ui.text import escape_controls, file_options, label, plain, shorten
 from picotui.ui.widgets.fields import labelled_input
 
 SAME = "__same__"  # the hires sampler / schedule select's "same as the first pass" ("" in the request)
-NO_SOURCE = "none: text to image (F8 uses the current image, ctrl+t then i a history image)"
+NO_SOURCE = "none (text to image)"
 # Upscalers that need no model file, after the Latent family (A1111's order in its hires upscaler list).
 PIXEL_UPSCALERS = ("Lanczos", "Nearest", "None")
 
@@ -69,13 +69,13 @@ def source_label(path: str | None) -> str:
 def summary(request: GenerationRequest) -> str:
     """The section's title: what the second pass does, readable while the section is folded."""
     if request.init_image:
-        return (f"Second pass: img2img from {Path(request.init_image).name} · denoising "
-                f"{request.denoising_strength:g} (F9)")
+        return (f"Second pass (F9): img2img from {Path(request.init_image).name} · denoising "
+                f"{request.denoising_strength:g}")
     if request.hires:
         width, height, _x, _y = request.hires_size()
-        return (f"Second pass: hires fix to {width}×{height} · {request.hires_upscaler} · denoising "
-                f"{request.denoising_strength:g} (F9)")
-    return "Second pass: off (F9)"
+        return (f"Second pass (F9): hires → {width}×{height} · denoising {request.denoising_strength:g} · "
+                f"{request.hires_upscaler}")
+    return "Second pass (F9): off"
 
 
 class SecondPass(Collapsible):
@@ -84,7 +84,7 @@ class SecondPass(Collapsible):
     DEFAULT_CSS = """
     SecondPass { padding: 0; margin-top: 1; border-top: none; background: transparent; }
     SecondPass > Contents { padding: 0 0 0 1; }
-    SecondPass #source-name { width: 1fr; height: 1; margin-top: 1; }
+    SecondPass #source-name { width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     SecondPass #hires-prompt { height: 3; }
     SecondPass #hires-negative { height: 2; }
     """
@@ -94,9 +94,9 @@ class SecondPass(Collapsible):
         self._initial = request
         self.source: str | None = request.init_image
         self.upscaler_models: list[str] = []
-        # The denoising strength follows A1111's default for what the pass is (0.75 img2img, 0.7 hires) until
-        # the user types one; a restored recipe's strength counts as typed.
-        self.denoising_chosen = request.denoising_strength != DEFAULT_DENOISING_STRENGTH
+        # The denoising strength follows A1111's default for what the pass is (0.75 img2img, 0.7 hires) while
+        # it shows the default the section last put there: a typed or restored other value stays.
+        self._default_shown = _default_strength(request.hires)
         self._quiet = False
 
     def compose(self) -> ComposeResult:
@@ -184,7 +184,7 @@ class SecondPass(Collapsible):
             self.query_one("#hires-negative", TextArea).load_text(escape_controls(request.hires_negative_prompt))
         finally:
             self._quiet = False
-        self.denoising_chosen = bool(request.hires or request.init_image)
+        self._default_shown = _default_strength(request.hires)
         if request.hires or request.init_image:
             self.collapsed = False
         self.retitle()
@@ -212,22 +212,14 @@ class SecondPass(Collapsible):
         self.query_one("#hires", Checkbox).value = False
 
     # ---- live behaviour ---------------------------------------------------------------------------
-    @on(Input.Changed, "#denoising")
-    def _denoising_typed(self, event: Input.Changed) -> None:
-        if not self._quiet:
-            self.denoising_chosen = True
-
     @on(Checkbox.Changed, "#hires")
     def _hires_switched(self, event: Checkbox.Changed) -> None:
-        # A1111's hires fix starts at 0.7 where its img2img starts at 0.75: follow it until the user types one
-        if self._quiet or self.denoising_chosen:
+        # A1111's hires fix starts at 0.7 where its img2img starts at 0.75: follow it unless the user changed it
+        strength = self.query_one("#denoising", Input)
+        if self._quiet or strength.value.strip() != self._default_shown:
             return
-        strength = DEFAULT_HIRES_DENOISING_STRENGTH if event.value else DEFAULT_DENOISING_STRENGTH
-        self._quiet = True
-        try:
-            self.query_one("#denoising", Input).value = f"{strength:g}"
-        finally:
-            self._quiet = False
+        self._default_shown = _default_strength(event.value)
+        strength.value = self._default_shown
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -241,14 +233,19 @@ class SecondPass(Collapsible):
         try:
             request = GenerationRequest(**self.fields(), **size)
         except (ValueError, TypeError):  # RequestError is a ValueError; a half-typed number is one too
-            text = "Second pass: (check its fields) (F9)"
+            text = "Second pass (F9): check its fields"
         else:
             text = summary(request)
-        self.title = plain(shorten(text, 90), one_line=True)  # type: ignore[assignment]
+        self.title = plain(shorten(text, 80), one_line=True)  # type: ignore[assignment]
 
     @on(Button.Pressed, "#source-clear")
     def _clear_pressed(self) -> None:
         self.set_source(None)
+
+
+def _default_strength(hires: bool) -> str:
+    """A1111's denoising strength default, as the field shows it: hires fix's, or img2img's."""
+    return f"{DEFAULT_HIRES_DENOISING_STRENGTH if hires else DEFAULT_DENOISING_STRENGTH:g}"
 
 
 def _same_options(names) -> list:
