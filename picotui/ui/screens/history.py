@@ -180,7 +180,8 @@ class HistoryScreen(Screen[HistoryEntry | None]):
                 Binding("s", "save_again", "Save again", id="history_save_again"),
                 Binding("m", "mark", "Mark", id="history_mark"),
                 Binding("c", "compare", "Compare marked", id="history_compare"),
-                Binding("i", "use_source", "Use as img2img source", id="history_use_source"),
+                Binding("i", "use_source", "img2img source", id="history_use_source",
+                        tooltip="use the highlighted image as the img2img source of the next job"),
                 Binding("ctrl+f", "full_image", "Image", priority=True, id="history_full_image")]
 
     def __init__(self, entries: list[HistoryEntry], current: GenerationRequest | None, read_recipe, save_entry,
