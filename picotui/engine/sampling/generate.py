@@ -2,8 +2,10 @@
 
 The k-diffusion samplers run picotui's k-diffusion-equivalent loop (ksamplers.py over denoiser.py's CFG
 denoiser, schedules.py's sigmas), A1111's timestep samplers (DDIM, PLMS, UniPC) diffusers' own
-`StableDiffusionPipeline.__call__` with our prompt embeddings and starting noise. We decode ourselves to catch
-the fp16 VAE's NaN/black failure and retry in fp32, and convert to 8 bits as A1111 does.
+`StableDiffusionPipeline.__call__` with our prompt embeddings and starting noise. img2img (and the hires pass)
+runs the same samplers from init latents (A1111's sample_img2img; the step rule and the latent upscale are in
+img2img.py, the VAE encode in encode.py). We decode ourselves to catch the fp16 VAE's NaN/black failure and
+retry in fp32, and convert to 8 bits as A1111 does.
 
 Runs in the worker thread; torch is imported inside functions.
 """
@@ -122,7 +124,8 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
             schedule: str = "Automatic", noise=None, ngms: float = 0.0,
             on_step: StepFn | None = None, is_cancelled: Callable[[], bool] = lambda: False,
             preview: bool = True, graphs=None, graph_state=None,
-            on_notice: Callable[[str], None] = lambda message: None):
+            on_notice: Callable[[str], None] = lambda message: None,
+            init_latents=None, denoising_strength: float = 0.75, fixed_steps: bool = False):
     """Latents for one image, sampled as A1111 samples it.
 
     `noise` is the image's noise stream (sampling.noise.ImageNoise: `first()` the starting noise, `next()`
@@ -131,6 +134,16 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
     DDIM, PLMS and UniPC run diffusers' loop with the same starting noise. Cancellation is checked after every
     model evaluation and raises JobCancelled. With `graphs` (a speed.UNetGraphs), UNet calls replay captured
     CUDA graphs; `graph_state` names the weights' state.
+
+    img2img (A1111's sample_img2img): with `init_latents` ([1, 4, h, w], scaled; the noise stream must have
+    their shape) the run starts from them noised to the level `denoising_strength` picks. The schedule and the
+    steps run follow img2img.img2img_steps (`fixed_steps`: the hires pass's rule); t_enc + 1 steps run and
+    step reports count those (their total is img2img.img2img_steps_run). k-diffusion samplers take the last
+    t_enc + 2 sigmas of the full schedule, start from init + first noise * sigma, draw ancestral noise from the
+    same stream and build the SDE Brownian tree over the full schedule, as A1111 does; the timestep samplers
+    run diffusers' img2img (StableDiffusionImg2ImgPipeline on the same components) over the same last t_enc + 1
+    timesteps, its add_noise applied to our first noise. A schedule of 0 steps (fixed rule at strength 0)
+    returns `init_latents` unchanged with no step reports.
     """
     from contextlib import nullcontext
 
@@ -147,6 +160,21 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
         raise RequestError(f"Unknown sampler {sampler!r}: choose one of {', '.join(SAMPLER_NAMES)}.")
     device = pipe._execution_device
     shape = (1, pipe.unet.config.in_channels, height // 8, width // 8)
+    plan = None
+    if init_latents is not None:
+        from picotui.engine.sampling.img2img import img2img_steps, img2img_steps_run
+
+        shape = tuple(init_latents.shape)
+        noise_shape = tuple(getattr(noise, "shape", shape))[-3:]
+        if noise is not None and noise_shape != shape[-3:]:
+            raise ValueError(f"The noise stream's shape {noise_shape} is not the init latents' {shape[-3:]}: "
+                             "make the noise at the latent size being denoised.")
+        schedule_steps, _ = img2img_steps(steps, denoising_strength, fixed=fixed_steps)
+        run = img2img_steps_run(steps, denoising_strength, fixed=fixed_steps)
+        if run == 0:  # nothing to denoise: A1111's samplers loop over an empty schedule
+            return init_latents.to(device, torch.float32)
+        plan = _Img2Img(init_latents.to(device, torch.float32), schedule_steps, run)
+        steps = run  # what the step reports count
     noise = noise if noise is not None else CpuNoise(shape, seed, device)
     start = time.perf_counter()
     last = [0]
@@ -170,10 +198,10 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
         with torch.no_grad(), fast:
             if spec.timestep:
                 latents = _diffusers_loop(pipe, cond, uncond, spec.name, steps, cfg, width, height, noise, report,
-                                          seed)
+                                          seed, plan)
             else:
                 latents = _k_loop(pipe, cond, uncond, spec.name, schedule, steps, cfg, seed, noise, report,
-                                  is_cancelled, device, ngms)
+                                  is_cancelled, device, ngms, plan)
     except JobCancelled:
         _drop_hooks_state(pipe)
         raise
@@ -201,7 +229,15 @@ def model_sigmas(pipe, lcm: bool = False):
     return (LCMSigmas if lcm else ModelSigmas)(alphas)
 
 
-def _k_loop(pipe, cond, uncond, sampler, schedule, steps, cfg, seed, noise, report, is_cancelled, device, ngms):
+@dataclass(frozen=True)
+class _Img2Img:
+    init: object  # the init latents, float32 on the device
+    schedule_steps: int  # the schedule's length in steps (img2img_steps)
+    run: int  # the steps that run: the schedule's last ones
+
+
+def _k_loop(pipe, cond, uncond, sampler, schedule, steps, cfg, seed, noise, report, is_cancelled, device, ngms,
+            img2img=None):
     import torch
 
     from picotui.engine.sampling.denoiser import BrownianNoise, CFGDenoiser
@@ -210,7 +246,8 @@ def _k_loop(pipe, cond, uncond, sampler, schedule, steps, cfg, seed, noise, repo
 
     ks = KSAMPLERS[sampler]
     levels = model_sigmas(pipe, ks.lcm)
-    sigmas = sigmas_for(schedule, steps, levels, automatic=ks.automatic,
+    length = img2img.schedule_steps if img2img is not None else steps
+    sigmas = sigmas_for(schedule, length, levels, automatic=ks.automatic,
                         discard_next_to_last=ks.discard_next_to_last).to(device)
 
     def check():
@@ -218,38 +255,73 @@ def _k_loop(pipe, cond, uncond, sampler, schedule, steps, cfg, seed, noise, repo
             raise JobCancelled()
 
     model = CFGDenoiser(pipe.unet, levels, cond.to(device), uncond.to(device), cfg, ngms=ngms, after_call=check)
-    x = noise.first().to(device, torch.float32) * sigmas[0]
+    if img2img is None:
+        x = noise.first().to(device, torch.float32) * sigmas[0]
+        run_sigmas = sigmas
+    else:  # A1111's sigma_sched: the schedule's last `run` steps, from the init latents noised to their start
+        run_sigmas = sigmas[len(sigmas) - 1 - img2img.run:]
+        x = img2img.init + noise.first().to(device, torch.float32) * run_sigmas[0]
+    # the tree spans the full schedule (A1111 builds it from `sigmas`, not the img2img slice)
     brownian = BrownianNoise(x, sigmas, [seed]) if ks.brownian else None
     draws = Draws(ancestral=lambda: noise.next().to(device, torch.float32),
                   brownian=brownian or (lambda s, s_next: None),
                   # the preview shows the denoised estimate, as A1111's live preview does
                   step=lambda i, latents, denoised: report(i + 1, denoised))
-    return ks.run(model, x, sigmas, draws)
+    return ks.run(model, x, run_sigmas, draws)
 
 
-def _diffusers_loop(pipe, cond, uncond, sampler, steps, cfg, width, height, noise, report, seed):
-    """DDIM, PLMS, UniPC, TCD: diffusers' own pipeline loop and scheduler, from our starting noise."""
+def _diffusers_loop(pipe, cond, uncond, sampler, steps, cfg, width, height, noise, report, seed, img2img=None):
+    """DDIM, PLMS, UniPC, TCD: diffusers' own pipeline loop and scheduler, from our starting noise (img2img:
+    diffusers' img2img pipeline over the schedule's last `img2img.run` timesteps)."""
     import torch
 
     from picotui.engine.sampling.samplers import STEP_ETA, make_scheduler
 
     pipe.scheduler = make_scheduler(sampler, base_scheduler_config(pipe))
+    # img2img runs the scheduler's timesteps after the first (schedule - run) * order (diffusers' get_timesteps)
+    skipped = 0 if img2img is None else (img2img.schedule_steps - img2img.run) * pipe.scheduler.order
 
     def callback(p, i, t, kwargs):
-        evaluations = max(1, len(p.scheduler.timesteps))
+        evaluations = max(1, len(p.scheduler.timesteps) - skipped)  # PLMS repeats its first timestep
         report(round((i + 1) * steps / evaluations), kwargs["latents"])
         return kwargs
 
-    latents = noise.first().to(pipe._execution_device, torch.float32)
+    first = noise.first().to(pipe._execution_device, torch.float32)
     # A scheduler that adds noise in its steps (TCD) draws it from this generator after the starting noise's
-    # draw, in the order diffusers' own pipeline draws them from one generator.
+    # draw, in the order diffusers' own pipelines draw them from one generator.
     generator = torch.Generator("cpu").manual_seed(int(seed))
-    torch.randn(tuple(latents.shape), generator=generator)
-    out = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, num_inference_steps=steps, guidance_scale=cfg,
-               width=width, height=height, latents=latents.to(pipe.unet.dtype), eta=STEP_ETA.get(sampler, 0.0),
-               generator=generator, output_type="latent",
-               callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"], return_dict=True)
-    return out.images
+    torch.randn(tuple(first.shape), generator=generator)
+    common = dict(prompt_embeds=cond, negative_prompt_embeds=uncond, guidance_scale=cfg,
+                  eta=STEP_ETA.get(sampler, 0.0), generator=generator, output_type="latent",
+                  callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"], return_dict=True)
+    if img2img is None:
+        return pipe(num_inference_steps=steps, width=width, height=height, latents=first.to(pipe.unet.dtype),
+                    **common).images
+    runner = _img2img_pipeline(pipe, first)
+    # diffusers runs the last int(n * strength) timesteps: half a step over `run` makes the float product exact
+    strength = min(1.0, (img2img.run + 0.5) / img2img.schedule_steps)
+    return runner(image=img2img.init.to(pipe.unet.dtype), strength=strength,
+                  num_inference_steps=img2img.schedule_steps, **common).images
+
+
+def _img2img_pipeline(pipe, noise):
+    """diffusers' StableDiffusionImg2ImgPipeline on `pipe`'s components, noising the init latents with our
+    `noise` (the image's noise stream's first draw) where diffusers would draw from its generator.
+
+    Built directly, not with from_pipe, which casts every component to float32."""
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    runner = StableDiffusionImg2ImgPipeline(
+        vae=pipe.vae, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, unet=pipe.unet,
+        scheduler=pipe.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    runner.set_progress_bar_config(**getattr(pipe, "_progress_bar_config", {"disable": True}))
+
+    def prepare_latents(image, timestep, batch_size, num_images_per_prompt, dtype, device, generator=None):
+        init = image.to(device=device, dtype=dtype)
+        return runner.scheduler.add_noise(init, noise.to(device=device, dtype=dtype), timestep)
+
+    runner.prepare_latents = prepare_latents
+    return runner
 
 
 def _drop_hooks_state(pipe) -> None:
