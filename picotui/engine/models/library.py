@@ -1,4 +1,4 @@
-"""The model library: what is in models/checkpoints, vae, loras and embeddings, and what each file is.
+"""The model library: what is in models/checkpoints, vae, loras, embeddings and upscalers, and what each file is.
 
 Only the safetensors header is read (an 8-byte little-endian length, then JSON: tensor name -> dtype,
 shape, byte offsets), never the tensors, so scanning a folder of 4 GB checkpoints is instant. Key names
@@ -9,12 +9,14 @@ scan() never raises. No torch here: the UI imports this module.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
+import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from picotui.engine.errors import ModelError
@@ -24,12 +26,15 @@ from picotui.engine.models.headers import PICKLE_SUFFIXES, SUFFIXES, classify_fi
 
 log = logging.getLogger(__name__)
 
-KINDS = ("checkpoint", "vae", "lora", "embedding", "taesd")
+KINDS = ("checkpoint", "vae", "lora", "embedding", "taesd", "upscaler")
 FOLDERS = {"checkpoint": "checkpoints", "vae": "vae", "lora": "loras", "embedding": "embeddings",
-           "taesd": "vae-approx"}  # taesd: the live preview's decoder (models/taesd.py)
-FOLDER_KIND = {v: k for k, v in FOLDERS.items()}
+           "taesd": "vae-approx",  # taesd: the live preview's decoder (models/taesd.py)
+           "upscaler": "upscalers"}  # ESRGAN-family models (engine/upscaling)
+# A1111 keeps upscalers in one folder per family: a models folder shared with A1111 is searched there too.
+EXTRA_FOLDERS = {"upscaler": ("ESRGAN", "RealESRGAN", "SwinIR", "DAT", "HAT")}
+FOLDER_KIND = {v: k for k, v in FOLDERS.items()} | {f: k for k, fs in EXTRA_FOLDERS.items() for f in fs}
 LABEL = {"checkpoint": "checkpoint", "vae": "VAE", "lora": "LoRA", "embedding": "textual-inversion embedding",
-         "taesd": "TAESD preview decoder",
+         "taesd": "TAESD preview decoder", "upscaler": "upscaler",
          "unknown": "model file"}
 MAX_DEPTH = 8  # subfolders deeper than this are not searched (and a link cycle cannot run away)
 
@@ -56,6 +61,8 @@ class ModelFile:
     context_dim: int | None = None  # cross-attention width (768 SD1, 1024 SD2, 2048 SDXL); tiny test models: 32
     vectors: int | None = None  # embeddings: how many token slots it takes
     sshs_hash: str | None = None  # LoRAs: the addnet hash kohya's trainer wrote into the header
+    architecture: str | None = None  # upscalers: "ESRGAN", "SPAN"...; None until spandrel has seen the file
+    scale: int | None = None  # upscalers: how many times larger one run of the model makes a picture
 
     @property
     def stem(self) -> str:
@@ -99,6 +106,10 @@ def sniff(path, folder: str | None = None, *, allow_pickle: bool = False) -> Mod
         log.exception("sniffing %s failed", path)
         info = dict(kind="unknown", family="other", usable=False, context_dim=None, vectors=None,
                     reason=f"{path.name} could not be inspected ({type(exc).__name__}): download it again.")
+    if info.pop("unrecognised", False) and FOLDER_KIND.get(folder) == "upscaler":
+        # tensors of no SD kind in an upscaler folder: an architecture the header sniff does not name
+        # (SwinIR, DAT, HAT...); spandrel names it, or refuses it in one line, when it is first used
+        info.update(kind="upscaler", family="upscaler", usable=True, reason=None)
     return ModelFile(**base, size=st.st_size, **info)
 
 
@@ -133,15 +144,19 @@ class Library:
         self._lock = threading.RLock()
         self._scanned = False
         self._hash_stop = threading.Event()
+        # upscalers whose header does not name their architecture: what spandrel found when each was first
+        # loaded (engine/upscaling), by path, size and mtime, so the browser shows it from then on
+        self._upscaler_notes_file = self.cache_dir / "upscalers.json"
+        self._upscaler_notes: dict | None = None
 
     # ---- listing -------------------------------------------------------------------------------
     def scan(self) -> list[ModelFile]:
         """Rescan the four folders. Returns every entry (usable or not), the demo first."""
         found, problems = [], []
         for kind in KINDS:
-            folder = FOLDERS[kind]
-            for path in _walk(self.root / folder, problems):
-                found.append(self._sniff_cached(path, folder))
+            for folder in (FOLDERS[kind], *EXTRA_FOLDERS.get(kind, ())):
+                for path in _walk(self.root / folder, problems):
+                    found.append(self._sniff_cached(path, folder))
         found.sort(key=lambda mf: (KINDS.index(mf.kind) if mf.kind in KINDS else 9, mf.name.lower(), str(mf.path)))
         with self._lock:
             self._files = [self.demo_entry(), *found]
@@ -159,9 +174,61 @@ class Library:
             cached = self._sniffed.get(key)
         if cached is None:
             cached = sniff(path, folder, allow_pickle=self.allow_pickle)
+            if cached.kind == "upscaler" and cached.architecture is None:
+                note = self._upscaler_note(path, st)
+                if note is not None:
+                    cached = replace(cached, architecture=note[0], scale=note[1])
             with self._lock:
                 self._sniffed[key] = cached
         return cached
+
+    # ---- upscalers: what loading found ----------------------------------------------------------
+    def _read_upscaler_notes(self) -> dict:
+        with self._lock:
+            if self._upscaler_notes is None:
+                try:
+                    data = json.loads(self._upscaler_notes_file.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    data = {}
+                self._upscaler_notes = data if isinstance(data, dict) else {}
+            return self._upscaler_notes
+
+    def _upscaler_note(self, path: Path, st: os.stat_result) -> tuple[str, int | None] | None:
+        note = self._read_upscaler_notes().get(str(path))
+        if not isinstance(note, dict) or note.get("size") != st.st_size or note.get("mtime_ns") != st.st_mtime_ns:
+            return None  # never seen, or changed since
+        architecture, scale = note.get("architecture"), note.get("scale")
+        if not isinstance(architecture, str):
+            return None
+        return architecture, scale if isinstance(scale, int) else None
+
+    def remember_upscaler(self, path, architecture: str, scale: int) -> None:
+        """Record what spandrel found in the upscaler file at `path` (called after it loaded): later scans
+        show it. Best effort: a cache that cannot be written costs only the label."""
+        path = Path(path)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
+        notes = self._read_upscaler_notes()
+        with self._lock:
+            notes[str(path)] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "architecture": architecture,
+                                "scale": scale}
+            self._sniffed = {k: v for k, v in self._sniffed.items() if k[0] != str(path)}
+            text = json.dumps(notes, indent=1, sort_keys=True)
+        tmp = None
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".upscalers-", suffix=".json", dir=self.cache_dir)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, self._upscaler_notes_file)
+            tmp = None
+        except OSError as exc:
+            log.info("could not write %s: %s", self._upscaler_notes_file, exc)
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
 
     def demo_entry(self) -> ModelFile:
         """The demo checkpoint: its real header once created, else a placeholder (created on first use)."""
@@ -310,6 +377,13 @@ class Library:
         self._hash_stop.set()
 
 
+def upscaler_label(mf: ModelFile) -> str:
+    """An upscaler's architecture and scale as lists show them: "ESRGAN 4x"; "?" where the header does not say."""
+    if mf.architecture is None:
+        return "? (known when first used)" if not mf.is_pickle else "pickle (known when first used)"
+    return f"{mf.architecture} {mf.scale}x" if mf.scale else mf.architecture
+
+
 def _lora_hash_kind(mf: ModelFile) -> str:
     return "addnet" if Path(mf.name).suffix.lower() == ".safetensors" else "sha256"
 
@@ -329,9 +403,13 @@ def check_slot(mf: ModelFile, kind: str) -> ModelFile:
         raise ModelError(mf.reason or f"{name} is not a model picotui knows: pick an SD1.5 {LABEL[kind]}.")
     if mf.kind != kind:
         where = {"checkpoint": "pick it in the checkpoint list", "vae": "pick it in the VAE list",
-                 "lora": "pick it in the LoRA list", "embedding": "use its name in the prompt"}[mf.kind]
+                 "lora": "pick it in the LoRA list", "embedding": "use its name in the prompt",
+                 "taesd": "it draws the live preview by itself",
+                 "upscaler": "pick it as an upscaler (hires fix, picotui upscale)"}[mf.kind]
+        if kind == "upscaler":  # it sits among the upscalers: say where it belongs
+            where = f"move it to models/{FOLDERS[mf.kind]}"
         article = "an" if LABEL[mf.kind][0] in "AEIOUaeiou" else "a"
-        raise ModelError(f"{name} is {article} {LABEL[mf.kind]}, not {'an' if kind == 'embedding' else 'a'} "
+        raise ModelError(f"{name} is {article} {LABEL[mf.kind]}, not {'an' if kind in ('embedding', 'upscaler') else 'a'} "
                          f"{LABEL[kind]}: {where}.")
     if mf.family in ("SDXL", "SD2.x"):
         label = "checkpoints" if kind == "checkpoint" else LABEL[kind] + "s"
@@ -376,4 +454,4 @@ def _walk(top: Path, problems: list[str]):
                 yield Path(entry.path)
 
 
-__all__ = ["ModelFile", "Library", "sniff", "check_slot", "KINDS", "FOLDERS", "DEMO_FILE"]
+__all__ = ["ModelFile", "Library", "sniff", "check_slot", "upscaler_label", "KINDS", "FOLDERS", "DEMO_FILE"]
