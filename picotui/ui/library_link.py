@@ -58,6 +58,7 @@ class ModelLibrary(AppState):
         form = self.main.form
         form.set_models(*[[f.name for f in usable(kind)] for kind in ("checkpoint", "vae", "lora")])
         form.set_embeddings(vector_counts(usable("embedding")))
+        form.second_pass.set_upscalers(sorted({f.stem for f in usable("upscaler")}, key=str.lower))
         refresh_form_few_step(self)  # which LoRAs are few-step: the form's hint and the done line's suggestion
         if isinstance(self.screen, ModelBrowser):
             self.screen.refill(files)

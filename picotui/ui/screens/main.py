@@ -249,6 +249,11 @@ class MainScreen(Screen):
             self.query_one(LoraPanel).add(name, focus=False)
         elif kind == "embedding":
             self.form.insert_in_prompt(Path(name).stem)
+        elif kind == "upscaler":  # hires fix's upscaler (A1111 names a model by its file stem)
+            self.form.second_pass.use_upscaler(Path(name).stem)
+            self.pico.say(f"Hires upscaler {Path(name).stem} (F9 shows the second pass; tick Hires fix to use it).",
+                          timeout=4)
+            return
         self.pico.say(f"Using {kind} {name}.", timeout=3)
 
     def save_settings(self, request: GenerationRequest) -> None:

@@ -32,24 +32,15 @@ from picotui.ui.widgets.fields import labelled_input
 
 SAME = "__same__"  # the hires sampler / schedule select's "same as the first pass" ("" in the request)
 NO_SOURCE = "none (text to image)"
-# Upscalers that need no model file, after the Latent family (A1111's order in its hires upscaler list).
-PIXEL_UPSCALERS = ("Lanczos", "Nearest", "None")
-
-
-def latent_upscalers() -> list[str]:
-    """A1111's "Latent" family of hires upscalers (they interpolate the latent instead of the picture)."""
-    try:  # TEMPORARY until the img2img branch lands
-        from picotui.engine.sampling.img2img import LATENT_UPSCALE_MODES  # names and torch modes; no torch import
-    except ImportError:
-        return ["Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)",
-                "Latent (nearest)", "Latent (nearest-exact)"]
-    return list(LATENT_UPSCALE_MODES)
 
 
 def upscaler_options(models: list[str], current: str) -> list:
-    """The hires upscaler select: the Latent family, Lanczos / Nearest / None, then the upscaler models of
-    models/upscalers; a current one that is not installed (from a recipe) stays, marked as such."""
-    return file_options([*latent_upscalers(), *PIXEL_UPSCALERS, *models], current)
+    """The hires upscaler select, in A1111's order: the Latent family, None / Lanczos / Nearest, then the
+    upscaler models of models/upscalers by file stem; a current one that is not installed (from a recipe)
+    stays, marked as such."""
+    from picotui.engine.upscaling.upscalers import upscaler_names  # names only: torch loads inside functions
+
+    return file_options([*upscaler_names(), *models], current)
 
 
 def source_label(path: str | None) -> str:
@@ -199,6 +190,11 @@ class SecondPass(Collapsible):
         """The upscaler models the library lists (models/upscalers), after the built-in upscalers."""
         self.upscaler_models = list(models)
         self._set_upscaler(str(self.query_one("#hires-upscaler", Select).value))
+
+    def use_upscaler(self, name: str) -> None:
+        """Pick `name` as the hires upscaler (from the model browser)."""
+        self._set_upscaler(name)
+        self.retitle()
 
     def _set_upscaler(self, name: str) -> None:
         select = self.query_one("#hires-upscaler", Select)
