@@ -10,6 +10,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from picotui.engine.events import Cancelled, EngineStatus, Event, Failed, Finished, Loading, Notice, Queued, Step
+from picotui.engine.request import GenerationRequest
 from picotui.ui import graphics
 from picotui.ui.screens.engine_details import EngineDetailsModal, details_text
 from picotui.ui.screens.history import HistoryEntry
@@ -111,6 +112,9 @@ class EngineEvents(AppState):
                                  preview=True, source=self.job_sources.get(event.job_id))
 
     def _on_finished(self, event: Finished) -> None:
+        if not isinstance(event.request, GenerationRequest):  # the Extras job's upscaled picture
+            self._on_upscaled(event)
+            return
         request = event.request
         where = f"saved {event.path.name}" if event.path else "not saved"
         caption = shorten(f"seed {request.seed} · {request.width}×{request.height} · {where}", 200)
@@ -129,6 +133,21 @@ class EngineEvents(AppState):
         if event.save_error:
             self.say(f"{event.save_error} The image is kept in memory: ctrl+t then s (or ctrl+p, "
                       "'Save again') saves it again.", "error", timeout=20)
+
+    def _on_upscaled(self, event: Finished) -> None:
+        request = event.request
+        where = f"saved {event.path.name}" if event.path else "not saved"
+        caption = shorten(f"upscaled {request.source.name} with {request.upscaler} · {event.image.width}×"
+                          f"{event.image.height} · {where}", 200)
+        self.main.image.show(event.image, caption, path=event.path)
+        self.last_final = (event.image, caption, event.path, None)
+        total = event.timings.get("total")
+        took = f" in {total:.1f}s" if total else ""
+        self.main.progress.done(f"upscaled{took} · {event.image.width}×{event.image.height} · "
+                                + (f"saved {event.path}" if event.path else "NOT SAVED"))
+        self._ended(event.job_id)
+        if event.save_error:
+            self.say(event.save_error, "error", timeout=20)
 
     def _on_failed(self, event: Failed) -> None:
         self._ended(event.job_id)

@@ -243,6 +243,18 @@ A different prompt for the hires pass (A1111's "Hires prompt"), e.g. detail word
 not need. Empty uses the form's prompt. Same syntax as the prompt."""),
     "hires-negative": ("Hires negative prompt", """\
 A different negative prompt for the hires pass. Empty uses the form's negative prompt."""),
+    # ---- "Upscale this image" (ctrl+s; screens/upscale.py) ----
+    "upscale-upscaler": ("Upscaler (Extras)", """\
+What enlarges the picture. Lanczos (no model, always there) is smooth and honest: it adds no detail.
+An upscaler model from models/upscalers (ESRGAN, Real-ESRGAN, SwinIR, DAT, HAT...) redraws edges and
+texture as it enlarges: sharper, slower, and each model has its own look (some are made for photos, some
+for drawings). Nearest keeps hard pixels. Nothing is denoised: for new detail use hires fix (F9)."""),
+    "upscale-scale": ("Upscale by", """\
+How many times larger, 1–8 (A1111's Extras "Scale by"). A 4× model asked for 2× runs once and is then
+resized down; asked for 8× it runs twice. Big pictures are done in tiles, so memory stays small."""),
+    "upscale-go": ("Upscale", """\
+Starts the upscale as a job (escape cancels it like any job). The result is saved in outputs/extras/
+with the source's recipe and A1111's "Postprocess" keys, and shown here."""),
 }
 
 def reflow(body: str) -> str:

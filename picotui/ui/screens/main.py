@@ -66,12 +66,17 @@ class MainScreen(Screen):
                 tooltip="open / fold the form's second pass: img2img source, denoising strength, hires fix"),
         Binding("f8", "use_as_source", "Use as source", show=False, priority=True, id="use_as_source",
                 tooltip="img2img: use the image on screen as the source image of the next job"),
+        # ctrl+s ("scale"): F10 is the menu key of many terminals, ctrl+u and ctrl+e are the text fields' own
+        Binding("ctrl+s", "upscale", "Upscale", show=False, priority=True, id="upscale",
+                tooltip="upscale the image on screen (A1111's Extras): Lanczos or an upscaler model, saved in "
+                        "outputs/extras/"),
     ]
 
     def __init__(self, saved: Saved, *, engine_starts: bool):
         super().__init__(id="main-screen")
         self.saved = saved
         self.engine_starts = engine_starts
+        self.last_upscaler: str | None = None  # the upscale dialog offers the one used last
 
     @property
     def pico(self) -> PicoApp:
@@ -204,6 +209,40 @@ class MainScreen(Screen):
                           "file. Wait for it to finish, or save it again from history (ctrl+t, s).", "warning")
         else:
             self.use_source(pane.path)
+
+    def action_upscale(self) -> None:
+        from picotui.ui.screens.upscale import UpscaleModal
+
+        pane = self.image
+        if pane.image is None or pane.path is None:
+            self.pico.say("No saved image on screen to upscale: generate one (ctrl+g) or restore one from history "
+                          "(ctrl+t).", timeout=4)
+            return
+        self.app.push_screen(UpscaleModal(pane.path, pane.image.size, self.form.second_pass.upscaler_models,
+                                          self.last_upscaler), self._upscale)
+
+    def _upscale(self, request) -> None:
+        if request is None:
+            return
+        self.last_upscaler = request.upscaler
+        app = self.pico
+        worker = app.ensure_engine()
+        if worker is None:
+            app.say(f"The engine is not running (details in the log: {app.paths.log_file}).", "error")
+            return
+        busy = worker.running_job is not None or worker.pending > 0
+        try:
+            job_id = worker.submit(request)
+        except PicoError as exc:
+            app.say(str(exc), "error")
+            return
+        if busy:
+            app.say(f"Queued job {job_id}: upscale {request.source.name}.", timeout=3)
+        else:
+            app.shown_job = job_id
+            self.progress.done(f"starting job {job_id} · upscale {request.source.name} with {request.upscaler}",
+                               "running")
+        app.update_queue()
 
     def action_choose_source(self) -> None:
         self.app.push_screen(OpenPngModal(purpose="source"), self._source_chosen)

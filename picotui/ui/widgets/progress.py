@@ -33,7 +33,9 @@ class ProgressPanel(Vertical):
             bar.update(total=None)
         else:
             bar.update(total=100, progress=round(fraction * 100))
-        self._text(f"loading: {shorten(stage, 60)}", "loading")
+        # an Extras job's stages say what they do ("upscaling with X: tile 3/9"); a generation's are loads
+        self._text(shorten(stage, 70) if stage.startswith("upscaling") else f"loading: {shorten(stage, 60)}",
+                   "loading")
 
     def step(self, index: int, total: int, it_per_s: float, eta_s: float, image_index: int, batch: int,
              evaluations: int = 0, pass_text: str = "") -> None:
