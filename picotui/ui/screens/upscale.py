@@ -30,7 +30,7 @@ class UpscaleModal(ModalScreen[UpscaleRequest | None]):
 
     def __init__(self, source: Path, size: tuple[int, int], models: list[str], last: str | None = None):
         super().__init__()
-        self.source, self.size, self.models = Path(source), size, models
+        self.source, self.source_size, self.models = Path(source), size, models
         self.last = last if last in self.names() else DEFAULT_UPSCALER
 
     def names(self) -> list[str]:
@@ -41,7 +41,8 @@ class UpscaleModal(ModalScreen[UpscaleRequest | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="upscale-box", classes="dialog"):
             yield Static("Upscale this image (A1111's Extras)", classes="dialog-title")
-            yield Static(plain(f"{self.source.name} · {self.size[0]}×{self.size[1]}", one_line=True), classes="dim")
+            width, height = self.source_size
+            yield Static(plain(f"{self.source.name} · {width}×{height}", one_line=True), classes="dim")
             with Horizontal(classes="row"):
                 with Vertical(classes="field wide"):
                     yield Label("Upscaler", classes="field-label")
@@ -72,7 +73,7 @@ class UpscaleModal(ModalScreen[UpscaleRequest | None]):
         else:
             from picotui.engine.upscaling.upscalers import target_size
 
-            width, height = target_size(*self.size, request.scale)
+            width, height = target_size(*self.source_size, request.scale)
             text = f"→ {width}×{height} with {request.upscaler}"
         self.query_one("#upscale-result", Static).update(plain(text, one_line=True))
 
