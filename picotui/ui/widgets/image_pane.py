@@ -42,7 +42,7 @@ class ImagePane(Container):
         self.caption = ""
         self.empty = empty
         self.guide_lines: list[str] = [WELCOME]
-        self.path = None  # the shown image's file (None: a preview, or not saved): what img2img can start from
+        self.path: Path | None = None  # the shown image's file (None: a preview, or not saved): what img2img can start from
         self.source: str | None = None  # the img2img source the shown image was made from, drawn beside it
         self._source_image = None  # that source, read with PIL (once per source)
 

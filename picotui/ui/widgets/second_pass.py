@@ -223,7 +223,8 @@ class SecondPass(Collapsible):
     def retitle(self) -> None:
         """The title says what the pass will do (or the first problem), folded or not."""
         try:
-            size = {side: int(self.screen.query_one(f"#{side}", Input).value) for side in ("width", "height")}
+            size: dict[str, Any] = {side: int(self.screen.query_one(f"#{side}", Input).value)
+                                    for side in ("width", "height")}
         except Exception:  # no screen yet, or a half-typed size: the request's default stands in
             size = {}
         try:
