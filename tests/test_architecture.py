@@ -15,6 +15,7 @@ LIGHT_ENGINE_MODULES = ["request", "events", "errors", "sampling.samplers", "sam
                         "recipes.metadata", "recipes.parity",
                         "recipes.output", "prompting.prompts", "prompting.tokens"]
 LIGHT_ENGINE_MODULES += ["plots.axes", "plots.plan", "plots.run"]  # the plot screen's
+LIGHT_ENGINE_MODULES += ["upscaling.upscalers"]  # the upscaler names the form offers
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
@@ -74,6 +75,7 @@ ENGINE_LAYERS = [
     {"sampling"},
     {"request", "events"},
     {"models"},
+    {"upscaling"},
     {"prompting"},
     {"recipes"},
     {"jobs"},

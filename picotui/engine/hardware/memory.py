@@ -10,6 +10,12 @@ pixel count (SDPA's memory-efficient kernel keeps attention linear). The peak is
 full image; the UNet's share is smaller. Reserved (not allocated) memory is what runs out, so that is
 what is estimated. Constants are in one place so a benchmark can retune them.
 
+A job with a second pass (issue 13) touches more than one size: the plan is chosen for the biggest of them
+(`JobSize`): hires fix denoises and decodes at the hires target, img2img and a model-upscaled hires pass run
+the VAE *encoder* too (at the source's own size for "Just resize (latent upscale)"), and a model upscaler
+(ESRGAN-family, run in tiles) needs its weights and one tile's working memory. VAE tiling covers the encoder
+as well (diffusers' tiled_encode), so under a tiling plan the encode costs one tile too.
+
 Order of measures, cheapest first (each only when the previous plan does not fit):
   1. everything on the GPU (fastest);
   2. text encoder off the GPU while denoising (costs nothing per image: prompts are cached);
@@ -44,6 +50,14 @@ UNET_WORK_512 = 0.45 * GIB
 VAE_WORK_512 = 1.20 * GIB
 VAE_TILE_PIXELS = 512 * 512  # SD1.5 VAE tile (its config's sample_size)
 LARGEST_LAYER = 0.10 * GIB  # what sequential offload keeps resident at once, roughly
+# The VAE encoder per 512x512 of pixels: the decoder's full-resolution blocks without its upsampling convs
+# (a 256-channel conv at full size) and with a narrower mid block: about 60% of the decoder's working memory.
+# An estimate from the architecture, not a measurement yet (benchmarks/bench.py's img2img row checks it).
+VAE_ENCODE_WORK_512 = 0.70 * GIB
+# A model upscaler (ESRGAN/RRDBNet ~17M parameters; SwinIR, DAT, HAT up to ~40M) in fp16, and the working
+# memory of one tile: run in tiles, its peak does not grow with the picture.
+UPSCALER_WEIGHTS = 0.10 * GIB
+UPSCALER_TILE_WORK = 0.50 * GIB
 # What a plan may use of the VRAM free to us: the CUDA context, other programs (a desktop on the
 # same card) and allocator fragmentation need room, and a 4 GB card must not live on the edge.
 CONTEXT_RESERVE = 0.35 * GIB
@@ -77,9 +91,29 @@ def _pixels(width: int, height: int) -> float:
     return width * height / (512 * 512)
 
 
+@dataclass(frozen=True)
+class JobSize:
+    """The sizes one job touches, for the memory plan: the biggest picture denoised and decoded (a hires
+    target), the biggest VAE encode (an img2img source, a model-upscaled hires picture) and whether a model
+    upscaler runs."""
+
+    width: int
+    height: int
+    encode: tuple[int, int] | None = None
+    upscaler: bool = False
+
+    def largest(self) -> tuple[int, int]:
+        """The biggest picture the VAE sees (decode or encode): what decides whether tiling changes anything."""
+        if self.encode and self.encode[0] * self.encode[1] > self.width * self.height:
+            return self.encode
+        return self.width, self.height
+
+
 def estimate_peak(width: int, height: int, *, text_encoder_offload=False, vae_tiling=False,
-                  model_offload=False, sequential_offload=False, attention_slicing=False) -> float:
-    """Estimated peak reserved VRAM (bytes) of one image under the given measures."""
+                  model_offload=False, sequential_offload=False, attention_slicing=False,
+                  encode: tuple[int, int] | None = None, upscaler: bool = False) -> float:
+    """Estimated peak reserved VRAM (bytes) of one image under the given measures; `encode`: the size of the
+    biggest VAE encode of the job (img2img, hires with a model upscaler), `upscaler`: a model upscaler runs."""
     scale = _pixels(width, height)
     unet_work = UNET_WORK_512 * scale
     if attention_slicing:
@@ -87,12 +121,19 @@ def estimate_peak(width: int, height: int, *, text_encoder_offload=False, vae_ti
     vae_work = VAE_WORK_512 * scale
     if vae_tiling and width * height > VAE_TILE_PIXELS:
         vae_work = VAE_WORK_512  # one tile at a time
+    if encode:
+        encode_work = VAE_ENCODE_WORK_512 * _pixels(*encode)
+        if vae_tiling and encode[0] * encode[1] > VAE_TILE_PIXELS:
+            encode_work = VAE_ENCODE_WORK_512
+        vae_work = max(vae_work, encode_work)
+    upscale_work = UPSCALER_WEIGHTS + UPSCALER_TILE_WORK if upscaler else 0.0  # its own model, beside ours
     if sequential_offload:
-        return LARGEST_LAYER + max(unet_work, vae_work)
+        return LARGEST_LAYER + max(unet_work, vae_work, upscale_work)
     if model_offload:  # one model resident at a time
-        return max(UNET_WEIGHTS + unet_work, VAE_WEIGHTS + vae_work, TEXT_ENCODER_WEIGHTS + 0.05 * GIB)
+        return max(UNET_WEIGHTS + unet_work, VAE_WEIGHTS + vae_work, TEXT_ENCODER_WEIGHTS + 0.05 * GIB,
+                   upscale_work)
     weights = UNET_WEIGHTS + VAE_WEIGHTS + (0 if text_encoder_offload else TEXT_ENCODER_WEIGHTS)
-    return weights + max(unet_work, vae_work)
+    return weights + max(unet_work, vae_work, upscale_work)
 
 
 def _candidates(width: int, height: int) -> list[MemoryPlan]:
@@ -132,36 +173,40 @@ def usable_vram(free_vram_bytes: float, total_vram_bytes: float) -> float:
 
 def choose_memory_plan(free_vram_bytes: float | None, total_vram_bytes: float | None, width: int, height: int,
                        capability: tuple[int, int] | None, *, override: str | None = None,
-                       at_least: str | None = None) -> MemoryPlan:
+                       at_least: str | None = None, encode: tuple[int, int] | None = None,
+                       upscaler: bool = False) -> MemoryPlan:
     """The cheapest plan whose estimated peak fits the VRAM free to picotui.
 
     `free_vram_bytes` must count memory our own loaded pipeline holds as free (it is ours to use);
     None (or capability None) means no GPU: the CPU plan. `override` forces a mode by name (from the
     config / PICOTUI_MEMORY_MODE); `at_least` skips plans weaker than that mode (after an out-of-memory
-    error the next job steps up).
+    error the next job steps up). `width` x `height` is the biggest picture denoised and decoded; `encode`
+    and `upscaler` as in estimate_peak (a JobSize's fields).
     """
     if capability is None or free_vram_bytes is None or total_vram_bytes is None:
         return MemoryPlan("cpu", reason="no GPU: running on the CPU")
     budget = usable_vram(free_vram_bytes, total_vram_bytes)
-    candidates = _candidates(width, height)
+    size = JobSize(width, height, encode, upscaler)
+    candidates = _candidates(*size.largest())
+    extra = dict(encode=encode, upscaler=upscaler)
     gib = f"{budget / GIB:.1f} GiB usable of {free_vram_bytes / GIB:.1f} GiB free"
     if override and override not in ("auto", ""):
         matching = [p for p in candidates if p.mode == override]
         if not matching:
             raise PicoError(f"Unknown memory mode {override!r}: use auto or one of "
                             f"{', '.join(m for m in MODES if m != 'cpu')}.", kind="config")
-        plan = matching[-1] if override == "model-offload" and width * height > VAE_TILE_PIXELS else matching[0]
-        est = estimate_peak(width, height, **_fields(plan))
+        plan = matching[-1] if override == "model-offload" and len(matching) > 1 else matching[0]
+        est = estimate_peak(width, height, **_fields(plan), **extra)
         return replace(plan, reason=f"set by you ({gib}, needs ~{est / GIB:.1f} GiB)", estimate_bytes=int(est))
     if at_least in MODES:  # by the canonical order: vae-tiling does not exist at 512², the step still counts
         candidates = [p for p in candidates if MODES.index(p.mode) >= MODES.index(at_least)]
     for plan in candidates:
-        est = estimate_peak(width, height, **_fields(plan))
+        est = estimate_peak(width, height, **_fields(plan), **extra)
         if est <= budget:
             return replace(plan, reason=f"{plan.reason} (~{est / GIB:.1f} GiB needed, {gib})",
                            estimate_bytes=int(est))
     plan = candidates[-1]  # nothing fits by the estimate: the leanest plan still has a chance
-    est = estimate_peak(width, height, **_fields(plan))
+    est = estimate_peak(width, height, **_fields(plan), **extra)
     return replace(plan, reason=f"{plan.reason}; even this may not fit ({gib})", estimate_bytes=int(est))
 
 

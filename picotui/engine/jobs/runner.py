@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from picotui.engine.errors import JobCancelled, SaveError, one_line
@@ -17,6 +18,8 @@ from picotui.engine.events import EngineStatus, Finished, Loading, Notice, Step
 from picotui.engine.hardware import memory
 from picotui.engine.hardware.token_merging import set_token_merging
 from picotui.engine.hardware.unet_count import UNetEvaluations
+from picotui.engine.jobs import second_pass
+from picotui.engine.jobs.worker import MAX_OOM_RETRIES
 from picotui.engine.sampling import generate
 
 log = logging.getLogger("picotui.jobs")
@@ -30,12 +33,14 @@ def cost_text(denoise_s: float, steps: int, evaluations: int) -> str:
 
 
 
-def image_noise(image_request, device):
-    """A1111's noise stream for a one-image request (its seed, variation seed, noise settings)."""
+def image_noise(image_request, device, size: tuple[int, int] | None = None):
+    """A1111's noise stream for a one-image request (its seed, variation seed, noise settings) at the latent
+    shape of `size` (width, height; default the request's): the hires pass draws a new stream at its own."""
     from picotui.engine.sampling.noise import ImageNoise
 
     r = image_request
-    shape = (4, r.height // 8, r.width // 8)
+    width, height = size or (r.width, r.height)
+    shape = (4, height // 8, width // 8)
     return ImageNoise(shape, r.seed, source=r.rng, device=device,
                       subseed=r.variation_seed if r.variation_strength else None,
                       subseed_strength=r.variation_strength, seed_resize_from=r.seed_resize_from,
@@ -90,7 +95,9 @@ class JobRunner:
         self.last_cost = ""  # the last image's cost: s/step and UNet evaluations (status line, F3)
         self._taesd = None  # (file key, TaesdPreview or True when the file is unusable) for the live preview
         self._taesd_said = None  # the last "cannot use the TAESD file" notice, said once
-        self.phase = "idle"  # what the running job is doing: loading, encoding, denoising, decoding, saving
+        self.phase = "idle"  # what the running job is doing: loading, encoding, denoising, upscaling, decoding, saving
+        self.plan_size = memory.JobSize(512, 512)  # the sizes the memory plan was chosen for
+        self._upscalers = None  # upscaling.upscalers.Upscalers, built for the first model-upscaled hires pass
         self.job_request = None  # the running job's request, with its concrete seed
         self.images_done = 0  # of that request's batch
         log.info("engine ready on %s (%s)", self.choice.name, self.choice.dtype)
@@ -125,12 +132,17 @@ class JobRunner:
         self.phase = "starting"
         t0 = time.perf_counter()
         request = request.with_seed()
+        second_pass.check_strength(request)  # before anything loads
+        source = second_pass.open_source(request.init_image, self.warn) if request.init_image else None
+        if source is not None:  # the recipe names the exact source file, never embeds it
+            request = replace(request, init_image_hash=source.hash)
         seeds = request.seeds()
         self.job_request, self.images_done = request, 0
         log.info("job %d: %s", job_id, request.to_json())
         tags = extract_prompt_tags(request.prompt, request.negative_prompt)  # negative tags: removed, not applied
         prompt, negative, tag_loras = tags.prompt, tags.negative, tags.loras
-        for message in tags.notices:  # e.g. <hypernet:...>, which picotui cannot apply
+        hires_prompt, hires_negative, hires_notices = second_pass.hires_prompts(request, prompt, negative, tag_loras)
+        for message in (*tags.notices, *hires_notices):  # e.g. <hypernet:...>, which picotui cannot apply
             self.emit(Notice(job_id, message, "warning"))
         self.library.scan()  # files dropped in since the last job are found
         checkpoint = self.library.resolve(request.checkpoint, "checkpoint")
@@ -145,7 +157,7 @@ class JobRunner:
             self.emit(self.status(job_id, "loading"))
         self.phase = "loading"
         pipe = self.manager.pipeline_for(checkpoint, vae, loras)
-        self._apply_plans(pipe, request.width, request.height)
+        self._apply_plans(pipe, second_pass.job_size(request, source))
         t_load = time.perf_counter() - t0
         self._maybe_demo_notice(job_id, checkpoint)
         if is_cancelled():
@@ -155,31 +167,40 @@ class JobRunner:
         self.phase = "encoding"
         t1 = time.perf_counter()
         cond, uncond = self._encode(pipe, prompt, negative, request.clip_skip, loras)
+        hires_conds = self._encode(pipe, hires_prompt, hires_negative, request.clip_skip, loras) \
+            if request.hires else None
+        init_latents = None
+        if source is not None:  # encoded once for the whole batch, as A1111 encodes its init images
+            self.phase = "encoding image"
+            init_latents = second_pass.source_latents(pipe, request, source, self.warn)
         t_encode = time.perf_counter() - t1
         hashes = None
+        passes = 2 if request.hires else 1
         for index, seed in enumerate(seeds):
             if is_cancelled():
                 raise JobCancelled()
             image_request = request.image_request(index)
             t2 = time.perf_counter()
             self.phase = "denoising"
-            set_token_merging(pipe.unet, request.token_merging_ratio)  # A1111's "Token merging ratio"
+            set_token_merging(pipe.unet, request.token_merging_ratio)  # A1111's "Token merging ratio" (also hr's)
+            where = (done_before + index, done_before + len(seeds))
             with UNetEvaluations(pipe.unet) as counted:
-                latents = generate.denoise(
-                    pipe, cond, uncond, sampler=request.sampler, schedule=request.schedule_type,
-                    steps=request.steps, cfg=request.cfg, ngms=request.ngms,
-                    width=request.width, height=request.height, seed=seed, is_cancelled=is_cancelled,
-                    noise=image_noise(image_request, self.choice.device),
-                    graphs=self.graphs if self.speed.name == "cuda-graphs" else None,
-                    graph_state=(self._graph_state(), request.token_merging_ratio),  # merging changes the graph
-                    on_notice=lambda m: self.emit(Notice(job_id, m, "warning")),
-                    preview=self._preview(job_id),
-                    on_step=lambda r, i=index: self.emit(Step(
-                        job_id, r.index, r.total, r.it_per_s, r.eta_s, r.preview, done_before + i,
-                        done_before + len(seeds), counted.evaluations)))
-            t3 = time.perf_counter()
-            self.phase = "decoding"
-            image = generate.decode(pipe, latents, on_notice=lambda m: self.emit(Notice(job_id, m, "warning")))
+                latents, steps_run = self.denoise_pass(
+                    pipe, cond, uncond, image_request, counted=counted, image=where,
+                    label="first pass" if passes == 2 else "", count=passes, init_latents=init_latents)
+                t3 = time.perf_counter()
+                if request.hires:
+                    hires = second_pass.HiresPass(self, pipe, image_request, hires_conds, MAX_OOM_RETRIES)
+                    image = hires.run(latents, counted, where)
+                    steps_run += hires.steps
+            denoise_s = t3 - t2
+            if request.hires:  # denoise: both passes; the upscale (and its VAE encode) on a line of its own
+                denoise_s += hires.timings["hires"]
+                pass_timings = {"upscale": hires.timings["upscale"], "decode": hires.timings["decode"]}
+            else:
+                self.phase = "decoding"
+                image = self.decode(pipe, latents)
+                pass_timings = {"decode": time.perf_counter() - t3}
             t4 = time.perf_counter()
             if is_cancelled():  # cancelled while decoding: no new PNG for an image the user stopped
                 raise JobCancelled()
@@ -205,15 +226,79 @@ class JobRunner:
                 save_error = f"Could not save the image ({text}): details in the log; save it again."
             t5 = time.perf_counter()
             timings = {"load": t_load if index == 0 else 0.0, "encode": t_encode if index == 0 else 0.0,
-                       "denoise": t3 - t2, "decode": t4 - t3, "save": t5 - t4,
+                       "denoise": denoise_s, **pass_timings, "save": t5 - t4,
                        "total": (t5 - t0) if index == 0 else (t5 - t2)}
             log.info("job %d image %d/%d seed %d: %s -> %s", job_id, index + 1, len(seeds), seed,
                      {k: round(v, 3) for k, v in timings.items()}, path or save_error)
             self.images_done += 1
-            self.last_cost = cost_text(t3 - t2, request.steps, counted.evaluations)
+            self.last_cost = cost_text(denoise_s, steps_run, counted.evaluations)
             self.emit(Finished(job_id, image, path, image_request, parameters, timings, done_before + index,
                                done_before + len(seeds),
                                save_error, unet_evaluations=counted.evaluations))
+
+    # ---- passes ---------------------------------------------------------------------------------
+    def denoise_pass(self, pipe, cond, uncond, r, *, counted, image: tuple[int, int], label: str = "",
+                     number: int = 1, count: int = 1, sampler: str | None = None, schedule: str | None = None,
+                     steps: int | None = None, init_latents=None, fixed_steps: bool = False):
+        """One denoising pass of image request `r`: (latents, steps it ran). Its Step events carry the pass
+        (`label`, `number` of `count`) and their own index/total/ETA; `image` is (index, batch count) for them.
+        With `init_latents` (img2img, the hires pass) it runs A1111's img2img sampling at their size, with a
+        noise stream drawn at that shape."""
+        job_id = self.job_id
+        size = (r.width, r.height)
+        extra = {}
+        if init_latents is not None:
+            size = (init_latents.shape[-1] * 8, init_latents.shape[-2] * 8)
+            extra = dict(init_latents=init_latents, denoising_strength=r.denoising_strength, fixed_steps=fixed_steps)
+        ran = [0]
+
+        def on_step(report):
+            ran[0] = report.total
+            self.emit(Step(job_id, report.index, report.total, report.it_per_s, report.eta_s, report.preview,
+                           image[0], image[1], counted.evaluations, label, number, count))
+
+        latents = generate.denoise(
+            pipe, cond, uncond, sampler=sampler or r.sampler, schedule=schedule or r.schedule_type,
+            steps=steps or r.steps, cfg=r.cfg, ngms=r.ngms, width=size[0], height=size[1], seed=r.seed,
+            is_cancelled=self._is_cancelled, noise=image_noise(r, self.choice.device, size),
+            graphs=self.graphs if self.speed.name == "cuda-graphs" else None,
+            graph_state=(self._graph_state(), r.token_merging_ratio),  # merging changes the graph
+            on_notice=self.warn, preview=self._preview(job_id), on_step=on_step, **extra)
+        return latents, ran[0]
+
+    def decode(self, pipe, latents):
+        return generate.decode(pipe, latents, on_notice=self.warn)
+
+    def warn(self, message: str) -> None:
+        self.emit(Notice(self.job_id, message, "warning"))
+
+    def is_cancelled(self) -> bool:
+        return self._is_cancelled()
+
+    def upscalers(self):
+        """The upscaler models (upscaling.upscalers.Upscalers), built once, on this runner's device."""
+        if self._upscalers is None:
+            from picotui.engine.upscaling.upscalers import Upscalers
+
+            self._upscalers = Upscalers(self.library, self.choice.device, self.choice.dtype,
+                                        self.library.allow_pickle)
+        return self._upscalers
+
+    def retry_pass_after_oom(self, exc: BaseException, where: str, size: tuple[int, int]) -> bool:
+        """Out of GPU memory in one pass of an image (the hires pass): free memory, step the memory plan up as
+        on_out_of_memory does for a whole job, lay the pipeline out again and say so. False when the plan cannot
+        step up (fixed by the user, or already the leanest): the error goes on to the worker."""
+        from picotui.engine.hardware.memory import clear_frames
+
+        log.warning("job %d: out of GPU memory in the %s: %s", self.job_id, where, one_line(exc, 300))
+        clear_frames(exc)
+        before = self.min_mode
+        self.on_out_of_memory()
+        if self.min_mode == before or self.manager.pipe is None:
+            return False
+        self._apply_plans(self.manager.pipe, self.plan_size)
+        self.emit(second_pass.retry_notice(self.job_id, where, size, self.min_mode))
+        return True
 
     # ---- pieces ---------------------------------------------------------------------------------
     def _preview(self, job_id: int):
@@ -243,15 +328,17 @@ class JobRunner:
                                  "warning"))
         return self._taesd[1]
 
-    def _apply_plans(self, pipe, width: int, height: int) -> None:
-        """The memory plan for this size, then the speed path that plan allows."""
+    def _apply_plans(self, pipe, size: memory.JobSize) -> None:
+        """The memory plan for the biggest sizes the job touches, then the speed path that plan allows."""
         from picotui.engine.hardware.memory import apply_plan, choose_memory_plan, same_layout, vram_info
         from picotui.engine.hardware.speed import choose_speed_path
 
         info = vram_info(self.choice.device)
         free, total = (info[0], info[1]) if info else (None, None)
-        plan = choose_memory_plan(free, total, width, height, self.choice.capability,
-                                  override=self.memory_mode, at_least=self.min_mode)
+        width, height = size.width, size.height
+        plan = choose_memory_plan(free, total, width, height, self.choice.capability, override=self.memory_mode,
+                                  at_least=self.min_mode, encode=size.encode, upscaler=size.upscaler)
+        self.plan_size = size
         if plan.mode != "cpu":
             if not same_layout(pipe, plan):
                 self.emit(Loading(self.job_id, f"placing models on {self.choice.device} ({plan.label})", 0.9))
@@ -295,8 +382,7 @@ class JobRunner:
         memory.free_memory()
         if self.plan is None or self.plan.mode == "cpu":
             return ""
-        failed = self.job_request
-        nxt = next_mode(self.plan, failed.width, failed.height) if failed else next_mode(self.plan)
+        nxt = next_mode(self.plan, *self.plan_size.largest())
         fixed = self.memory_mode not in (None, "", "auto")
         if fixed:
             instead = f"set it to {nxt} or auto" if nxt else "nothing leaner exists"

@@ -18,6 +18,8 @@ import math
 import struct
 from pathlib import Path
 
+from picotui.engine.models.upscaler_headers import sniff_upscaler
+
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 SUFFIXES = SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES
@@ -124,9 +126,9 @@ def _unknown(reason: str, family: str = "other", context_dim: int | None = None)
 
 
 def _result(kind: str, family: str, name: str, context_dim=None, vectors=None, reason=None) -> dict:
-    if reason is None and family != "SD1.x":
+    if reason is None and family not in ("SD1.x", "upscaler"):
         label = {"checkpoint": "checkpoint", "vae": "VAE", "lora": "LoRA", "embedding": "embedding",
-                 "taesd": "TAESD preview decoder"}[kind]
+                 "taesd": "TAESD preview decoder", "upscaler": "upscaler"}[kind]
         reason = (f"{name} is an {family} {label}; picotui runs SD1.5 models only."
                   if family in ("SDXL", "SD2.x") else
                   f"{name} is an SD1.x inpainting checkpoint; picotui generates from text only: pick a regular "
@@ -160,7 +162,11 @@ def classify(shapes: dict[str, tuple[int, ...]], name: str) -> dict:
                         f"(one .safetensors with UNet, VAE and text encoder).", family_from_context(ctx), ctx)
     if any(n.startswith(("text_model.", "cond_stage_model.")) for n in names):
         return _unknown(f"{name} is a text encoder on its own; picotui needs a single-file checkpoint.")
-    return _unknown(f"{name} is not a checkpoint, VAE, LoRA or embedding picotui recognises.")
+    upscaler = sniff_upscaler(shapes)
+    if upscaler is not None:
+        return dict(_result("upscaler", "upscaler", name), architecture=upscaler[0], scale=upscaler[1])
+    return dict(_unknown(f"{name} is not a checkpoint, VAE, LoRA, embedding or upscaler picotui recognises."),
+                unrecognised=True)  # a readable file of tensors: in an upscaler folder, spandrel judges it
 
 
 def _context_dim(shapes: dict, prefix: str) -> int | None:

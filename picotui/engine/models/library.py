@@ -1,4 +1,4 @@
-"""The model library: what is in models/checkpoints, vae, loras and embeddings, and what each file is.
+"""The model library: what is in models/checkpoints, vae, loras, embeddings and upscalers, and what each file is.
 
 Only the safetensors header is read (an 8-byte little-endian length, then JSON: tensor name -> dtype,
 shape, byte offsets), never the tensors, so scanning a folder of 4 GB checkpoints is instant. Key names
@@ -24,12 +24,15 @@ from picotui.engine.models.headers import PICKLE_SUFFIXES, SUFFIXES, classify_fi
 
 log = logging.getLogger(__name__)
 
-KINDS = ("checkpoint", "vae", "lora", "embedding", "taesd")
+KINDS = ("checkpoint", "vae", "lora", "embedding", "taesd", "upscaler")
 FOLDERS = {"checkpoint": "checkpoints", "vae": "vae", "lora": "loras", "embedding": "embeddings",
-           "taesd": "vae-approx"}  # taesd: the live preview's decoder (models/taesd.py)
-FOLDER_KIND = {v: k for k, v in FOLDERS.items()}
+           "taesd": "vae-approx",  # taesd: the live preview's decoder (models/taesd.py)
+           "upscaler": "upscalers"}  # ESRGAN-family models (engine/upscaling)
+# A1111 keeps upscalers in one folder per family: a models folder shared with A1111 is searched there too.
+EXTRA_FOLDERS = {"upscaler": ("ESRGAN", "RealESRGAN", "SwinIR", "DAT", "HAT")}
+FOLDER_KIND = {v: k for k, v in FOLDERS.items()} | {f: k for k, fs in EXTRA_FOLDERS.items() for f in fs}
 LABEL = {"checkpoint": "checkpoint", "vae": "VAE", "lora": "LoRA", "embedding": "textual-inversion embedding",
-         "taesd": "TAESD preview decoder",
+         "taesd": "TAESD preview decoder", "upscaler": "upscaler",
          "unknown": "model file"}
 MAX_DEPTH = 8  # subfolders deeper than this are not searched (and a link cycle cannot run away)
 
@@ -56,6 +59,8 @@ class ModelFile:
     context_dim: int | None = None  # cross-attention width (768 SD1, 1024 SD2, 2048 SDXL); tiny test models: 32
     vectors: int | None = None  # embeddings: how many token slots it takes
     sshs_hash: str | None = None  # LoRAs: the addnet hash kohya's trainer wrote into the header
+    architecture: str | None = None  # upscalers: "ESRGAN", "SPAN"...; None until spandrel has seen the file
+    scale: int | None = None  # upscalers: how many times larger one run of the model makes a picture
 
     @property
     def stem(self) -> str:
@@ -99,6 +104,10 @@ def sniff(path, folder: str | None = None, *, allow_pickle: bool = False) -> Mod
         log.exception("sniffing %s failed", path)
         info = dict(kind="unknown", family="other", usable=False, context_dim=None, vectors=None,
                     reason=f"{path.name} could not be inspected ({type(exc).__name__}): download it again.")
+    if info.pop("unrecognised", False) and FOLDER_KIND.get(folder) == "upscaler":
+        # tensors of no SD kind in an upscaler folder: an architecture the header sniff does not name
+        # (SwinIR, DAT, HAT...); spandrel names it, or refuses it in one line, when it is first used
+        info.update(kind="upscaler", family="upscaler", usable=True, reason=None)
     return ModelFile(**base, size=st.st_size, **info)
 
 
@@ -139,9 +148,9 @@ class Library:
         """Rescan the four folders. Returns every entry (usable or not), the demo first."""
         found, problems = [], []
         for kind in KINDS:
-            folder = FOLDERS[kind]
-            for path in _walk(self.root / folder, problems):
-                found.append(self._sniff_cached(path, folder))
+            for folder in (FOLDERS[kind], *EXTRA_FOLDERS.get(kind, ())):
+                for path in _walk(self.root / folder, problems):
+                    found.append(self._sniff_cached(path, folder))
         found.sort(key=lambda mf: (KINDS.index(mf.kind) if mf.kind in KINDS else 9, mf.name.lower(), str(mf.path)))
         with self._lock:
             self._files = [self.demo_entry(), *found]
@@ -329,9 +338,13 @@ def check_slot(mf: ModelFile, kind: str) -> ModelFile:
         raise ModelError(mf.reason or f"{name} is not a model picotui knows: pick an SD1.5 {LABEL[kind]}.")
     if mf.kind != kind:
         where = {"checkpoint": "pick it in the checkpoint list", "vae": "pick it in the VAE list",
-                 "lora": "pick it in the LoRA list", "embedding": "use its name in the prompt"}[mf.kind]
+                 "lora": "pick it in the LoRA list", "embedding": "use its name in the prompt",
+                 "taesd": "it draws the live preview by itself",
+                 "upscaler": "pick it as an upscaler (hires fix, picotui upscale)"}[mf.kind]
+        if kind == "upscaler":  # it sits among the upscalers: say where it belongs
+            where = f"move it to models/{FOLDERS[mf.kind]}"
         article = "an" if LABEL[mf.kind][0] in "AEIOUaeiou" else "a"
-        raise ModelError(f"{name} is {article} {LABEL[mf.kind]}, not {'an' if kind == 'embedding' else 'a'} "
+        raise ModelError(f"{name} is {article} {LABEL[mf.kind]}, not {'an' if kind in ('embedding', 'upscaler') else 'a'} "
                          f"{LABEL[kind]}: {where}.")
     if mf.family in ("SDXL", "SD2.x"):
         label = "checkpoints" if kind == "checkpoint" else LABEL[kind] + "s"

@@ -1,0 +1,171 @@
+"""The upscalers A1111 offers and the runner that applies one to a picture.
+
+Built in, always there without a model file: "None", "Lanczos", "Nearest" (modules/upscaler.py), and the
+"Latent" family for hires fix, which works on latents (engine/sampling/img2img.py) and is only named here.
+Every usable file of the library's upscaler kind is offered by its file stem, as A1111 names ESRGAN models.
+
+`Upscalers.upscale` is A1111's Upscaler.upscale: the target is int(w * scale) // 8 * 8 by int(h * scale) // 8 * 8;
+the upscaler runs up to three times until the picture is at least that large (a 4x model asked for 2x runs once;
+a 2x model asked for 8x runs three times), then LANCZOS makes it exactly that size.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from picotui.engine.errors import ModelError, RequestError
+
+log = logging.getLogger(__name__)
+
+BUILTIN = ("None", "Lanczos", "Nearest")
+# A1111's shared.latent_upscale_modes, in its order (the maths lives in sampling/img2img.py).
+LATENT = ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)", "Latent (nearest)",
+          "Latent (nearest-exact)")
+MAX_RUNS = 3  # A1111: at most three passes of the model
+
+
+def is_latent(name: str) -> bool:
+    return name.strip().lower() in {n.lower() for n in LATENT}
+
+
+def builtin_name(name: str) -> str | None:
+    """The canonical spelling of a built-in (non-latent) upscaler name, else None."""
+    return next((b for b in BUILTIN if b.lower() == name.strip().lower()), None)
+
+
+def upscaler_names(library=None, *, latent: bool = True) -> list[str]:
+    """What a user can pick, A1111's order: the Latent family (hires fix only), None, Lanczos, Nearest, then
+    the library's usable upscaler files by stem."""
+    names = list(LATENT) if latent else []
+    names += list(BUILTIN)
+    if library is not None:
+        stems = sorted({mf.stem for mf in library.files("upscaler", usable_only=True) if mf.kind == "upscaler"},
+                       key=str.lower)
+        names += [s for s in stems if s not in names]
+    return names
+
+
+def target_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """A1111's dest_w, dest_h for an upscale by `scale`: each side times scale, down to a multiple of 8."""
+    return int((width * scale) // 8 * 8), int((height * scale) // 8 * 8)
+
+
+class Upscalers:
+    """Applies upscalers by name. Model files are loaded once and kept (reloaded when the file changes); one
+    model is kept at a time, since a second would only cost memory.
+
+    `device` and `dtype` are the engine's (torch objects or strings); a model runs in fp16/bf16 only where
+    spandrel says its architecture supports it, else fp32."""
+
+    def __init__(self, library, device="cpu", dtype=None, allow_pickle: bool = False, *, tile: int | None = None,
+                 overlap: int | None = None):
+        self.library = library
+        self.device = device
+        self.dtype = dtype
+        self.allow_pickle = allow_pickle
+        self.tile = tile
+        self.overlap = overlap
+        self._lock = threading.Lock()
+        self._cached: tuple[tuple, object] | None = None  # ((path, size, mtime_ns), Loaded)
+        self.runs = 0  # model runs of the last upscale() (A1111's loop: tests and notices read it)
+
+    # ---- picking ----------------------------------------------------------------------------------
+    def resolve(self, name: str):
+        """The library file for a model upscaler name; ModelError/RequestError (one line) otherwise."""
+        if not str(name).strip():
+            raise RequestError("No upscaler chosen: pick Lanczos, Nearest or a model from models/upscalers.")
+        if is_latent(name):
+            raise RequestError(f"{name} works on latents in hires fix, not on pictures: pick Lanczos, Nearest or an "
+                               f"upscaler model.")
+        query = str(name).strip()
+        same = [mf for mf in self.library.files("upscaler") if query in (mf.name, mf.stem)]
+        if len(same) > 1:  # 4x-foo.pth beside 4x-foo.safetensors: the safe one, as a name means either
+            from picotui.engine.models.library import check_slot
+
+            same.sort(key=lambda mf: (mf.is_pickle, not mf.usable))
+            return check_slot(same[0], "upscaler")
+        return self.library.resolve(query, "upscaler")
+
+    def model(self, name: str):
+        """The loaded model for `name` (cached; reloaded when its file's size or mtime changes)."""
+        from picotui.engine.upscaling.loading import load_upscaler
+
+        mf = self.resolve(name)
+        try:
+            st = Path(mf.path).stat()
+        except OSError as exc:
+            raise ModelError(f"{mf.name} cannot be read ({exc.strerror or exc}): rescan the models folder.") from None
+        key = (str(mf.path), st.st_size, st.st_mtime_ns)
+        with self._lock:
+            if self._cached is not None and self._cached[0] == key:
+                return self._cached[1]
+            self._cached = None  # drop the old one before loading the next
+            loaded = load_upscaler(mf.path, self.allow_pickle)
+            loaded.descriptor.to(self._device())
+            loaded.descriptor.to(self._dtype(loaded.descriptor))  # fp16/bf16 only where the architecture allows
+            self._cached = (key, loaded)
+            return loaded
+
+    def release(self) -> None:
+        """Forget the loaded model (to give its memory back)."""
+        with self._lock:
+            self._cached = None
+
+    def _device(self):
+        import torch
+
+        return torch.device(self.device) if isinstance(self.device, str) else self.device
+
+    def _dtype(self, descriptor):
+        import torch
+
+        dtype = getattr(torch, self.dtype) if isinstance(self.dtype, str) else self.dtype
+        if self._device().type == "cpu" or dtype is None:
+            return torch.float32  # fp16 convolutions on a CPU are slow or missing
+        if dtype == torch.float16 and descriptor.supports_half:
+            return dtype
+        if dtype == torch.bfloat16 and descriptor.supports_bfloat16:
+            return dtype
+        return torch.float32
+
+    # ---- running ----------------------------------------------------------------------------------
+    def upscale(self, image, scale: float, name: str, is_cancelled: Callable[[], bool] = lambda: False,
+                on_tile: Callable[[int, int], None] | None = None):
+        """A1111's Upscaler.upscale(image, scale) with the upscaler called `name` (see the module docstring)."""
+        from PIL import Image
+
+        image = image.convert("RGB")
+        dest = target_size(image.width, image.height, scale)
+        if dest[0] < 1 or dest[1] < 1:
+            raise RequestError(f"Scale {scale:g} makes {image.width}x{image.height} smaller than 8 pixels a side: "
+                               f"use a larger scale.")
+        builtin = builtin_name(name)
+        self.runs = 0
+        if builtin is None:
+            loaded = self.model(name)
+            run = lambda im: self._run_model(loaded, im, is_cancelled, on_tile)  # noqa: E731
+        elif builtin == "None":
+            run = lambda im: im  # noqa: E731
+        else:
+            resample = Image.Resampling.LANCZOS if builtin == "Lanczos" else Image.Resampling.NEAREST
+            run = lambda im: im.resize((int(im.width * scale), int(im.height * scale)), resample=resample)  # noqa: E731
+        for _ in range(MAX_RUNS):
+            before = image.size
+            image = run(image)
+            self.runs += 1
+            if image.size == before or (image.width >= dest[0] and image.height >= dest[1]):
+                break
+        if image.size != dest:
+            image = image.resize(dest, resample=Image.Resampling.LANCZOS)
+        return image
+
+    def _run_model(self, loaded, image, is_cancelled, on_tile):
+        from picotui.engine.upscaling.tiling import OVERLAP, TILE, run_tiled
+
+        descriptor = loaded.descriptor
+        return run_tiled(descriptor, image, device=self._device(), dtype=descriptor.dtype,
+                         tile=self.tile or TILE, overlap=OVERLAP if self.overlap is None else self.overlap,
+                         is_cancelled=is_cancelled, on_tile=on_tile)

@@ -1,0 +1,169 @@
+"""Hires fix through the real Worker on the tiny checkpoint (64x64 first pass, 96-128 hires): A1111's target
+size rule (by scale, by "Hires resize" with its crop), its step rule per pass and the Step events that show it,
+the picture against diffusers' own img2img pipeline run on the upscaled first pass, out of memory in the
+hires pass retried alone, and cancel in or between the passes leaving no PNG.
+
+The worker believes in an 8 GiB sm_61 card (made-up VRAM numbers, everything stays on the CPU) so the memory
+policy has plans to step up to after an out-of-memory error."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from generation_support import encoder_for, plain_pipeline
+from passes_support import (  # noqa: F401  (paths is a fixture)
+    NEGATIVE,
+    PROMPT,
+    diffusers_hires_pass,
+    paths,
+    pngs,
+    request,
+    steps_by_pass,
+)
+from worker_support import run, start_worker
+
+from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Notice
+from picotui.engine.hardware import memory
+from picotui.engine.recipes import output
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+GIB = 1024**3
+
+
+@pytest.fixture(scope="module")
+def worker(paths):
+    mp = pytest.MonkeyPatch()
+    mp.setattr(memory, "vram_info", lambda device: (8 * GIB, 8 * GIB, 0))
+    w = start_worker(paths)
+    w._engine.choice = replace(w._engine.choice, capability=(6, 1))
+    yield w
+    w.shutdown()
+    mp.undo()
+
+
+def hires(**kw):
+    return request(**{"hires": True, "denoising_strength": 0.75, **kw})
+
+
+def finished(w, req):
+    job = run(w, req)
+    assert not w.events.of(Failed, job), w.events.of(Failed, job)
+    (done,) = w.events.of(Finished, job)
+    return job, done
+
+
+def first_pass_latents(components, width, height, seed):
+    """The first pass as our engine samples it (Euler, 3 steps, CPU noise), from the same weights."""
+    from picotui.engine.sampling.generate import denoise
+
+    pipe = plain_pipeline(*components)
+    cond, uncond = encoder_for(pipe)(PROMPT, NEGATIVE)
+    return denoise(pipe, cond, uncond, sampler="Euler", steps=3, cfg=6.0, width=width, height=height, seed=seed)
+
+
+@pytest.mark.parametrize("first, hires_kw, crop", [
+    ((64, 64), dict(hires_scale=2.0), (0, 0)),  # 128x128: nothing to crop
+    # "Hires resize" 128x128 from 64x96: the upscale covers it (128x192), then 8 latent rows off top and bottom
+    ((64, 96), dict(hires_resize=(128, 128)), (0, 8)),
+])
+def test_a_latent_hires_pass_is_diffusers_img2img_on_the_upscaled_first_pass(worker, paths, tiny_components, first,
+                                                                             hires_kw, crop):
+    width, height = first
+    _job, done = finished(worker, hires(width=width, height=height, hires_steps=3, **hires_kw))
+    assert done.image.size == (128, 128) and done.path.is_file()
+    assert (done.request.width, done.request.height) == first  # the recipe's Size is the first pass's (A1111)
+    # independently: interpolate as A1111 does (bilinear, to the uncropped hires size), crop centred, denoise
+    latents = first_pass_latents(tiny_components, width, height, seed=7)
+    up_w, up_h = (128, 128) if crop == (0, 0) else (128, 192)
+    up = torch.nn.functional.interpolate(latents, size=(up_h // 8, up_w // 8), mode="bilinear")
+    ty = crop[1]
+    up = up[:, :, ty // 2:up.shape[2] - (ty + 1) // 2, :]
+    expected = diffusers_hires_pass(tiny_components, up, prompt=PROMPT, negative=NEGATIVE, seed=7, steps=3,
+                                    strength=0.75, cfg=6.0)
+    ours = np.asarray(done.image).astype(int)
+    assert np.abs(ours - expected.astype(int)).max() <= 2
+
+
+def test_each_pass_has_its_own_step_events_and_a1111s_step_counts(worker):
+    """A1111: the first pass runs `steps`; the hires pass runs hires steps (or steps when 0) whatever the
+    strength (its schedule is stretched to int(steps / strength) instead)."""
+    job, done = finished(worker, hires(hires_scale=1.5, hires_steps=2, denoising_strength=0.5,
+                                       hires_upscaler="Latent (nearest)"))
+    assert done.image.size == (96, 96)  # int(64 * 1.5)
+    by_pass = steps_by_pass(worker.events, job)
+    assert by_pass == {"first pass": [(1, 3, 1, 2), (2, 3, 1, 2), (3, 3, 1, 2)],
+                       "hires pass": [(1, 2, 2, 2), (2, 2, 2, 2)]}
+    job, _done = finished(worker, hires(hires_scale=1.5, denoising_strength=0.3))  # hires steps 0: as many as steps
+    assert [s[:2] for s in steps_by_pass(worker.events, job)["hires pass"]] == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_out_of_memory_in_the_hires_pass_retries_that_pass_only(worker, monkeypatch):
+    from diffusers import UNet2DConditionModel
+
+    req = hires(seed=11)
+    _job, clean = finished(worker, req)
+    real = UNet2DConditionModel.forward
+    calls = {"first": 0, "hires": 0, "fired": 0}
+
+    def forward(self, sample, *args, **kwargs):
+        hires_call = sample.shape[-1] == 16  # 128 / 8: the hires pass
+        calls["hires" if hires_call else "first"] += 1
+        if hires_call and not calls["fired"]:
+            calls["fired"] += 1
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, sample, *args, **kwargs)
+
+    monkeypatch.setattr(UNet2DConditionModel, "forward", forward)
+    try:
+        job, done = finished(worker, req)
+        assert [n.message for n in worker.events.of(Notice, job) if "Out of GPU memory" in n.message] == [
+            "Out of GPU memory in the hires pass at 128x128: trying that pass again with text encoder offload "
+            "(the first pass is kept)."]
+        assert calls == {"first": 3, "hires": 1 + 3, "fired": 1}  # the first pass ran once
+        assert [s[0] for s in steps_by_pass(worker.events, job)["first pass"]] == [1, 2, 3]
+        assert worker.events.of(EngineStatus, job)[-1].memory_mode == "text encoder offload"
+        np.testing.assert_array_equal(np.asarray(done.image), np.asarray(clean.image))
+    finally:
+        worker._engine.min_mode = None
+
+
+@pytest.mark.parametrize("where", ["hires step", "between passes"])
+def test_cancel_in_or_before_the_hires_pass_writes_no_png(worker, paths, monkeypatch, where):
+    from diffusers import UNet2DConditionModel
+
+    from picotui.engine.jobs.second_pass import HiresPass
+
+    def cancel_then(real):
+        def inner(*args, **kwargs):
+            worker.cancel()  # from the worker thread itself: the next cancel check sees it
+            return real(*args, **kwargs)
+        return inner
+
+    if where == "hires step":
+        real_forward = UNet2DConditionModel.forward
+
+        def forward(self, sample, *args, **kwargs):
+            if sample.shape[-1] == 16:
+                worker.cancel()
+            return real_forward(self, sample, *args, **kwargs)
+        monkeypatch.setattr(UNet2DConditionModel, "forward", forward)
+    else:
+        monkeypatch.setattr(HiresPass, "upscale", cancel_then(HiresPass.upscale))
+    before = pngs(paths)
+    job = run(worker, hires(seed=12))
+    assert worker.events.of(Cancelled, job) and not worker.events.of(Finished, job)
+    assert pngs(paths) == before and output.partial_files(paths.outputs) == []
+    assert len(steps_by_pass(worker.events, job).get("hires pass", [])) <= (1 if where == "hires step" else 0)
+    monkeypatch.undo()
+    finished(worker, hires(seed=13))  # the worker goes on
+
+
+def test_strength_0_is_refused_in_one_line_and_the_worker_goes_on(worker):
+    job = run(worker, hires(denoising_strength=0))
+    (failed,) = worker.events.of(Failed, job)
+    assert failed.kind == "invalid-request" and "\n" not in failed.message
+    assert failed.message.startswith("Denoising strength 0 would only enlarge the first pass")
+    finished(worker, hires(denoising_strength=1.0, hires_steps=1))  # 1 is allowed: a full redraw at the new size
