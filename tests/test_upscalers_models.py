@@ -1,0 +1,140 @@
+"""Upscaler models end to end through the library: listed with architecture and scale, loaded under the pickle
+rules, refused in one line when they are something else, tiled like the untiled model, A1111's upscale loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from upscaler_support import build_models, reference
+
+from picotui.engine.errors import ModelError, RequestError
+from picotui.engine.models.library import Library
+from picotui.engine.upscaling.tiling import positions
+from picotui.engine.upscaling.upscalers import Upscalers, upscaler_names
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("upscaler-models") / "models"
+    nets = build_models(root)
+    return root, nets
+
+
+@pytest.fixture(scope="module")
+def library(tree, tmp_path_factory):
+    return Library(tree[0], tmp_path_factory.mktemp("cache"))
+
+
+def noise(width, height, seed=0):
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def test_library_lists_upscalers_with_architecture_and_scale(library):
+    found = {mf.name: mf for mf in library.files("upscaler")}
+    assert (found["tiny-esrgan-4x.safetensors"].architecture, found["tiny-esrgan-4x.safetensors"].scale) == ("ESRGAN", 4)
+    assert (found["tiny-compact-2x.safetensors"].architecture, found["tiny-compact-2x.safetensors"].scale) == \
+        ("RealESRGAN Compact", 2)
+    assert found["tiny-esrgan-4x.safetensors"].usable and found["tiny-compact-2x.safetensors"].usable
+    assert not found["pickled-esrgan-4x.pth"].usable and "--allow-pickle" in found["pickled-esrgan-4x.pth"].reason
+    assert "style-lora.safetensors" not in found  # a LoRA by content, wherever it lies
+    names = upscaler_names(library)
+    assert names[:9] == ["Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)",
+                         "Latent (nearest)", "Latent (nearest-exact)", "None", "Lanczos", "Nearest"]
+    assert {"tiny-esrgan-4x", "tiny-compact-2x"} <= set(names[9:])
+
+
+def test_single_tile_is_the_model_output(tree, library):
+    nets = tree[1]
+    image = noise(40, 32)
+    out = Upscalers(library).upscale(image, 4, "tiny-esrgan-4x")
+    assert out.size == (160, 128)
+    assert np.abs(np.asarray(out, dtype=np.float32) - reference(nets["tiny-esrgan-4x"], image)).max() <= 0.51
+
+
+def test_tiled_equals_untiled_away_from_the_seams(tree, library):
+    net = tree[1]["tiny-compact-2x"]
+    image = noise(112, 88, seed=1)  # sides a multiple of 8: no LANCZOS after the model
+    tile, overlap, radius = 48, 8, 4  # Compact with 2 body convs sees 4 px around each pixel
+    upscalers = Upscalers(library, tile=tile, overlap=overlap)
+    out = np.asarray(upscalers.upscale(image, 2, "tiny-compact-2x"), dtype=np.float32)
+    ref = reference(net, image)
+    assert out.shape == ref.shape == (176, 224, 3)
+    keep = np.ones(out.shape[:2], bool)
+    for axis, size in ((1, 112), (0, 88)):  # A1111's split_grid layout, written out: starts spread evenly
+        count = -(-(size - overlap) // (tile - overlap))
+        starts = [min(int(i * (size - tile) / (count - 1)), size - tile) for i in range(count)]
+        assert positions(size, tile, overlap) == starts
+        for start in starts[1:]:  # the fade band and the pixels whose context a tile edge cuts
+            band = slice(2 * max(0, start - radius), 2 * (start + overlap + radius))
+            if axis == 1:
+                keep[:, band] = False
+            else:
+                keep[band, :] = False
+    assert keep.mean() > 0.3
+    assert np.abs(out - ref)[keep].max() <= 0.51
+    assert np.abs(out - ref).max() < 64  # the seams blend, they do not jump
+
+
+def test_a1111_upscale_loop_runs_the_model_until_big_enough(library):
+    upscalers = Upscalers(library, tile=4096)  # one model call per run
+    image = noise(52, 40)
+    seen: list[tuple[int, int]] = []
+    for name, scale, expected_inputs, size in (("tiny-esrgan-4x", 2, [(40, 52)], (104, 80)),
+                                               ("tiny-compact-2x", 8, [(40, 52), (80, 104), (160, 208)], (416, 320)),
+                                               ("tiny-compact-2x", 2.5, [(40, 52), (80, 104)], (128, 96))):
+        model = upscalers.model(name).descriptor.model
+        seen.clear()
+        hook = model.register_forward_hook(lambda _m, args, _o: seen.append(tuple(args[0].shape[-2:])))
+        try:
+            out = upscalers.upscale(image, scale, name)
+        finally:
+            hook.remove()
+        assert seen == expected_inputs, name
+        assert out.size == size  # int(w * scale) // 8 * 8, then LANCZOS to it
+
+
+def test_lanczos_and_nearest_need_no_model(tmp_path):
+    upscalers = Upscalers(Library(tmp_path / "empty", tmp_path / "cache"))
+    image = noise(50, 30)
+    assert upscalers.upscale(image, 2, "Lanczos").size == (96, 56)
+    nearest = upscalers.upscale(image, 2, "Nearest")
+    assert nearest.size == (96, 56)
+    assert upscalers.upscale(image, 1.5, "None").size == (72, 40)
+    with pytest.raises(RequestError, match="latents in hires fix"):
+        upscalers.upscale(image, 2, "Latent (bicubic)")
+
+
+def test_pickles_load_only_with_allow_pickle(tree, library, tmp_path):
+    image = noise(24, 24)
+    with pytest.raises(ModelError) as refused:
+        Upscalers(library).upscale(image, 4, "pickled-esrgan-4x")
+    assert "--allow-pickle" in str(refused.value) and "\n" not in str(refused.value)
+    allowed = Library(tree[0], tmp_path / "cache", allow_pickle=True)
+    out = Upscalers(allowed, allow_pickle=True).upscale(image, 4, "pickled-esrgan-4x")
+    assert np.abs(np.asarray(out, np.float32) - reference(tree[1]["tiny-esrgan-4x"], image)).max() <= 0.51
+
+
+@pytest.mark.parametrize("name, message", [
+    ("style-lora", "style-lora.safetensors is a LoRA, not an upscaler: move it to models/loras."),
+    ("denoise-1x", "denoise-1x.safetensors is a restoration model (1x: denoise, deblur, JPEG cleanup) (ESRGAN), "
+                   "not an upscaler"),
+])
+def test_other_models_in_the_upscaler_folder_are_refused_in_one_line(library, name, message):
+    with pytest.raises(ModelError) as refused:
+        Upscalers(library).upscale(noise(24, 24), 2, name)
+    assert str(refused.value).startswith(message)
+
+
+def test_a_changed_file_is_loaded_again(tree, tmp_path):
+    import shutil
+
+    root = tmp_path / "models"
+    (root / "upscalers").mkdir(parents=True)
+    target = root / "upscalers" / "swap.safetensors"
+    shutil.copy(tree[0] / "upscalers" / "tiny-esrgan-4x.safetensors", target)
+    upscalers = Upscalers(Library(root, tmp_path / "cache"))
+    first = upscalers.model("swap")
+    assert upscalers.model("swap") is first  # cached
+    shutil.copy(tree[0] / "upscalers" / "tiny-compact-2x.safetensors", target)
+    assert upscalers.model("swap").architecture == "RealESRGAN Compact"
