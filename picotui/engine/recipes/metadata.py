@@ -413,44 +413,29 @@ def _check_files(recipe: Recipe, library, params: dict) -> Recipe:
     return Recipe(request, notes, recipe.source, recipe.parameters)
 
 
-def builtin_upscalers() -> tuple[str, ...]:
-    """Hires upscalers that need no file: A1111's "Latent" family, and the PIL resizes (A1111's Lanczos, Nearest,
-    and None: a plain Lanczos resize)."""
-    from picotui.engine.sampling.img2img import LATENT_UPSCALE_MODES
-
-    return (*LATENT_UPSCALE_MODES, "Lanczos", "Nearest", "None")
-
-
 def _check_upscaler(request: GenerationRequest, library, notes: list[str]) -> None:
-    """A hires upscaler model the library lacks: one line, as for a missing LoRA."""
-    name = request.hires_upscaler
-    if not request.hires or name in builtin_upscalers():
-        return
-    from picotui.engine.models import library as library_module
+    """A hires upscaler model the library lacks (models/upscalers): one line, as for a missing LoRA. The Latent
+    family and the built-in resizes (None, Lanczos, Nearest) need no file."""
+    from picotui.engine.upscaling.upscalers import builtin_name, is_latent
 
-    if "upscaler" in library_module.KINDS:
-        try:
-            library.resolve(name, "upscaler")
-        except ModelError as exc:
-            notes.append(f"Hires upscaler: {one_line(name, 80)} ({one_line(exc, 160)})")
+    name = request.hires_upscaler
+    if not request.hires or is_latent(name) or builtin_name(name):
         return
-    folder = Path(library.root) / "upscalers"  # before the library knew upscalers: by file name only
-    names = {n for p in (folder.rglob("*") if folder.is_dir() else ()) if p.is_file() for n in (p.name, p.stem)}
-    if name not in names and name.lower() not in {n.lower() for n in names}:
-        notes.append(f"Hires upscaler: {one_line(name, 80)} (not in {one_line(folder, 120)}: put the model file "
-                     f"there, or pick Latent or Lanczos)")
+    try:
+        library.resolve(name, "upscaler")
+    except ModelError as exc:
+        notes.append(f"Hires upscaler: {one_line(name, 80)} ({one_line(exc, 160)}; or pick Latent or Lanczos)")
 
 
 def _check_init_image(request: GenerationRequest, notes: list[str]) -> None:
     """An img2img recipe's source picture: missing, or changed since (its file hash differs), is one line."""
     if request.init_image is None:
         return
-    import hashlib
+    from picotui.engine.models.hashing import AUTOV2_LENGTH, sha256_file
 
     path = Path(request.init_image).expanduser()
     try:
-        with open(path, "rb") as fh:
-            digest = hashlib.file_digest(fh, "sha256").hexdigest()[:10]
+        digest = (sha256_file(path) or "")[:AUTOV2_LENGTH]
     except OSError:
         notes.append(f"Init image: {one_line(path.name, 80)} (not found at {one_line(path, 120)}: pick the source "
                      f"picture)")
