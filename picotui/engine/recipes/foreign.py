@@ -6,7 +6,8 @@ turns them into a request and names whatever picotui cannot reproduce.
   (piexif writes big-endian; some tools write little-endian), or `ASCII\\0\\0\\0`, or 8 zero bytes.
   ComfyUI's WebP saver writes its graph as "prompt:{...}" in the IFD0 Model tag.
 - ComfyUI PNGs: the `prompt` chunk holds the executed graph (API format: node id -> class_type, inputs;
-  a link is [node id, output]); the sampler node is followed to its prompts, checkpoint, LoRAs and size.
+  a link is [node id, output]); the sampler node is followed to its prompts, checkpoint, LoRAs and size, and
+  for image to image (a VAEEncode latent and a denoise below 1) to the LoadImage that names the source.
 - InvokeAI PNGs: the `invokeai_metadata` chunk (JSON, 3.x and 4.x keys).
 - NovelAI PNGs: `Software: NovelAI` and the `Comment` chunk (JSON: prompt, uc, steps, scale, seed, ...).
 - Fooocus PNGs: the `parameters` chunk as JSON (its log scheme; `fooocus_scheme: a1111` files hold plain
@@ -225,11 +226,18 @@ def _comfyui(graph: dict) -> tuple[dict, list[str]]:
         width, height = latent["inputs"].get("width"), latent["inputs"].get("height")
         if isinstance(width, int) and isinstance(height, int):
             params["Size"] = f"{width}x{height}"
+    elif latent and latent.get("class_type") == "VAEEncode":  # image to image: name the LoadImage's file
+        pixels, _ = source(latent["inputs"].get("pixels"))
+        if pixels and pixels.get("class_type") == "LoadImage":
+            _put(params, "Init image", Path(_text(pixels["inputs"].get("image"))).name)
+        params.setdefault("Denoising strength", "1")
     elif latent:
-        notes.append(f"latent from {one_line(latent.get('class_type'), 40)} (img2img or upscaling is not supported)")
+        notes.append(f"latent from {one_line(latent.get('class_type'), 40)} (picotui reads an EmptyLatentImage, or a "
+                     f"VAEEncode for image to image)")
     denoise = node.get("denoise", 1)
     if isinstance(denoise, (int, float)) and denoise != 1:
-        params["Denoising strength"] = str(denoise)  # named as unsupported by the A1111 reader
+        # the A1111 reader: image to image (its source named when known), or a note for a partial first pass
+        params["Denoising strength"] = str(denoise)
     params["RNG"] = "CPU"  # ComfyUI draws the starting noise on the CPU, as A1111's CPU source does
     return params, notes
 
@@ -260,8 +268,17 @@ def _invokeai(data: dict) -> tuple[dict, list[str]]:
     if base and base != "sd-1":
         notes.append(f"Model base: {one_line(base, 20)} (picotui runs Stable Diffusion 1.x models only)")
     params["RNG"] = "CPU" if data.get("rand_device", "cpu") == "cpu" else "GPU"
-    if data.get("generation_mode", "txt2img") != "txt2img":
-        notes.append(f"generation mode: {one_line(data['generation_mode'], 30)} (only txt2img is supported)")
+    mode = data.get("generation_mode", "txt2img")
+    if mode == "img2img":  # InvokeAI's strength is A1111's denoising strength; its source is named, not kept
+        _put(params, "Denoising strength", data.get("strength"))
+        image = data.get("init_image")
+        name = image.get("image_name") if isinstance(image, dict) else image
+        _put(params, "Init image", Path(_text(name)).name or None)
+    elif mode != "txt2img":
+        notes.append(f"generation mode: {one_line(mode, 30)} (picotui has text to image and image to image)")
+    if data.get("hrf_enabled") is True:
+        notes.append("hrf_enabled: InvokeAI's high resolution fix (its own sizes and method; set picotui's hires fix "
+                     "by hand)")
     return params, notes
 
 
