@@ -138,7 +138,10 @@ def hires_fields(request: GenerationRequest) -> list[tuple[str, object]]:
     if not request.hires:
         return [("Hires schedule type", None)]
     resize = request.hires_resize
-    differs = (lambda value, first: value if value and value != first else None)
+
+    def differs(value: str, first: str) -> str | None:
+        return value if value and value != first else None
+
     return [("Hires sampler", differs(request.hires_sampler, request.sampler)),
             ("Hires prompt", differs(request.hires_prompt, request.prompt)),
             ("Hires negative prompt", differs(request.hires_negative_prompt, request.negative_prompt)),
