@@ -224,3 +224,49 @@ def test_parity_says_what_it_means_for_the_second_pass():
     assert img2img.level == "exactly" and any("0123456789" in r for r in img2img.reasons)
     other = _parity(replace(BASE, hires=True, hires_sampler="UniPC"))
     assert other.level == "closely" and any("UniPC" in r for r in other.reasons)
+
+
+# ---- other tools' second pass ----------------------------------------------------------------------------
+
+def _comfy_png(path, graph: dict):
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("prompt", json.dumps(graph))
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    return path
+
+
+# ComfyUI's own "hires fix" example: a KSampler, LatentUpscale of its samples, a second KSampler at denoise 0.5
+COMFY_HIRES = {
+    "3": {"class_type": "KSampler", "inputs": {
+        "seed": 5, "steps": 12, "cfg": 8, "sampler_name": "dpmpp_2m", "scheduler": "karras", "denoise": 1,
+        "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
+    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}},
+    "5": {"class_type": "EmptyLatentImage", "inputs": {"batch_size": 1, "height": 512, "width": 768}},
+    "6": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["4", 1], "text": "a fjord at dawn"}},
+    "7": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["4", 1], "text": "blurry"}},
+    "10": {"class_type": "LatentUpscale", "inputs": {"upscale_method": "nearest-exact", "width": 1152,
+                                                     "height": 768, "crop": "disabled", "samples": ["3", 0]}},
+    "11": {"class_type": "KSampler", "inputs": {
+        "seed": 5, "steps": 14, "cfg": 8, "sampler_name": "euler_ancestral", "scheduler": "karras", "denoise": 0.5,
+        "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["10", 0]}},
+}
+
+
+def test_a_comfyui_latent_hires_workflow_is_read_as_hires_fix(tmp_path):
+    recipe = read_recipe(_comfy_png(tmp_path / "c.png", COMFY_HIRES))
+    r = recipe.request
+    assert recipe.source == "comfyui" and (r.width, r.height, r.steps, r.sampler) == (768, 512, 12, "DPM++ 2M")
+    assert (r.hires, r.hires_resize, r.hires_upscaler, r.hires_steps, r.denoising_strength) == (
+        True, (1152, 768), "Latent (nearest-exact)", 14, 0.5)
+    assert (r.hires_sampler, r.hires_schedule_type, r.hires_prompt) == ("Euler a", "", "")
+    assert len(recipe.unmatched) == 1 and recipe.unmatched[0].startswith("LatentUpscale: crop disabled")
+    by = json.loads(json.dumps(COMFY_HIRES))
+    by["10"] = {"class_type": "LatentUpscaleBy", "inputs": {"upscale_method": "area", "scale_by": 1.5,
+                                                            "samples": ["3", 0]}}
+    by["11"]["inputs"]["seed"] = 6
+    other = read_recipe(_comfy_png(tmp_path / "by.png", by))
+    assert (other.request.hires, other.request.hires_scale, other.request.hires_upscaler) == (True, 1.5, "Latent")
+    notes = " | ".join(other.unmatched)
+    assert "upscale_method: area" in notes and "hires seed: 6" in notes

@@ -7,7 +7,8 @@ turns them into a request and names whatever picotui cannot reproduce.
   ComfyUI's WebP saver writes its graph as "prompt:{...}" in the IFD0 Model tag.
 - ComfyUI PNGs: the `prompt` chunk holds the executed graph (API format: node id -> class_type, inputs;
   a link is [node id, output]); the sampler node is followed to its prompts, checkpoint, LoRAs and size, and
-  for image to image (a VAEEncode latent and a denoise below 1) to the LoadImage that names the source.
+  for image to image (a VAEEncode latent and a denoise below 1) to the LoadImage that names the source; a
+  second sampler fed by a LatentUpscale(By) of the first is a hires fix.
 - InvokeAI PNGs: the `invokeai_metadata` chunk (JSON, 3.x and 4.x keys).
 - NovelAI PNGs: `Software: NovelAI` and the `Comment` chunk (JSON: prompt, uc, steps, scale, seed, ...).
 - Fooocus PNGs: the `parameters` chunk as JSON (its log scheme; `fooocus_scheme: a1111` files hold plain
@@ -178,9 +179,8 @@ def _comfyui(graph: dict) -> tuple[dict, list[str]]:
     samplers = [n for n in nodes.values() if n.get("class_type") in ("KSampler", "KSamplerAdvanced")]
     if not samplers:
         raise PicoError("The ComfyUI workflow has no KSampler node: picotui cannot tell its settings.", "metadata")
-    node, params, notes = samplers[0]["inputs"], {}, []
-    if len(samplers) > 1:
-        notes.append(f"{len(samplers)} sampler nodes (a multi-pass workflow): only the first one is read")
+    params: dict = {}
+    notes: list[str] = []
 
     def source(link, seen=()):
         """The node a link points at, through reroutes and pass-through nodes, with the LoRA loaders passed."""
@@ -213,6 +213,11 @@ def _comfyui(graph: dict) -> tuple[dict, list[str]]:
             return ""
         return text
 
+    first, hires, upscale = _comfyui_passes(samplers, source)
+    node = first["inputs"]
+    if len(samplers) > (2 if hires else 1):
+        notes.append(f"{len(samplers)} sampler nodes (a multi-pass workflow): only the first "
+                     f"{'two' if hires else 'one'} read")
     model, loras = source(node.get("model"))
     prompt = _lora_tags(prompt_of(node.get("positive"), "Prompt"), loras, notes)
     params["Prompt"], params["Negative prompt"] = prompt, prompt_of(node.get("negative"), "Negative prompt")
@@ -238,8 +243,64 @@ def _comfyui(graph: dict) -> tuple[dict, list[str]]:
     if isinstance(denoise, (int, float)) and denoise != 1:
         # the A1111 reader: image to image (its source named when known), or a note for a partial first pass
         params["Denoising strength"] = str(denoise)
+    if hires is not None and upscale is not None:
+        _comfyui_hires(params, notes, node, hires["inputs"], upscale, prompt_of)
     params["RNG"] = "CPU"  # ComfyUI draws the starting noise on the CPU, as A1111's CPU source does
     return params, notes
+
+
+# ComfyUI's latent upscale methods -> A1111's latent upscalers (the same torch interpolation)
+COMFY_LATENT_UPSCALERS = {"nearest-exact": "Latent (nearest-exact)", "bilinear": "Latent", "bicubic": "Latent (bicubic)"}
+
+
+def _comfyui_passes(samplers: list[dict], source) -> tuple[dict, dict | None, dict | None]:
+    """(first pass, hires pass or None, its latent upscale node or None): ComfyUI's hires fix is a second sampler
+    whose latent is a LatentUpscale / LatentUpscaleBy of the first sampler's output."""
+    for second in samplers:
+        upscale, _ = source(second["inputs"].get("latent_image"))
+        if upscale and upscale.get("class_type") in ("LatentUpscale", "LatentUpscaleBy"):
+            first, _ = source(upscale["inputs"].get("samples"))
+            if first is not None and first is not second and first in samplers:
+                return first, second, upscale
+    return samplers[0], None, None
+
+
+def _comfyui_hires(params: dict, notes: list[str], first: dict, second: dict, upscale: dict, prompt_of) -> None:
+    """A ComfyUI latent hires fix onto A1111's keys. Its second KSampler at `denoise` d runs the last `steps` of
+    int(steps / d): A1111's hires step rule, so its steps are the Hires steps."""
+    inputs = upscale["inputs"]
+    if upscale.get("class_type") == "LatentUpscaleBy":
+        _put(params, "Hires upscale", inputs.get("scale_by"))
+    elif isinstance(inputs.get("width"), int) and isinstance(inputs.get("height"), int):
+        params["Hires resize"] = f"{inputs['width']}x{inputs['height']}"
+        if inputs.get("crop") != "center" and inputs["width"] and inputs["height"]:
+            notes.append("LatentUpscale: crop disabled (ComfyUI stretches to the size; A1111 crops to its aspect "
+                         "ratio: the same unless the aspect ratio changes)")
+    method = _text(inputs.get("upscale_method"))
+    if method in COMFY_LATENT_UPSCALERS:
+        params["Hires upscaler"] = COMFY_LATENT_UPSCALERS[method]
+    else:
+        params["Hires upscaler"] = "Latent"
+        notes.append(f"upscale_method: {one_line(method, 30)} (ComfyUI's; A1111 has no such latent upscaler: read as "
+                     f"Latent)")
+    denoise = second.get("denoise", 1)
+    params["Denoising strength"] = str(denoise) if isinstance(denoise, (int, float)) else "1"
+    if second.get("steps") != first.get("steps"):
+        _put(params, "Hires steps", second.get("steps"))
+    hires: dict = {}
+    _sampler(hires, second.get("sampler_name"), second.get("scheduler"), K_SAMPLERS, "ComfyUI hires", notes)
+    if hires.get("Sampler") and hires["Sampler"] != params.get("Sampler"):
+        params["Hires sampler"] = hires["Sampler"]
+    if hires.get("Schedule type") and hires["Schedule type"] != params.get("Schedule type"):
+        params["Hires schedule type"] = hires["Schedule type"]
+    for key, name in (("Hires prompt", "positive"), ("Hires negative prompt", "negative")):
+        text = prompt_of(second.get(name), key)
+        if text and text != prompt_of(first.get(name), key):
+            params[key] = text
+    for name, label in (("cfg", "CFG"), ("seed", "seed"), ("noise_seed", "seed")):
+        if name in second and second.get(name) != first.get(name):
+            notes.append(f"hires {label}: {one_line(second.get(name), 30)} (ComfyUI's second sampler; A1111's hires "
+                         f"pass keeps the first pass's)")
 
 
 def _invokeai(data: dict) -> tuple[dict, list[str]]:
