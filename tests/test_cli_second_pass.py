@@ -94,3 +94,19 @@ def test_generate_img2img_with_the_demo_model_names_its_source(tmp_path, cache_d
         str(source), digest, 0.6, "Crop and resize")
     assert (f"Denoising strength: 0.6, Init image: source photo.png, Init image file hash: {digest}, "
             f"Resize mode: Crop and resize") in recipe.parameters
+
+
+def test_info_json_carries_the_second_pass_of_an_a1111_recipe(tmp_path, monkeypatch, capsys):
+    import json
+
+    from metadata_support import metadata_png
+
+    monkeypatch.setenv("PICOTUI_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.setenv("PICOTUI_CACHE", str(tmp_path / "cache"))
+    png = metadata_png(tmp_path / "a.png", "a fox\nSteps: 20, Sampler: Euler, Schedule type: Karras, CFG scale: 7, "
+                                           "Seed: 3, Size: 512x512, Model: m, Denoising strength: 0.55, "
+                                           "Hires resize: 1024x1024, Hires upscaler: Lanczos, Hires steps: 8")
+    assert main(["--models", str(tmp_path / "models"), "info", "--json", str(png)]) == 0
+    request = json.loads(capsys.readouterr().out)
+    assert (request["hires"], request["hires_resize"], request["hires_upscaler"], request["hires_steps"],
+            request["denoising_strength"]) == (True, [1024, 1024], "Lanczos", 8, 0.55)
