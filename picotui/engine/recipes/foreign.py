@@ -241,8 +241,12 @@ def _comfyui(graph: dict) -> tuple[dict, list[str]]:
                      f"VAEEncode for image to image)")
     denoise = node.get("denoise", 1)
     if isinstance(denoise, (int, float)) and denoise != 1:
-        # the A1111 reader: image to image (its source named when known), or a note for a partial first pass
-        params["Denoising strength"] = str(denoise)
+        if latent and latent.get("class_type") == "VAEEncode":  # image to image: the A1111 reader names the source
+            params["Denoising strength"] = str(denoise)
+        else:
+            notes.append(f"denoise: {one_line(denoise, 20)} (a partial denoise of a "
+                         f"{one_line(latent.get('class_type') if latent else 'missing', 40)} latent: picotui runs the "
+                         f"whole schedule)")
     if hires is not None and upscale is not None:
         _comfyui_hires(params, notes, node, hires["inputs"], upscale, prompt_of)
     params["RNG"] = "CPU"  # ComfyUI draws the starting noise on the CPU, as A1111's CPU source does
