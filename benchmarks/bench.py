@@ -4,6 +4,7 @@
     python benchmarks/bench.py --sizes 512 --no-cap  # the GPU smoke run: one size, both engines
     python benchmarks/bench.py --save                # also write benchmarks/results/<date>-<gpu>.txt
     python benchmarks/bench.py --tiny --device cpu --sizes 64 --steps 2 --images 1 --no-cap   # CPU smoke
+    python benchmarks/bench.py --only-second-pass    # hires 512->1024 and img2img 768² under the 4 GiB cap
 
 The model is a full-size SD1.5-architecture checkpoint with random weights, written once in the LDM
 single-file layout civitai ships (fp16, ~2 GB) and cached in benchmarks/cache/, with a kohya LoRA and a
@@ -33,6 +34,7 @@ import time
 from pathlib import Path
 
 from fast_path import LCM_LORA, fast_report, fast_rows  # beside this script (its folder is on sys.path)
+from second_pass import UPSCALER, measure_second_pass, second_pass_report, write_upscaler
 
 HERE = Path(__file__).resolve().parent
 GIB = 1024**3
@@ -42,7 +44,7 @@ NEGATIVE = ("bad anatomy, low quality, blurry, watermark, deformed, extra limbs,
             "poorly drawn hands, duplicate, signature")
 CHECKPOINT, LORA, VAE = "sd15-random.safetensors", "random-style-lora.safetensors", "random-vae.safetensors"
 TAESD = "taesd_decoder.safetensors"  # a random TAESD decoder, kept outside models/ (only the TAESD row uses it)
-FORMAT_VERSION = "2"  # bump when what prepare() writes changes, so old caches are rebuilt
+FORMAT_VERSION = "3"  # bump when what prepare() writes changes, so old caches are rebuilt
 
 
 # ---- the model files (once, cached) ------------------------------------------------------------
@@ -62,7 +64,7 @@ def prepare(cache: Path, tiny: bool) -> Path:
 
     print(f"building the {'tiny' if tiny else 'full-size'} SD1.5 files in {root} (once)...", file=sys.stderr)
     shutil.rmtree(root, ignore_errors=True)
-    for sub in ("checkpoints", "loras", "vae", "embeddings"):
+    for sub in ("checkpoints", "loras", "vae", "embeddings", "upscalers"):
         (root / "models" / sub).mkdir(parents=True)
     build = build_tiny_components if tiny else build_full_size_components
     unet, vae, text_encoder = build(seed=0)
@@ -72,6 +74,7 @@ def prepare(cache: Path, tiny: bool) -> Path:
     write_kohya_lora(root / "models" / "loras" / LCM_LORA, unet, text_encoder, seed=2, rank=4 if tiny else 64)
     _write_taesd(root / "taesd" / TAESD)
     write_ldm_vae(root / "models" / "vae" / VAE, build(seed=1)[1], dtype)
+    write_upscaler(root / "models" / "upscalers" / UPSCALER, tiny)  # the hires row's model upscaler
     # diffusers' from_single_file reads the architecture from a local diffusers-format folder: the bundled
     # one (tokenizer, scheduler) with each model's own config, so the tiny sizes come along
     config = root / "diffusers-config"
@@ -258,8 +261,6 @@ def child(a: dict) -> dict:
     os.environ["HF_HUB_OFFLINE"] = os.environ["TRANSFORMERS_OFFLINE"] = "1"
     import torch
 
-    from picotui.engine.errors import is_out_of_memory
-
     root = Path(a["root"])
     if _cuda(a["device"]):
         card = torch.device(a["device"])
@@ -269,10 +270,18 @@ def child(a: dict) -> dict:
             total = torch.cuda.get_device_properties(card).total_memory
             torch.cuda.set_per_process_memory_fraction(min(1.0, a["cap_gib"] * GIB / total), card)
     try:
+        if a["engine"] == "second-pass":
+            return measure_second_pass(root, a, sys.modules[__name__])
         return (measure_diffusers if a["engine"] == "diffusers" else measure_picotui)(root, a)
     except Exception as exc:  # an out-of-memory run is a result, not a crash of the benchmark
-        text = " ".join(str(exc).split())
-        return {"error": "out of memory" if is_out_of_memory(exc) else f"{type(exc).__name__}: {text[:200]}"}
+        return {"error": error_text(exc)}
+
+
+def error_text(exc: BaseException) -> str:
+    from picotui.engine.errors import is_out_of_memory
+
+    text = " ".join(str(exc).split())
+    return "out of memory" if is_out_of_memory(exc) else f"{type(exc).__name__}: {text[:200]}"
 
 
 # ---- the report --------------------------------------------------------------------------------
@@ -373,6 +382,10 @@ def main(argv=None) -> int:
     p.add_argument("--results", default=str(HERE / "results"))
     p.add_argument("--no-fast", action="store_true",
                    help="skip the fast-path rows (CFG 1, NGMS, LCM-LoRA, token merging, previews)")
+    p.add_argument("--no-second-pass", action="store_true",
+                   help="skip the second pass's rows (hires 512->1024, img2img 768x768)")
+    p.add_argument("--only-second-pass", action="store_true",
+                   help="only the second pass's rows (under the cap on CUDA unless --no-cap)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -385,7 +398,7 @@ def main(argv=None) -> int:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
         caps = [None] if args.no_cap or not _cuda(args.device) else [None, args.cap_gib]
         runs = []
-        for cap in caps:
+        for cap in caps if not args.only_second_pass else []:
             for size in sizes:
                 for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
                     spec = {"engine": engine, "size": size, "cap_gib": cap, "root": str(root), "out": str(out),
@@ -396,8 +409,9 @@ def main(argv=None) -> int:
                     under = f" under {cap:g} GiB" if cap else ""
                     print(f"running {engine} at {size}x{size}{under}...", file=sys.stderr)
                     runs.append({**spec, "result": _run_child(spec)})
-        text = report(runs, args, f"picotui benchmark · {dt.date.today().isoformat()} · {device_line(args.device)}")
-        if not args.no_fast and "picotui" in args.engines:
+        header = f"picotui benchmark · {dt.date.today().isoformat()} · {device_line(args.device)}"
+        text = report(runs, args, header) if runs else header
+        if not args.no_fast and not args.only_second_pass and "picotui" in args.engines:
             fast = []
             for label, extra in fast_rows(args):
                 spec = {"engine": "picotui", "size": sizes[0], "cap_gib": None, "root": str(root),
@@ -407,6 +421,13 @@ def main(argv=None) -> int:
                 print(f"running the fast path: {label}...", file=sys.stderr)
                 fast.append({"label": label, "result": _run_child(spec)})
             text += "\n\n" + fast_report(fast, sizes[0])
+        if not args.no_second_pass and "picotui" in args.engines:
+            cap = caps[-1]  # the small card's cap, where there is one: these rows are the 4 GiB promise
+            spec = {"engine": "second-pass", "cap_gib": cap, "root": str(root), "out": str(out), "tiny": args.tiny,
+                    "device": args.device, "steps": args.steps, "cfg": args.cfg, "sampler": args.sampler,
+                    "seed": args.seed, "images": args.images, "speed": args.speed, "memory_mode": args.memory_mode}
+            print("running the second pass: hires fix and img2img...", file=sys.stderr)
+            text += "\n\n" + second_pass_report(_run_child(spec), cap)
         print(text)
         if args.save:
             results = Path(args.results)

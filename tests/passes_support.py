@@ -46,12 +46,12 @@ def a1111_8bit(decoded) -> np.ndarray:
     return (255.0 * np.moveaxis(unit, 0, 2)).astype(np.uint8)
 
 
-def diffusers_hires_pass(components, latents, *, prompt, negative, seed, steps, strength, cfg) -> np.ndarray:
-    """A hires pass as diffusers' StableDiffusionImg2ImgPipeline runs it from `latents` (already upscaled and
-    cropped), with Euler and A1111's explicit-steps rule: a schedule of int(steps / strength) steps of which the
-    last `steps` run. Euler's "linspace" spacing puts its sigmas at the same timesteps as k-diffusion's when the
-    schedule's t fall on whole numbers (4 steps: 999, 666, 333, 0). The starting noise is diffusers' first draw
-    from a CPU generator seeded with the seed, at the hires latent shape: A1111's new ImageRNG for that pass."""
+def diffusers_img2img(components, latents, *, schedule, run, prompt, negative, seed, cfg) -> np.ndarray:
+    """diffusers' own StableDiffusionImg2ImgPipeline from `latents` with Euler: of a `schedule`-step schedule the
+    last `run` steps (its strength is run / schedule), then the VAE and A1111's 8-bit picture. Euler's "linspace"
+    spacing puts its sigmas at k-diffusion's when the schedule's t fall on whole numbers (4 steps: 999, 666,
+    333, 0). The starting noise is diffusers' first draw from a CPU generator seeded with the seed at the latent
+    shape: A1111's ImageRNG for that pass (CPU source)."""
     import torch
     from diffusers import EulerDiscreteScheduler, StableDiffusionImg2ImgPipeline
     from generation_support import plain_pipeline
@@ -60,11 +60,34 @@ def diffusers_hires_pass(components, latents, *, prompt, negative, seed, steps, 
     pipe = StableDiffusionImg2ImgPipeline(**base.components, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     pipe.scheduler = EulerDiscreteScheduler.from_config(base.scheduler.config, timestep_spacing="linspace")
-    schedule = int(steps / min(strength, 0.999))
-    out = pipe(prompt, negative_prompt=negative, image=latents, strength=(steps + 0.5) / schedule,
+    out = pipe(prompt, negative_prompt=negative, image=latents, strength=(run + 0.5) / schedule,
                num_inference_steps=schedule, guidance_scale=cfg, output_type="latent",
                generator=torch.Generator("cpu").manual_seed(seed))
     vae = pipe.vae
     with torch.no_grad():
         decoded = vae.decode(out.images / vae.config.scaling_factor, return_dict=False)[0]
     return a1111_8bit(decoded)
+
+
+def diffusers_hires_pass(components, latents, *, steps, strength, **kw) -> np.ndarray:
+    """A hires pass from `latents` (upscaled and cropped) with A1111's explicit-steps rule: a schedule of
+    int(steps / strength) steps of which the last `steps` run."""
+    return diffusers_img2img(components, latents, schedule=int(steps / min(strength, 0.999)), run=steps, **kw)
+
+
+def diffusers_encode(components, picture):
+    """A picture encoded by diffusers' VAE as A1111 feeds it: x / 255 * 2 - 1, then the posterior's mean (picotui's
+    choice for A1111's sample, whose std is ~1e-4 on SD's VAE) times the scaling factor."""
+    import torch
+
+    vae = components[1]
+    pixels = torch.from_numpy(np.moveaxis(np.asarray(picture).astype(np.float32) / 255.0, 2, 0))[None] * 2 - 1
+    with torch.no_grad():
+        return vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor
+
+
+def diffusers_source_img2img(components, picture, *, steps, strength, **kw) -> np.ndarray:
+    """img2img from a picture (already at the size), A1111's default rule: a schedule of `steps` steps of which
+    t_enc + 1 run, t_enc = int(strength * steps)."""
+    t_enc = int(min(strength, 0.999) * steps)
+    return diffusers_img2img(components, diffusers_encode(components, picture), schedule=steps, run=t_enc + 1, **kw)

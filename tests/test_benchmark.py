@@ -43,5 +43,12 @@ def test_benchmark_compares_both_engines_and_saves_a_report(tmp_path):
     unet = {label: int(re.search(r"\s\d+\s+[\d.]+\s+[\d.]+\s+(\d+)\s+[\d.]+x", row)[1]) for label, row in fast.items()}
     assert unet["default"] == 4 and unet["CFG 1"] == 2  # 2 steps at CFG 7: 2 evaluations a step; at CFG 1: 1
     assert [unet[k] for k in sorted(unet) if k.startswith("LCM-LoRA")] == [4, 6, 8]
+    # the second pass's rows (issue 13) at the tiny model's scaled sizes: every row ran, with A1111's step counts
+    rows = re.findall(r"^(hires 64->128, (?:Latent|4x ESRGAN)|img2img 96x96, strength 0.75)\s+(\d+x\d+)\s.*\[(.*)\]",
+                      out, re.M)
+    assert [(label.split(",")[0], size, steps) for label, size, steps in rows] == [
+        ("hires 64->128", "128x128", "first pass 2, hires pass 2"),
+        ("hires 64->128", "128x128", "first pass 2, hires pass 2"),
+        ("img2img 96x96", "96x96", "img2img 2")]  # int(0.75 * 2) + 1
     saved = list((tmp_path / "results").glob("*-tiny.txt"))
     assert len(saved) == 1 and saved[0].read_text().strip() == out.strip()

@@ -78,6 +78,9 @@ def test_a1111_img2img_step_rule(steps, strength, fixed, schedule, t_enc, run):
     ("DDIM", 6, 0.5, False, 4),
     ("PLMS", 4, 0.5, False, 3),  # diffusers' PLMS repeats its first timestep: 4 evaluations, 3 steps reported
     ("Euler", 4, 1.0, False, 4),  # strength 1: the whole schedule
+    ("DDIM", 4, 1.0, False, 4),
+    ("Euler", 4, 0.0, False, 1),  # strength 0, default rule: one step at the smallest sigma, as in A1111
+    ("DDIM", 4, 0.0, False, 1),
 ])
 def test_step_reports_count_the_steps_that_run(tiny_pipe, conds, init, sampler, steps, strength, fixed, run):
     reports = []
@@ -87,11 +90,19 @@ def test_step_reports_count_the_steps_that_run(tiny_pipe, conds, init, sampler, 
     assert latents.shape == SHAPE and torch.isfinite(latents).all()
 
 
-def test_strength_0_with_the_hires_rule_returns_the_init_latents(tiny_pipe, conds, init):
+@pytest.mark.parametrize("sampler", ["DPM++ 2M", "UniPC"])
+def test_strength_0_with_the_hires_rule_returns_the_init_latents(tiny_pipe, conds, init, sampler):
     reports = []
-    latents = ours(tiny_pipe, conds, init, sampler="DPM++ 2M", steps=4, strength=0.0, fixed=True,
-                   on_step=reports.append)
+    latents = ours(tiny_pipe, conds, init, sampler=sampler, steps=4, strength=0.0, fixed=True, on_step=reports.append)
     assert torch.equal(latents, init) and reports == []
+
+
+def test_noise_of_another_size_than_the_init_latents_is_refused(tiny_pipe, conds, init):
+    from picotui.engine.sampling.noise import ImageNoise
+
+    noise = ImageNoise((1, 4, 16, 16), 5, source="CPU", device="cpu")  # e.g. the first pass's size in a hires pass
+    with pytest.raises(ValueError, match="latent size being denoised"):
+        ours(tiny_pipe, conds, init, sampler="Euler", steps=4, strength=0.5, noise=noise)
 
 
 def test_img2img_starts_from_the_init_latents(tiny_pipe, conds, init):
@@ -112,7 +123,7 @@ def test_cancel_and_preview_work_in_img2img(tiny_pipe, conds, init, sampler):
 
 
 # --- diffusers' img2img pipeline ----------------------------------------------------------------------------------
-def diffusers_img2img(components, conds, init, scheduler, *, steps, strength, seed):
+def diffusers_img2img(components, conds, init, scheduler, *, steps, strength, seed, eta=0.0):
     """diffusers' own img2img: its timesteps (the last int(steps * strength)), its add_noise with the noise its CPU
     generator draws first (what picotui's CPU noise source draws first for the seed), its loop."""
     from diffusers import StableDiffusionImg2ImgPipeline
@@ -127,7 +138,7 @@ def diffusers_img2img(components, conds, init, scheduler, *, steps, strength, se
     with torch.no_grad():
         return pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, image=init, strength=strength,
                     num_inference_steps=steps, guidance_scale=CFG, generator=torch.Generator("cpu").manual_seed(seed),
-                    output_type="latent").images
+                    eta=eta, output_type="latent").images
 
 
 def scheduler_for(name):
@@ -137,25 +148,36 @@ def scheduler_for(name):
     from picotui.paths import assets_dir
 
     config = diffusers.PNDMScheduler.load_config(str(assets_dir() / "sd15" / "scheduler"), local_files_only=True)
-    if name == "DDIM":
-        return make_scheduler("DDIM", config)
+    if name != "Euler":  # the timestep samplers: the scheduler picotui runs them with
+        return make_scheduler(name, config)
     # A1111's Euler (Uniform schedule) is t = linspace(999, 0, n) through t_to_sigma: diffusers' "linspace"
     # spacing. At 4 steps the timesteps are 999, 666, 333, 0: integers, where k-diffusion's log-sigma
     # interpolation and diffusers' linear one agree exactly.
     return diffusers.EulerDiscreteScheduler.from_config(config, timestep_spacing="linspace")
 
 
-@pytest.mark.parametrize("sampler", ["Euler", "DDIM"])
-def test_img2img_equals_diffusers_img2img_pipeline(tiny_pipe, tiny_components, conds, init, sampler):
-    # A1111 at 4 steps and strength 0.5 runs t_enc + 1 = int(0.5 * 4) + 1 = 3 steps: the schedule's last three
-    # (Euler: sigmas at t = 666, 333, 0; DDIM: timesteps 501, 251, 1). diffusers runs the last int(4 * strength):
-    # strength 0.75 runs those same three. (The two rules differ by one step for the same strength.)
-    got = ours(tiny_pipe, conds, init, sampler=sampler, steps=4, strength=0.5, seed=21)
+@pytest.mark.parametrize("sampler, steps, strength, fixed", [
+    ("Euler", 4, 0.5, False), ("DDIM", 4, 0.5, False), ("PLMS", 4, 0.5, False), ("UniPC", 4, 0.5, False),
+    ("TCD", 4, 0.5, False),
+    ("Euler", 3, 0.75, True),  # the hires rule: schedule int(3 / 0.75) = 4, t_enc + 1 = 3 steps run
+    ("DDIM", 3, 0.75, True),
+])
+def test_img2img_equals_diffusers_img2img_pipeline(tiny_pipe, tiny_components, conds, init, sampler, steps,
+                                                    strength, fixed):
+    # A1111 at 4 steps and strength 0.5 runs t_enc + 1 = int(0.5 * 4) + 1 = 3 steps: the 4-step schedule's last
+    # three (Euler: sigmas at t = 666, 333, 0; DDIM: timesteps 501, 251, 1); so does its hires rule at 3 steps and
+    # 0.75. diffusers runs the last int(4 * strength) of 4: strength 0.75 runs those same three. (The two rules
+    # differ by one step for the same strength.) TCD's step noise comes from the generator after the first draw.
+    from picotui.engine.sampling.samplers import STEP_ETA
+
+    got = ours(tiny_pipe, conds, init, sampler=sampler, steps=steps, strength=strength, fixed=fixed, seed=21)
+    eta = STEP_ETA.get(sampler, 0.0)
     expected = diffusers_img2img(tiny_components, conds, init, scheduler_for(sampler), steps=4, strength=0.75,
-                                 seed=21)
+                                 seed=21, eta=eta)
     assert expected.abs().mean() > 0.1
     torch.testing.assert_close(got, expected, atol=2e-3, rtol=2e-3)
-    other = diffusers_img2img(tiny_components, conds, init, scheduler_for(sampler), steps=4, strength=0.5, seed=21)
+    other = diffusers_img2img(tiny_components, conds, init, scheduler_for(sampler), steps=4, strength=0.5, seed=21,
+                              eta=eta)
     assert (other - got).abs().mean() > 0.05  # one step fewer is a different result: the comparison can fail
 
 
@@ -250,6 +272,29 @@ def test_encode_honours_the_pipelines_vae_tiling(tiny_pipe, monkeypatch):
     assert len(tiled) == 2  # ours, then the reference's
     assert got.shape == (1, 4, 16, 20)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_an_fp16_encode_that_overflows_is_done_again_in_fp32(tiny_components):
+    import copy
+
+    from generation_support import plain_pipeline
+
+    from picotui.engine.sampling.encode import ENCODE_NAN_NOTICE
+    from picotui.engine.sampling.encode import encode as vae_encode
+
+    unet, vae, text_encoder = tiny_components
+    vae = copy.deepcopy(vae)
+    with torch.no_grad():  # an encoder whose output is finite in fp32 and beyond fp16's range (65504)
+        vae.encoder.conv_out.weight.mul_(1e6)
+        vae.encoder.conv_out.bias.mul_(1e6)
+    pipe = plain_pipeline(unet, vae.half(), text_encoder)
+    image = picture(64, 64)
+    notices = []
+    got = vae_encode(pipe, image, on_notice=notices.append)
+    assert notices == [ENCODE_NAN_NOTICE] and pipe.vae.dtype == torch.float16  # the VAE is back in fp16
+    torch.testing.assert_close(got, reference_latents(copy.deepcopy(pipe.vae).float(), image), rtol=1e-4, atol=1e-2)
+    assert torch.equal(vae_encode(pipe, image, on_notice=notices.append), got)
+    assert len(notices) == 1  # said once: the next encode goes straight to fp32
 
 
 # --- latent upscale -------------------------------------------------------------------------------------------------

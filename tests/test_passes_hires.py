@@ -17,12 +17,15 @@ from generation_support import encoder_for, plain_pipeline
 from passes_support import (  # noqa: F401  (paths is a fixture)
     NEGATIVE,
     PROMPT,
+    a1111_8bit,
+    diffusers_encode,
     diffusers_hires_pass,
     paths,
     pngs,
     request,
     steps_by_pass,
 )
+from PIL import Image
 from worker_support import run, start_worker
 
 from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Notice
@@ -35,6 +38,9 @@ GIB = 1024**3
 
 @pytest.fixture(scope="module")
 def worker(paths):
+    from upscaler_support import build_models
+
+    build_models(paths.models)  # tiny random-weight upscalers from spandrel's classes in models/upscalers
     mp = pytest.MonkeyPatch()
     mp.setattr(memory, "vram_info", lambda device: (8 * GIB, 8 * GIB, 0))
     w = start_worker(paths)
@@ -87,6 +93,33 @@ def test_a_latent_hires_pass_is_diffusers_img2img_on_the_upscaled_first_pass(wor
     assert np.abs(ours - expected.astype(int)).max() <= 2
 
 
+def test_a_lanczos_hires_pass_decodes_upscales_the_8bit_picture_and_encodes_it(worker, tiny_components):
+    """A1111's picture route: the first pass decoded to 8 bits, resize_image(0, ..., "Lanczos") (its Lanczos
+    upscaler then LANCZOS to the size: one LANCZOS resize here), VAE-encoded, then the hires pass."""
+    import torch
+
+    _job, done = finished(worker, hires(hires_upscaler="Lanczos", hires_steps=3))
+    assert done.image.size == (128, 128)
+    latents = first_pass_latents(tiny_components, 64, 64, seed=7)
+    with torch.no_grad():
+        decoded = tiny_components[1].decode(latents / tiny_components[1].config.scaling_factor, return_dict=False)[0]
+    big = Image.fromarray(a1111_8bit(decoded)).resize((128, 128), Image.Resampling.LANCZOS)
+    expected = diffusers_hires_pass(tiny_components, diffusers_encode(tiny_components, big), prompt=PROMPT,
+                                    negative=NEGATIVE, seed=7, steps=3, strength=0.75, cfg=6.0)
+    assert np.abs(np.asarray(done.image).astype(int) - expected.astype(int)).max() <= 2
+
+
+def test_a_model_upscaler_runs_in_the_hires_pass_and_a_missing_one_fails_before_the_first(worker):
+    engine = worker._engine
+    _job, done = finished(worker, hires(hires_upscaler="tiny-compact-2x", hires_scale=1.5, hires_steps=1))
+    assert done.image.size == (96, 96) and engine.upscalers().runs == 1  # a 2x model once, then LANCZOS to 96
+    assert engine.plan_size.upscaler and engine.plan_size.encode == (96, 96)
+    job = run(worker, hires(hires_upscaler="4x-missing"))
+    (failed,) = worker.events.of(Failed, job)
+    assert "4x-missing" in failed.message and "\n" not in failed.message
+    assert not steps_by_pass(worker.events, job)  # refused before the first pass ran
+
+
 def test_each_pass_has_its_own_step_events_and_a1111s_step_counts(worker):
     """A1111: the first pass runs `steps`; the hires pass runs hires steps (or steps when 0) whatever the
     strength (its schedule is stretched to int(steps / strength) instead)."""
@@ -124,6 +157,8 @@ def test_out_of_memory_in_the_hires_pass_retries_that_pass_only(worker, monkeypa
             "(the first pass is kept)."]
         assert calls == {"first": 3, "hires": 1 + 3, "fired": 1}  # the first pass ran once
         assert [s[0] for s in steps_by_pass(worker.events, job)["first pass"]] == [1, 2, 3]
+        worker.events.wait(lambda items: any(isinstance(e, EngineStatus) and e.job_id == job and e.state == "idle"
+                                             for e in items))
         assert worker.events.of(EngineStatus, job)[-1].memory_mode == "text encoder offload"
         np.testing.assert_array_equal(np.asarray(done.image), np.asarray(clean.image))
     finally:

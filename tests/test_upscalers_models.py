@@ -111,19 +111,34 @@ def test_pickles_load_only_with_allow_pickle(tree, library, tmp_path):
         Upscalers(library).upscale(image, 4, "pickled-esrgan-4x")
     assert "--allow-pickle" in str(refused.value) and "\n" not in str(refused.value)
     allowed = Library(tree[0], tmp_path / "cache", allow_pickle=True)
+    pickled = lambda lib: next(mf for mf in lib.scan() if mf.name == "pickled-esrgan-4x.pth")  # noqa: E731
+    assert (pickled(allowed).architecture, pickled(allowed).scale) == (None, None)  # no header to read
     out = Upscalers(allowed, allow_pickle=True).upscale(image, 4, "pickled-esrgan-4x")
     assert np.abs(np.asarray(out, np.float32) - reference(tree[1]["tiny-esrgan-4x"], image)).max() <= 0.51
+    # what spandrel found is remembered in the cache folder: this library and the next session list it
+    assert (pickled(allowed).architecture, pickled(allowed).scale) == ("ESRGAN", 4)
+    again = Library(tree[0], tmp_path / "cache", allow_pickle=True)
+    assert (pickled(again).architecture, pickled(again).scale) == ("ESRGAN", 4)
 
 
 @pytest.mark.parametrize("name, message", [
     ("style-lora", "style-lora.safetensors is a LoRA, not an upscaler: move it to models/loras."),
-    ("denoise-1x", "denoise-1x.safetensors is a restoration model (1x: denoise, deblur, JPEG cleanup) (ESRGAN), "
-                   "not an upscaler"),
+    ("denoise-1x", "denoise-1x.safetensors is a 1x restoration model (denoise, deblur), not an upscaler"),
 ])
 def test_other_models_in_the_upscaler_folder_are_refused_in_one_line(library, name, message):
     with pytest.raises(ModelError) as refused:
         Upscalers(library).upscale(noise(24, 24), 2, name)
     assert str(refused.value).startswith(message)
+
+
+def test_cancel_stops_between_tiles(library):
+    from picotui.engine.errors import JobCancelled
+
+    tiles = []
+    with pytest.raises(JobCancelled):
+        Upscalers(library, tile=32).upscale(noise(96, 64), 2, "tiny-compact-2x", is_cancelled=lambda: len(tiles) >= 2,
+                                           on_tile=lambda done, total: tiles.append((done, total)))
+    assert tiles == [(1, 12), (2, 12)]  # 4 x 3 tiles of 32 with 8 overlap; stopped after the second
 
 
 def test_a_changed_file_is_loaded_again(tree, tmp_path):
@@ -138,3 +153,13 @@ def test_a_changed_file_is_loaded_again(tree, tmp_path):
     assert upscalers.model("swap") is first  # cached
     shutil.copy(tree[0] / "upscalers" / "tiny-compact-2x.safetensors", target)
     assert upscalers.model("swap").architecture == "RealESRGAN Compact"
+
+
+def test_spandrel_refuses_what_is_not_super_resolution(tree):
+    # the header sniff knows ESRGAN; for architectures it does not name, spandrel's purpose decides at load
+    from picotui.engine.upscaling.loading import load_upscaler
+
+    with pytest.raises(ModelError) as refused:
+        load_upscaler(tree[0] / "upscalers" / "denoise-1x.safetensors", allow_pickle=False)
+    assert str(refused.value).startswith("denoise-1x.safetensors is a restoration model (1x: denoise, deblur, JPEG "
+                                         "cleanup) (ESRGAN), not an upscaler")

@@ -19,7 +19,7 @@ from picotui.engine.errors import PicoError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from picotui.cli import generate, grid, inspect, paths_cmd, tui
+    from picotui.cli import generate, grid, inspect, paths_cmd, tui, upscale
     from picotui.cli.common import Parser, SubcommandParser, add_engine_arguments, add_path_arguments
 
     parser = Parser(prog="picotui", description="Stable Diffusion 1.5 in your terminal.")
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_arguments(parser)
     parser.set_defaults(func=tui.run)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=SubcommandParser)
-    for module in (generate, grid, inspect, paths_cmd):
+    for module in (generate, grid, inspect, paths_cmd, upscale):
         module.register(sub)
     for subparser in sub.choices.values():  # either position works: `picotui --models X models` or `models --models X`
         add_path_arguments(subparser)

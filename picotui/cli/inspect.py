@@ -12,7 +12,7 @@ import json
 import sys
 
 from picotui.engine.errors import PicoError
-from picotui.engine.models.library import human_size
+from picotui.engine.models.library import human_size, upscaler_label
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("models", help="list the models library: kind, family, size, hash")
     p.add_argument("--no-hash", action="store_true", help="do not compute missing hashes (show cached ones only)")
-    p.add_argument("--kind", choices=("checkpoint", "vae", "lora", "embedding"), help="only this kind")
+    p.add_argument("--kind", choices=("checkpoint", "vae", "lora", "embedding", "upscaler"), help="only this kind")
     p.add_argument("--allow-pickle", action="store_true", default=argparse.SUPPRESS,
                    help="count .ckpt/.pt files as usable (they are loaded as weights only)")
     p.set_defaults(func=run_models)
@@ -107,7 +107,8 @@ def run_models(args) -> int:
                     digest = None
         note = mf.reason or ("created on first use (--checkpoint demo)" if mf.is_demo and not mf.size else "")
         style = None if mf.usable else "dim"
-        table.add_row(Text(safe(mf.name, keep_newlines=False)), mf.kind, mf.family,
+        family = mf.family if mf.kind != "upscaler" else upscaler_label(mf)
+        table.add_row(Text(safe(mf.name, keep_newlines=False)), mf.kind, family,
                       human_size(mf.size) if mf.size else "-", digest or "-",
                       Text(safe(note, keep_newlines=False)), style=style)
     out.print(table)

@@ -145,6 +145,8 @@ class JobRunner:
         for message in (*tags.notices, *hires_notices):  # e.g. <hypernet:...>, which picotui cannot apply
             self.emit(Notice(job_id, message, "warning"))
         self.library.scan()  # files dropped in since the last job are found
+        if request.hires and second_pass.model_upscaler(request.hires_upscaler):
+            self.upscalers().resolve(request.hires_upscaler)  # a missing model fails now, not after the first pass
         checkpoint = self.library.resolve(request.checkpoint, "checkpoint")
         vae = self.library.resolve(request.vae, "vae") if request.vae else None
         # The panel's LoRAs and the prompt's <lora:...> tags together; the same file twice adds up (A1111).
@@ -375,6 +377,8 @@ class JobRunner:
         from picotui.engine.hardware.memory import next_mode
 
         self.graphs.clear()  # their memory pools are the first thing to give back
+        if self._upscalers is not None:
+            self._upscalers.release()  # an upscaler model is loaded again when next needed
         if self.phase == "loading":
             self._encoder = self._encoder_for = None  # it holds the text encoder
             self.prompts.clear()

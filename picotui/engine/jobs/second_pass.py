@@ -28,15 +28,22 @@ from picotui.engine.hardware.memory import JobSize
 log = logging.getLogger("picotui.jobs")
 
 LATENT_RESIZE_MODE = "Just resize (latent upscale)"
-PLAIN_UPSCALERS = ("None", "Lanczos", "Nearest")  # no model: PIL's resampling, nothing on the GPU
 HASH_DIGITS = 10  # the source's SHA-256, as A1111 shortens model hashes
 
 
-def is_latent_upscaler(name: str) -> bool:
-    """A1111's "Latent" family (shared.latent_upscale_modes): the latents are interpolated, nothing decoded."""
+def latent_upscaler(name: str) -> str | None:
+    """A1111's spelling of a "Latent" family upscaler (shared.latent_upscale_modes: the latents are interpolated,
+    nothing decoded), or None for a picture upscaler."""
     from picotui.engine.sampling.img2img import LATENT_UPSCALE_MODES
 
-    return name in LATENT_UPSCALE_MODES
+    return next((mode for mode in LATENT_UPSCALE_MODES if mode.lower() == name.strip().lower()), None)
+
+
+def model_upscaler(name: str) -> bool:
+    """Whether `name` is an upscaler model (a file), not one built in (None, Lanczos, Nearest, Latent...)."""
+    from picotui.engine.upscaling.upscalers import builtin_name
+
+    return latent_upscaler(name) is None and builtin_name(name) is None
 
 
 def check_strength(request) -> None:
@@ -114,10 +121,9 @@ def job_size(request, source: Source | None) -> JobSize:
     hires_w, hires_h, _tx, _ty = request.hires_size()
     if hires_w * hires_h > width * height:
         width, height = hires_w, hires_h
-    if is_latent_upscaler(request.hires_upscaler):
+    if latent_upscaler(request.hires_upscaler):
         return JobSize(width, height)
-    return JobSize(width, height, encode=(hires_w, hires_h),
-                   upscaler=request.hires_upscaler not in PLAIN_UPSCALERS)
+    return JobSize(width, height, encode=(hires_w, hires_h), upscaler=model_upscaler(request.hires_upscaler))
 
 
 # ---- hires fix -----------------------------------------------------------------------------------
@@ -158,7 +164,7 @@ class HiresPass:
         self.conds = conds  # the hires prompts' (cond, uncond)
         self.max_retries = max_retries
         self.name = request.hires_upscaler
-        self.latent = is_latent_upscaler(self.name)
+        self.latent = latent_upscaler(self.name)
         self.timings = {"upscale": 0.0, "hires": 0.0, "decode": 0.0}
         self.steps = 0  # steps the hires pass ran
 
@@ -206,13 +212,14 @@ class HiresPass:
         runner, request = self.runner, self.request
         width, height, truncate_x, truncate_y = request.hires_size()
         if self.latent:
-            latents = latent_upscale(first.to(runner.choice.device), width, height, self.name)
+            latents = latent_upscale(first.to(runner.choice.device), width, height, self.latent)
         else:
             from picotui.engine.sampling.encode import encode
             from picotui.engine.upscaling.resize import resize_image
+            from picotui.engine.upscaling.upscalers import builtin_name
 
             upscale = None
-            if self.name != "None":  # "None": plain Lanczos, as A1111's resize() without an upscaler
+            if builtin_name(self.name) != "None":  # "None": plain Lanczos, as A1111's resize() without an upscaler
                 def upscale(picture, scale):
                     return runner.upscalers().upscale(picture, scale, self.name, is_cancelled=runner.is_cancelled)
             big = resize_image(low_res, width, height, mode="Just resize", upscale=upscale)

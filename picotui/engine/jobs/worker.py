@@ -42,6 +42,7 @@ from dataclasses import replace
 from picotui.engine.errors import JobCancelled, OutOfMemory, PicoError, is_out_of_memory, one_line
 from picotui.engine.events import Cancelled, EngineStatus, Event, Failed, Finished, Loading, Notice, Queued
 from picotui.engine.request import GenerationRequest
+from picotui.engine.upscaling.request import UpscaleRequest
 
 log = logging.getLogger("picotui.worker")
 
@@ -80,10 +81,10 @@ class Worker:
         self._thread.start()
         return self
 
-    def submit(self, request: GenerationRequest) -> int:
+    def submit(self, request: GenerationRequest | UpscaleRequest) -> int:
         """Queue a job; returns its id. A Queued event (position = jobs ahead of it) follows."""
-        if not isinstance(request, GenerationRequest):
-            raise TypeError("submit() takes a GenerationRequest")
+        if not isinstance(request, (GenerationRequest, UpscaleRequest)):
+            raise TypeError("submit() takes a GenerationRequest or an UpscaleRequest")
         with self._cond:
             if self._stopping:
                 raise PicoError("The engine is shutting down: the job was not queued.", kind="stopped")
@@ -250,7 +251,12 @@ class Worker:
         try:
             if setup_error is not None:
                 raise PicoError(setup_error, kind="internal")
-            self._engine.run_job(job_id, request, is_cancelled=self._cancel.is_set, done_before=done_before)
+            if isinstance(request, UpscaleRequest):  # the Extras job: upscale a picture file
+                from picotui.engine.jobs.extras import run_upscale_job
+
+                run_upscale_job(self._engine, job_id, request, self._cancel.is_set, self._emit)
+            else:
+                self._engine.run_job(job_id, request, is_cancelled=self._cancel.is_set, done_before=done_before)
         except JobCancelled:
             log.info("job %d cancelled", job_id)
             self._emit(Cancelled(job_id))

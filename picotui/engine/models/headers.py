@@ -164,7 +164,9 @@ def classify(shapes: dict[str, tuple[int, ...]], name: str) -> dict:
         return _unknown(f"{name} is a text encoder on its own; picotui needs a single-file checkpoint.")
     upscaler = sniff_upscaler(shapes)
     if upscaler is not None:
-        return dict(_result("upscaler", "upscaler", name), architecture=upscaler[0], scale=upscaler[1])
+        reason = (f"{name} is a 1x restoration model (denoise, deblur), not an upscaler: picotui uses 2x, 4x... "
+                  f"models." if upscaler[1] == 1 else None)
+        return dict(_result("upscaler", "upscaler", name, reason=reason), architecture=upscaler[0], scale=upscaler[1])
     return dict(_unknown(f"{name} is not a checkpoint, VAE, LoRA, embedding or upscaler picotui recognises."),
                 unrecognised=True)  # a readable file of tensors: in an upscaler folder, spandrel judges it
 

@@ -9,12 +9,14 @@ scan() never raises. No torch here: the UI imports this module.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
+import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from picotui.engine.errors import ModelError
@@ -142,6 +144,10 @@ class Library:
         self._lock = threading.RLock()
         self._scanned = False
         self._hash_stop = threading.Event()
+        # upscalers whose header does not name their architecture: what spandrel found when each was first
+        # loaded (engine/upscaling), by path, size and mtime, so the browser shows it from then on
+        self._upscaler_notes_file = self.cache_dir / "upscalers.json"
+        self._upscaler_notes: dict | None = None
 
     # ---- listing -------------------------------------------------------------------------------
     def scan(self) -> list[ModelFile]:
@@ -168,9 +174,61 @@ class Library:
             cached = self._sniffed.get(key)
         if cached is None:
             cached = sniff(path, folder, allow_pickle=self.allow_pickle)
+            if cached.kind == "upscaler" and cached.architecture is None:
+                note = self._upscaler_note(path, st)
+                if note is not None:
+                    cached = replace(cached, architecture=note[0], scale=note[1])
             with self._lock:
                 self._sniffed[key] = cached
         return cached
+
+    # ---- upscalers: what loading found ----------------------------------------------------------
+    def _read_upscaler_notes(self) -> dict:
+        with self._lock:
+            if self._upscaler_notes is None:
+                try:
+                    data = json.loads(self._upscaler_notes_file.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    data = {}
+                self._upscaler_notes = data if isinstance(data, dict) else {}
+            return self._upscaler_notes
+
+    def _upscaler_note(self, path: Path, st: os.stat_result) -> tuple[str, int | None] | None:
+        note = self._read_upscaler_notes().get(str(path))
+        if not isinstance(note, dict) or note.get("size") != st.st_size or note.get("mtime_ns") != st.st_mtime_ns:
+            return None  # never seen, or changed since
+        architecture, scale = note.get("architecture"), note.get("scale")
+        if not isinstance(architecture, str):
+            return None
+        return architecture, scale if isinstance(scale, int) else None
+
+    def remember_upscaler(self, path, architecture: str, scale: int) -> None:
+        """Record what spandrel found in the upscaler file at `path` (called after it loaded): later scans
+        show it. Best effort: a cache that cannot be written costs only the label."""
+        path = Path(path)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
+        notes = self._read_upscaler_notes()
+        with self._lock:
+            notes[str(path)] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "architecture": architecture,
+                                "scale": scale}
+            self._sniffed = {k: v for k, v in self._sniffed.items() if k[0] != str(path)}
+            text = json.dumps(notes, indent=1, sort_keys=True)
+        tmp = None
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".upscalers-", suffix=".json", dir=self.cache_dir)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, self._upscaler_notes_file)
+            tmp = None
+        except OSError as exc:
+            log.info("could not write %s: %s", self._upscaler_notes_file, exc)
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
 
     def demo_entry(self) -> ModelFile:
         """The demo checkpoint: its real header once created, else a placeholder (created on first use)."""
@@ -319,6 +377,13 @@ class Library:
         self._hash_stop.set()
 
 
+def upscaler_label(mf: ModelFile) -> str:
+    """An upscaler's architecture and scale as lists show them: "ESRGAN 4x"; "?" where the header does not say."""
+    if mf.architecture is None:
+        return "? (known when first used)" if not mf.is_pickle else "pickle (known when first used)"
+    return f"{mf.architecture} {mf.scale}x" if mf.scale else mf.architecture
+
+
 def _lora_hash_kind(mf: ModelFile) -> str:
     return "addnet" if Path(mf.name).suffix.lower() == ".safetensors" else "sha256"
 
@@ -389,4 +454,4 @@ def _walk(top: Path, problems: list[str]):
                 yield Path(entry.path)
 
 
-__all__ = ["ModelFile", "Library", "sniff", "check_slot", "KINDS", "FOLDERS", "DEMO_FILE"]
+__all__ = ["ModelFile", "Library", "sniff", "check_slot", "upscaler_label", "KINDS", "FOLDERS", "DEMO_FILE"]

@@ -2,8 +2,10 @@
 
 The k-diffusion samplers run picotui's k-diffusion-equivalent loop (ksamplers.py over denoiser.py's CFG
 denoiser, schedules.py's sigmas), A1111's timestep samplers (DDIM, PLMS, UniPC) diffusers' own
-`StableDiffusionPipeline.__call__` with our prompt embeddings and starting noise. We decode ourselves to catch
-the fp16 VAE's NaN/black failure and retry in fp32, and convert to 8 bits as A1111 does.
+`StableDiffusionPipeline.__call__` with our prompt embeddings and starting noise. img2img (and the hires pass)
+runs the same samplers from init latents (A1111's sample_img2img; the step rule and the latent upscale are in
+img2img.py, the VAE encode in encode.py). We decode ourselves to catch the fp16 VAE's NaN/black failure and
+retry in fp32, and convert to 8 bits as A1111 does.
 
 Runs in the worker thread; torch is imported inside functions.
 """
@@ -163,7 +165,11 @@ def denoise(pipe, cond, uncond, *, sampler: str, steps: int, cfg: float, width: 
         from picotui.engine.sampling.img2img import img2img_steps, img2img_steps_run
 
         shape = tuple(init_latents.shape)
-        schedule_steps, t_enc = img2img_steps(steps, denoising_strength, fixed=fixed_steps)
+        noise_shape = tuple(getattr(noise, "shape", shape))[-3:]
+        if noise is not None and noise_shape != shape[-3:]:
+            raise ValueError(f"The noise stream's shape {noise_shape} is not the init latents' {shape[-3:]}: "
+                             "make the noise at the latent size being denoised.")
+        schedule_steps, _ = img2img_steps(steps, denoising_strength, fixed=fixed_steps)
         run = img2img_steps_run(steps, denoising_strength, fixed=fixed_steps)
         if run == 0:  # nothing to denoise: A1111's samplers loop over an empty schedule
             return init_latents.to(device, torch.float32)

@@ -17,13 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from picotui.engine.errors import ModelError, RequestError
+from picotui.engine.sampling.img2img import LATENT_UPSCALE_MODES  # the Latent family's maths lives there
 
 log = logging.getLogger(__name__)
 
 BUILTIN = ("None", "Lanczos", "Nearest")
-# A1111's shared.latent_upscale_modes, in its order (the maths lives in sampling/img2img.py).
-LATENT = ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)", "Latent (nearest)",
-          "Latent (nearest-exact)")
+LATENT = tuple(LATENT_UPSCALE_MODES)  # A1111's shared.latent_upscale_modes, in its order
 MAX_RUNS = 3  # A1111: at most three passes of the model
 
 
@@ -57,8 +56,8 @@ class Upscalers:
     """Applies upscalers by name. Model files are loaded once and kept (reloaded when the file changes); one
     model is kept at a time, since a second would only cost memory.
 
-    `device` and `dtype` are the engine's (torch objects or strings); a model runs in fp16/bf16 only where
-    spandrel says its architecture supports it, else fp32."""
+    `device` and `dtype` are the engine's (torch objects or strings); a model runs in fp16/bf16 only on CUDA
+    cards from Volta on (sm_70+) and where spandrel says its architecture supports it, else fp32."""
 
     def __init__(self, library, device="cpu", dtype=None, allow_pickle: bool = False, *, tile: int | None = None,
                  overlap: int | None = None):
@@ -104,6 +103,10 @@ class Upscalers:
                 return self._cached[1]
             self._cached = None  # drop the old one before loading the next
             loaded = load_upscaler(mf.path, self.allow_pickle)
+            if mf.architecture != loaded.architecture or mf.scale != loaded.scale:
+                remember = getattr(self.library, "remember_upscaler", None)
+                if remember is not None:  # the browser shows what spandrel found from now on
+                    remember(mf.path, loaded.architecture, loaded.scale)
             loaded.descriptor.to(self._device())
             loaded.descriptor.to(self._dtype(loaded.descriptor))  # fp16/bf16 only where the architecture allows
             self._cached = (key, loaded)
@@ -123,8 +126,11 @@ class Upscalers:
         import torch
 
         dtype = getattr(torch, self.dtype) if isinstance(self.dtype, str) else self.dtype
-        if self._device().type == "cpu" or dtype is None:
+        device = self._device()
+        if device.type != "cuda" or dtype is None:
             return torch.float32  # fp16 convolutions on a CPU are slow or missing
+        if torch.cuda.get_device_capability(device) < (7, 0):
+            return torch.float32  # Pascal computes fp16 convolutions slowly; one tile at a time fits in fp32
         if dtype == torch.float16 and descriptor.supports_half:
             return dtype
         if dtype == torch.bfloat16 and descriptor.supports_bfloat16:

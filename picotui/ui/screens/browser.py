@@ -1,9 +1,10 @@
-"""The model browser: checkpoints, VAEs, LoRAs and embeddings from the library, one tab each.
+"""The model browser: checkpoints, VAEs, LoRAs, embeddings, previews and upscalers from the library, one tab each.
 
 Rows show name, family, size, hash (filled in as background hashing finishes) and, for files that
 cannot be used, the reason, greyed. Enter picks the highlighted file: the screen closes with a `Pick`
-(whoever opened it decides what picking means per kind); r rescans; 1–5 switch tabs (5: Previews, TAESD
-decoders, used by themselves; f marks a LoRA few-step). The "demo" row is always offered in the checkpoints tab.
+(whoever opened it decides what picking means per kind); r rescans; 1–6 switch tabs (5: Previews, TAESD
+decoders, used by themselves; 6: Upscalers, whose family column shows architecture and scale, e.g. "ESRGAN 4x";
+f marks a LoRA few-step). The "demo" row is always offered in the checkpoints tab.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from picotui.engine.models.library import human_size
+from picotui.engine.models.library import human_size, upscaler_label
 from picotui.ui.text import label, plain, say, shorten
 
 KINDS = [("checkpoint", "Checkpoints", "checkpoints"), ("vae", "VAEs", "vae"), ("lora", "LoRAs", "loras"),
-         ("embedding", "Embeddings", "embeddings"), ("taesd", "Previews", "vae-approx")]
+         ("embedding", "Embeddings", "embeddings"), ("taesd", "Previews", "vae-approx"),
+         ("upscaler", "Upscalers", "upscalers")]
+UPSCALER_FOLDERS = ("upscalers", "ESRGAN", "RealESRGAN", "SwinIR", "DAT", "HAT")  # the library's, A1111's too
 DEMO_KEY = "demo"
 HASH_CHARS = 10  # AutoV2: the first 10 hex digits of the file's sha256, as A1111 and civitai show it
 
@@ -42,6 +45,7 @@ class ModelBrowser(Screen[Pick | None]):
         Binding("3", "tab('lora')", "LoRAs", show=False, id="browser_loras"),
         Binding("4", "tab('embedding')", "Embeddings", show=False, id="browser_embeddings"),
         Binding("5", "tab('taesd')", "Previews", show=False, id="browser_previews"),
+        Binding("6", "tab('upscaler')", "Upscalers", show=False, id="browser_upscalers"),
         Binding("f", "mark_few_step", "Few-step mark", id="browser_few_step",
                 tooltip="mark the highlighted LoRA as few-step (LCM, TCD, Hyper-SD...) or unmark it"),
     ]
@@ -86,7 +90,8 @@ class ModelBrowser(Screen[Pick | None]):
             if kind == "checkpoint":
                 table.add_row("demo", "SD1.x", "tiny", "", label("built in: random weights, paints noise", "dim"),
                               key=DEMO_KEY)
-            mine = [f for f in self.files if f.kind == kind or (f.kind == "unknown" and f.folder == folder)]
+            folders = UPSCALER_FOLDERS if kind == "upscaler" else (folder,)
+            mine = [f for f in self.files if f.kind == kind or (f.kind == "unknown" and f.folder in folders)]
             for mf in sorted(mine, key=lambda f: f.name.lower()):
                 counts[kind] += 1
                 style = "" if mf.usable else "dim"
@@ -98,7 +103,8 @@ class ModelBrowser(Screen[Pick | None]):
                                f": {found.settings_text()}"
                 # "…" until hashing gets there; an empty file has nothing to hash
                 hashed = self.hashes.get(str(mf.path), "…" if mf.size else "-")
-                cells = [shorten(mf.name, 48), mf.family, human_size(mf.size), hashed, note]
+                family = upscaler_label(mf) if kind == "upscaler" else mf.family  # architecture and scale
+                cells = [shorten(mf.name, 48), family, human_size(mf.size), hashed, note]
                 table.add_row(*(label(c, style) for c in cells), key=str(mf.path))
         unknown = len(self.files) - sum(counts.values())
         intro = self.query_one("#browser-intro", Static)
@@ -110,7 +116,7 @@ class ModelBrowser(Screen[Pick | None]):
         else:
             summary = " · ".join(f"{t}: {counts[k]}" for k, t, _ in KINDS)
             extra = f", {unknown} other files" if unknown else ""
-            intro.update(plain(f"{self.models_dir}  {summary}{extra}\nenter uses a file · r rescans · 1–5 switch tabs · f marks a few-step LoRA"))
+            intro.update(plain(f"{self.models_dir}  {summary}{extra}\nenter uses a file · r rescans · 1–6 switch tabs · f marks a few-step LoRA"))
 
     def set_hash(self, path: str, value: str) -> None:
         self.hashes[path] = value
