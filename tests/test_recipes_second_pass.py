@@ -270,3 +270,16 @@ def test_a_comfyui_latent_hires_workflow_is_read_as_hires_fix(tmp_path):
     assert (other.request.hires, other.request.hires_scale, other.request.hires_upscaler) == (True, 1.5, "Latent")
     notes = " | ".join(other.unmatched)
     assert "upscale_method: area" in notes and "hires seed: 6" in notes
+
+
+def test_an_upscaled_picture_says_its_recipe_makes_the_picture_before(tmp_path):
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()  # what A1111's Extras tab keeps and adds (modules/postprocessing.py)
+    info.add_text("parameters", CIVITAI)
+    info.add_text("postprocessing", "Postprocess upscale by: 4, Postprocess upscaler: R-ESRGAN 4x+")
+    Image.new("RGB", (8, 8)).save(tmp_path / "up.png", pnginfo=info)
+    recipe = read_recipe(tmp_path / "up.png")
+    assert recipe.request.hires and recipe.request.seed == 1
+    assert len(recipe.unmatched) == 1 and recipe.unmatched[0].startswith(
+        "postprocessing: Postprocess upscale by: 4, Postprocess upscaler: R-ESRGAN 4x+ (upscaled after it was made")

@@ -137,6 +137,9 @@ def read_recipe(path, library=None) -> Recipe:
     texts = foreign.exif_texts(path) if foreign.is_exif_image(path) else read_png_text(path)
     parameters = texts.get(PARAMETERS_CHUNK, "")
     notes: list[str] = []
+    if texts.get("postprocessing", "").strip():  # A1111's Extras (and `picotui upscale`) keep the recipe, add this
+        notes.append(f"postprocessing: {one_line(texts['postprocessing'], 120)} (upscaled after it was made: the "
+                     f"recipe makes the picture before; `picotui upscale` repeats the rest)")
     if PICOTUI_CHUNK in texts:
         try:
             request = _picotui_request(texts[PICOTUI_CHUNK])
