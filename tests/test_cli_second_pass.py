@@ -52,6 +52,7 @@ BAD = [
     (["--init-image", "a.png", "--resize-mode", "stretch"], "Unknown resize mode 'stretch'"),
     (["--hires", "2", "--hires-upscaler", "4x-Nowhere"], "No upscaler"),
     (["--init-image", "missing-source.png"], "--init-image missing-source.png: no such file"),
+    (["--from", "missing-recipe.png"], "missing-recipe.png does not exist"),
 ]
 
 
@@ -110,3 +111,43 @@ def test_info_json_carries_the_second_pass_of_an_a1111_recipe(tmp_path, monkeypa
     request = json.loads(capsys.readouterr().out)
     assert (request["hires"], request["hires_resize"], request["hires_upscaler"], request["hires_steps"],
             request["denoising_strength"]) == (True, [1024, 1024], "Lanczos", 8, 0.55)
+
+
+# ---- --from: a recipe as the base, the options given replace its settings ---------------------------------
+
+def _recipe_png(path, **fields):
+    from metadata_support import metadata_png
+
+    from picotui.engine.recipes.infotext import a1111_parameters, picotui_chunk
+    from picotui.engine.request import GenerationRequest
+
+    request = GenerationRequest(prompt="a lighthouse", seed=11, steps=30, width=512, height=640, **fields)
+    return metadata_png(path, a1111_parameters(request, model_name="m", model_hash=None),
+                        picotui=picotui_chunk(request)), request
+
+
+def test_from_a_recipe_keeps_its_second_pass_and_takes_the_options_given(tmp_path):
+    png, hires = _recipe_png(tmp_path / "hires.png", hires=True, hires_resize=(1024, 0), hires_upscaler="Lanczos",
+                             hires_steps=9, hires_sampler="Euler", denoising_strength=0.4)
+    assert request_for("--from", str(png)) == hires
+    changed = request_for("--from", str(png), "--steps", "24", "--hires-steps", "5")  # 24: the default, given
+    assert (changed.steps, changed.hires_steps, changed.prompt, changed.seed) == (24, 5, "a lighthouse", 11)
+    assert (changed.hires, changed.hires_resize, changed.hires_upscaler, changed.hires_sampler,
+            changed.denoising_strength) == (True, (1024, 0), "Lanczos", "Euler", 0.4)
+    by_scale = request_for("--from", str(png), "--hires", "1.5")  # a scale instead of the recipe's size
+    assert (by_scale.hires_scale, by_scale.hires_resize, by_scale.hires_upscaler) == (1.5, None, "Lanczos")
+    img2img = request_for("--from", str(png), "--init-image", "photo.png")  # the other second pass
+    assert (img2img.hires, img2img.init_image, img2img.denoising_strength) == (False, "photo.png", 0.75)
+
+
+def test_from_an_img2img_recipe_changes_its_strength_or_turns_to_hires(tmp_path):
+    png, _ = _recipe_png(tmp_path / "i2i.png", init_image=str(tmp_path / "src.png"), init_image_hash="0123456789",
+                         denoising_strength=0.6, resize_mode="Resize and fill")
+    weaker = request_for("--from", str(png), "--strength", "0.3")
+    assert (weaker.init_image, weaker.resize_mode, weaker.denoising_strength) == (
+        str(tmp_path / "src.png"), "Resize and fill", 0.3)
+    hires = request_for("--from", str(png), "--hires", "2")
+    assert (hires.init_image, hires.hires, hires.denoising_strength) == (None, True, 0.7)
+    plain, _ = _recipe_png(tmp_path / "plain.png")
+    with pytest.raises(Exception, match="--hires-steps is for hires fix"):
+        request_for("--from", str(plain), "--hires-steps", "5")

@@ -32,10 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_request_arguments(p: argparse.ArgumentParser) -> None:
     """The options that make a GenerationRequest (build_request reads them); `picotui grid` takes them too."""
+    from picotui.cli.from_recipe import mark_given_options
     from picotui.engine.request import DEFAULT_NEGATIVE
     from picotui.engine.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE_TYPE, SAMPLER_NAMES
     from picotui.engine.sampling.schedules import SCHEDULE_TYPES
 
+    mark_given_options(p)  # for --from: which options replace the recipe's settings
+    p.add_argument("--from", dest="from_recipe", default=None, metavar="IMAGE",
+                   help="start from this image's recipe (picotui, A1111, ComfyUI ...; its second pass included): "
+                        "the options given replace its settings")
     # Numbers are taken as text and checked by GenerationRequest, whose messages say what to do.
     p.add_argument("--checkpoint", default="demo", help="file name in models/checkpoints, a path, or 'demo'")
     p.add_argument("--vae", default=None, help="file name in models/vae or a path (default: the checkpoint's own)")
@@ -161,6 +166,11 @@ def parse_lora(text: str):
 def build_request(args: argparse.Namespace):
     from picotui.engine.request import DEFAULT_PROMPT, GenerationRequest
 
+    if getattr(args, "from_recipe", None):
+        from picotui.cli.from_recipe import overrides, recipe_request
+
+        base = recipe_request(args.from_recipe)
+        return replace(base, **overrides(args, base, parse_lora, second_pass_fields))
     seed = None if str(args.seed).strip().lower() in ("random", "-1", "") else args.seed
     if args.text is not None and args.prompt is not None:
         raise RequestError("Give the prompt once: either as the first argument or with --prompt.")
