@@ -56,6 +56,11 @@ PROVEN_BY = {
     # The plot's README example at 512x512 and 20 steps takes minutes on a CPU: the same axes at 64x64.
     'picotui grid --x "CFG scale: 4-12 [5]" --y "Sampler: Euler a, DPM++ 2M" --steps 20 "a corgi"':
         ["tests/test_cli_grid.py::test_grid_prints_every_cell_then_the_grid"],
+    # Upscaling needs a picture and (the first) a model file: the same commands on a tiny picture and model.
+    "picotui upscale outputs/2025-01-31/00001-1234.png --upscaler 4x-UltraSharp --scale 4":
+        ["tests/test_upscalers_extras.py::test_picotui_upscale_with_a_model_keeps_the_recipe"],
+    "picotui upscale photo.jpg --resize 2048x2048":
+        ["tests/test_upscalers_extras.py::test_picotui_upscale_to_a_size_crops_to_fit"],
     "picotui --check": ["tests/test_install_venv.py::test_check_generates_with_the_demo_model",
                         "tests/test_cli_generate.py::test_check_makes_one_tiny_image_and_says_ok"],
 }
