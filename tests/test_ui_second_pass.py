@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from metadata_support import metadata_png
 from paths_support import make_paths
 from PIL import Image
 from textual.widgets import Checkbox, Input, Select, Static, TextArea
@@ -28,6 +29,9 @@ from picotui.ui.screens.history import HistoryScreen
 from picotui.ui.screens.open_png import OpenPngModal
 from picotui.ui.widgets.second_pass import SecondPass
 
+A1111_HIRES = ("a castle\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, "
+               "Seed: 12, Size: 512x512, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Denoising strength: 0.45, "
+               "Hires upscale: 2, Hires steps: 6, Hires upscaler: Latent (bicubic antialiased), Version: v1.10.1")
 SECTION_TOPICS = {"second-pass", "source-choose", "source-clear", "resize-mode", "denoising", "hires", "hires-scale",
                   "hires-resize", "hires-upscaler", "hires-steps", "hires-sampler", "hires-schedule", "hires-prompt",
                   "hires-negative"}
@@ -167,6 +171,20 @@ async def test_the_second_pass_comes_back_from_history_and_from_a_png_recipe(tmp
         form.load(img2img)  # and img2img's fields come back as they were
         await pilot.pause()
         assert second_pass_of(form.request()) == second_pass_of(img2img)
+
+        # AUTOMATIC1111's own hires keys, read as its paste reads them
+        await pilot.press("ctrl+p", *"Open image recipe")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        app.screen.query_one("#open-path", Input).value = str(metadata_png(tmp_path / "a1111.png", A1111_HIRES))
+        await pilot.press("enter")
+        await pilot.pause()
+        request = form.request()
+        assert (request.hires, request.hires_scale, request.hires_steps, request.hires_upscaler,
+                request.denoising_strength, request.hires_resize, request.init_image) == \
+            (True, 2.0, 6, "Latent (bicubic antialiased)", 0.45, None, None)
+        assert app.query_one("#hires-upscaler", Select).value == "Latent (bicubic antialiased)"
 
 
 async def test_progress_and_status_name_the_pass_with_its_own_eta(tmp_path):
