@@ -47,7 +47,7 @@ async def test_hires_job_passes_cancel_in_either_pass_and_upscale(tmp_path, cach
         await pilot.pause()
         assert isinstance(app.screen, UpscaleModal)
         assert "→ 640×640 with Lanczos" in str(app.screen.query_one("#upscale-result").render())
-        await pilot.press("tab", "enter")  # to the factor (2), enter upscales
+        await pilot.press("enter")  # the factor (2) has focus: enter upscales
         await wait_for(pilot, lambda: events.count("Finished") == 2, 120, "the upscale", events)
         upscaled = [e for e in events.events if type(e).__name__ == "Finished"][-1]
         assert isinstance(upscaled.request, UpscaleRequest) and upscaled.path.parent.name == "extras"

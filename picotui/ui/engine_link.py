@@ -18,11 +18,22 @@ from picotui.ui.state import AppState
 from picotui.ui.text import shorten
 
 
+def steps_run(request) -> int:
+    """The denoising steps an image took: img2img runs A1111's share of the steps, hires fix adds its pass."""
+    from picotui.engine.sampling.img2img import img2img_steps  # arithmetic only: no torch
+
+    if request.init_image:
+        return img2img_steps(request.steps, request.denoising_strength, fixed=False)[1] + 1
+    if request.hires:
+        return request.steps + (request.hires_steps or request.steps)
+    return request.steps
+
+
 def done_cost(event: Finished, few_step: dict) -> str:
     """" · 0.38 s/step, 48 UNet evals · faster: 6 steps with LCM-LoRA: about 9 s" for the done line."""
     from picotui.engine.models.few_step import faster_setting
 
-    denoise, steps = event.timings.get("denoise"), event.request.steps
+    denoise, steps = event.timings.get("denoise"), steps_run(event.request)
     if not denoise or not event.unet_evaluations:
         return ""
     text = f" · {denoise / steps:.2f} s/step, {event.unet_evaluations} UNet evals"
@@ -117,7 +128,10 @@ class EngineEvents(AppState):
             return
         request = event.request
         where = f"saved {event.path.name}" if event.path else "not saved"
-        caption = shorten(f"seed {request.seed} · {request.width}×{request.height} · {where}", 200)
+        size = f"{event.image.width}×{event.image.height}"
+        if request.hires:  # the recipe's Size is the first pass's
+            size = f"{request.width}×{request.height} → hires {size}"
+        caption = shorten(f"seed {request.seed} · {size} · {where}", 200)
         self.main.image.show(event.image, caption, path=event.path, source=request.init_image)
         self.last_final = (event.image, caption, event.path, request.init_image)
         self.history.insert(0, HistoryEntry(event.path, request, session=True, image=event.image,
@@ -144,7 +158,7 @@ class EngineEvents(AppState):
         total = event.timings.get("total")
         took = f" in {total:.1f}s" if total else ""
         self.main.progress.done(f"upscaled{took} · {event.image.width}×{event.image.height} · "
-                                + (f"saved {event.path}" if event.path else "NOT SAVED"))
+                                + (f"saved {event.path.parent.name}/{event.path.name}" if event.path else "NOT SAVED"))
         self._ended(event.job_id)
         if event.save_error:
             self.say(event.save_error, "error", timeout=20)

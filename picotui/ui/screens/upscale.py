@@ -56,12 +56,12 @@ class UpscaleModal(ModalScreen[UpscaleRequest | None]):
                     yield Label(" ", classes="field-label")
                     yield Button("Upscale", id="upscale-go", variant="primary", compact=True)
             yield Static("", id="upscale-result", classes="dim")
-            yield Static("enter upscales · escape cancels · the picture is saved in outputs/extras/ with the "
-                         "source's recipe", classes="dim")
+            yield Static("enter upscales · shift+tab: the upscaler · escape cancels · saved in outputs/extras/ "
+                         "with the source's recipe", classes="dim")
 
     def on_mount(self) -> None:
         self._show_result()
-        self.query_one("#upscale-upscaler").focus()
+        self.query_one("#upscale-scale").focus()  # enter upscales at once; shift+tab picks another upscaler
 
     @on(Input.Changed)
     @on(Select.Changed)

@@ -205,17 +205,23 @@ class SecondPass(Collapsible):
         return self.query_one("#hires", Checkbox).value
 
     def switch_hires_off(self) -> None:
+        """Hires fix off, and the strength back to img2img's default now (not when the checkbox's message
+        arrives) when it showed hires fix's."""
         self.query_one("#hires", Checkbox).value = False
+        self._follow_default(False)
 
     # ---- live behaviour ---------------------------------------------------------------------------
     @on(Checkbox.Changed, "#hires")
     def _hires_switched(self, event: Checkbox.Changed) -> None:
+        if not self._quiet:
+            self._follow_default(event.value)
+
+    def _follow_default(self, hires: bool) -> None:
         # A1111's hires fix starts at 0.7 where its img2img starts at 0.75: follow it unless the user changed it
         strength = self.query_one("#denoising", Input)
-        if self._quiet or strength.value.strip() != self._default_shown:
-            return
-        self._default_shown = _default_strength(event.value)
-        strength.value = self._default_shown
+        if strength.value.strip() == self._default_shown:
+            self._default_shown = _default_strength(hires)
+            strength.value = self._default_shown
 
     @on(Input.Changed)
     @on(Select.Changed)
