@@ -51,6 +51,8 @@ class ModelLibrary(AppState):
             log.exception("hashing could not start")
 
     def _models_scanned(self, files: list) -> None:
+        if not self.is_running:  # type: ignore[attr-defined]  # the app is closing: its widgets are going
+            return
         self.model_files = files
         for problem in self.library.problems[:3]:
             self.say(problem, "warning")

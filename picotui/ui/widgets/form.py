@@ -119,7 +119,7 @@ class JobForm(FewStepHint, VerticalScroll, can_focus=False):
             yield labelled_input("tome", f"{r.token_merging_ratio:g}")
             yield labelled_input("ngms", f"{r.ngms:g}")
         yield SecondPass(r, id="second-pass")
-        yield Static("", id="form-error")
+        yield Static("", id="form-error")  # shown only with a message (show_error)
 
     def on_mount(self) -> None:
         for spec in self._initial.loras:
@@ -213,7 +213,9 @@ class JobForm(FewStepHint, VerticalScroll, can_focus=False):
         return request
 
     def show_error(self, message: str) -> None:
-        self.query_one("#form-error", Static).update(plain(message, one_line=True))
+        error = self.query_one("#form-error", Static)
+        error.update(plain(message, one_line=True))
+        error.display = bool(message)  # no empty line at the form's end: at 140×45 the form fits without scrolling
 
     # ---- writing the form -------------------------------------------------------------------------
     def load(self, request: GenerationRequest, *, lock_seed: bool | None = None) -> list[str]:

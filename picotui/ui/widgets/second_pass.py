@@ -73,7 +73,7 @@ class SecondPass(Collapsible):
     """The section. Its inputs are the form's fields too (fields.INPUTS): the form validates them."""
 
     DEFAULT_CSS = """
-    SecondPass { padding: 0; margin-top: 1; border-top: none; background: transparent; }
+    SecondPass { padding: 0; border-top: none; background: transparent; }
     SecondPass > Contents { padding: 0 0 0 1; }
     SecondPass #source-name { width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     SecondPass #hires-prompt { height: 3; }
