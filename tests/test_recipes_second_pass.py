@@ -173,7 +173,12 @@ def test_an_unknown_hires_sampler_is_named_not_guessed():
         "p\nSteps: 20, Sampler: Euler, Size: 512x512, Model: m, Denoising strength: 0.5, Hires upscale: 2, "
         "Hires sampler: Euler Max"))
     assert request.hires and request.hires_sampler == ""
-    assert len(notes) == 1 and notes[0].startswith("Hires sampler: Euler Max")
+    assert notes == ["Hires sampler: Euler Max (picotui has no such sampler; the hires pass uses the first pass's)"]
+    request, notes = request_from_parameters(parse_parameters(
+        "p\nSteps: 20, Sampler: Euler, Schedule type: Karras, Size: 512x512, Model: m, Denoising strength: 0.5, "
+        "Hires upscale: 2, Hires sampler: DPM++ 2M, Hires schedule type: Beta"))
+    assert (request.hires_sampler, request.hires_schedule_type) == ("DPM++ 2M", "")
+    assert notes == ["Hires schedule type: Beta (not supported by picotui; the hires pass uses the first pass's)"]
 
 
 def test_an_a1111_img2img_recipe_says_the_source_must_be_picked():

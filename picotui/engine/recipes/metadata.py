@@ -328,12 +328,14 @@ def _hires_sampler_from_parameters(params: dict[str, str], kwargs: dict, notes: 
         return
     schedule_key = raw_schedule or params.get("Schedule type")
     name, schedule, note = sampler_from_a1111(raw_sampler or first.sampler, schedule_key)
-    if note:
-        notes.append(one_line("Hires " + note[0].lower() + note[1:], 200))
     if name is None:
+        notes.append(f"Hires sampler: {one_line(raw_sampler, 60)} (picotui has no such sampler; the hires pass uses "
+                     f"the first pass's)")
         return
-    if raw_schedule and schedule_label(raw_schedule) is None:
-        schedule = ""  # reported above; the hires pass keeps the first pass's
+    if note or (raw_schedule and schedule_label(raw_schedule) is None):  # a schedule type picotui lacks
+        notes.append(f"Hires schedule type: {one_line(schedule_key, 40)} (not supported by picotui; the hires pass "
+                     f"uses the first pass's)")
+        schedule = ""
     resolved = a1111_schedule(name, schedule) if schedule else first.schedule_type
     kwargs["hires_sampler"] = name if name != first.sampler else ""
     kwargs["hires_schedule_type"] = resolved if resolved != a1111_schedule(name, first.schedule_type) else ""
