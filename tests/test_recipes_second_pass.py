@@ -288,3 +288,17 @@ def test_an_upscaled_picture_says_its_recipe_makes_the_picture_before(tmp_path):
     assert recipe.request.hires and recipe.request.seed == 1
     assert len(recipe.unmatched) == 1 and recipe.unmatched[0].startswith(
         "postprocessing: Postprocess upscale by: 4, Postprocess upscaler: R-ESRGAN 4x+ (upscaled after it was made")
+
+
+def test_an_invokeai_img2img_recipe_names_its_source(tmp_path):
+    from PIL import Image, PngImagePlugin
+
+    data = {"generation_mode": "img2img", "positive_prompt": "a harbour", "negative_prompt": "", "width": 512,
+            "height": 512, "seed": 4, "steps": 25, "cfg_scale": 7, "scheduler": "euler", "strength": 0.4,
+            "init_image": "a1b2c3.png", "model": {"name": "v1-5", "base": "sd-1"}}
+    info = PngImagePlugin.PngInfo()
+    info.add_text("invokeai_metadata", json.dumps(data))
+    Image.new("RGB", (8, 8)).save(tmp_path / "i.png", pnginfo=info)
+    recipe = read_recipe(tmp_path / "i.png")
+    assert recipe.source == "invokeai" and recipe.request.denoising_strength == 0.4
+    assert len(recipe.unmatched) == 1 and recipe.unmatched[0].startswith("Init image: a1b2c3.png (image to image")
