@@ -7,7 +7,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from cli_support import picotui_env, run_picotui
 from PIL import Image
 
 from picotui.cli import build_parser, main
@@ -74,19 +73,21 @@ def test_bad_second_pass_flags_are_one_line_and_exit_2(capsys, monkeypatch, tmp_
     assert captured.out == "" and len(lines) == 1 and expect in lines[0], captured.err
 
 
-def test_generate_img2img_with_the_demo_model_names_its_source(tmp_path, cache_dir, demo_checkpoint):
+def test_generate_img2img_with_the_demo_model_names_its_source(tmp_path, monkeypatch, capsys, cache_dir,
+                                                               demo_checkpoint):
     from picotui.engine.recipes.metadata import read_recipe
 
     source = tmp_path / "source photo.png"
     Image.new("RGB", (80, 48), (180, 90, 30)).save(source)
-    env = picotui_env(tmp_path, inherit=True, PICOTUI_CONFIG=str(tmp_path / "config.toml"),
-                      PICOTUI_STATE=str(tmp_path / "state"), PICOTUI_CACHE=str(cache_dir),
-                      PICOTUI_MODELS=str(tmp_path / "models"), PICOTUI_DEVICE="cpu", HF_HUB_OFFLINE="1")
-    out = run_picotui(env, "generate", "--steps", "3", "--width", "64", "--height", "64", "--seed", "5",
-                      "--sampler", "Euler", "--init-image", str(source), "--strength", "0.6", "--resize-mode",
-                      "crop and resize", "--outdir", str(tmp_path / "out"))
-    assert out.returncode == 0, out.stderr
-    png = Path(out.stdout.strip())
+    for name, value in (("CONFIG", tmp_path / "config.toml"), ("STATE", tmp_path / "state"), ("CACHE", cache_dir),
+                        ("MODELS", tmp_path / "models"), ("DEVICE", "cpu")):
+        monkeypatch.setenv(f"PICOTUI_{name}", str(value))
+    code = main(["generate", "--steps", "3", "--width", "64", "--height", "64", "--seed", "5", "--sampler", "Euler",
+                 "--init-image", str(source), "--strength", "0.6", "--resize-mode", "crop and resize", "--quiet",
+                 "--outdir", str(tmp_path / "out")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    png = Path(out.out.strip())
     assert png.is_file() and Image.open(png).size == (64, 64)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:10]
     recipe = read_recipe(png)
