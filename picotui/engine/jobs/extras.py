@@ -39,6 +39,7 @@ def upscale_picture(request: UpscaleRequest, upscalers: Upscalers, is_cancelled=
         scale = float(request.scale)
         info["Postprocess upscale by"] = number(scale)
     result = upscalers.upscale(image, scale, request.upscaler, is_cancelled, on_tile)
+    notices += upscalers.notices
     if request.resize is not None and request.crop:  # A1111's "Crop to fit": centered on a canvas of that size
         canvas = Image.new("RGB", request.resize)
         canvas.paste(result, box=(width // 2 - result.width // 2, height // 2 - result.height // 2))

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from picotui.engine.errors import JobCancelled, SaveError, one_line
+from picotui.engine.errors import JobCancelled, one_line
 from picotui.engine.events import EngineStatus, Finished, Loading, Notice, Step
 from picotui.engine.hardware import memory
 from picotui.engine.hardware.token_merging import set_token_merging
 from picotui.engine.hardware.unet_count import UNetEvaluations
-from picotui.engine.jobs import second_pass
+from picotui.engine.jobs import saving, second_pass
 from picotui.engine.jobs.worker import MAX_OOM_RETRIES
 from picotui.engine.sampling import generate
 
@@ -177,6 +177,7 @@ class JobRunner:
             init_latents = second_pass.source_latents(pipe, request, source, self.warn)
         t_encode = time.perf_counter() - t1
         hashes = None
+        texts = {prompt, negative, *((hires_prompt, hires_negative) if request.hires else ())}  # for TI hashes
         passes = 2 if request.hires else 1
         for index, seed in enumerate(seeds):
             if is_cancelled():
@@ -207,25 +208,16 @@ class JobRunner:
             if is_cancelled():  # cancelled while decoding: no new PNG for an image the user stopped
                 raise JobCancelled()
             self.phase = "saving"
-            path = save_error = None
-            parameters = ""
-            try:
-                if hashes is None:
-                    hashes = self._hashes(job_id, checkpoint, vae, zip((*request.loras, *tag_loras), loras),
-                                          prompt, negative)
-                parameters = self._parameters(image_request, checkpoint, vae, hashes)
-                from picotui.engine.recipes.output import save_png
 
-                path = save_png(image, self.paths.outputs, image_request, parameters, is_cancelled=is_cancelled)
-            except JobCancelled:  # cancelled before the PNG got its name: nothing was written
-                raise
-            except SaveError as exc:  # the image is kept; the UI offers to save it again
-                log.warning("job %d: saving image %d failed: %s", job_id, index, exc)
-                save_error = str(exc)
-            except Exception as exc:
-                log.exception("job %d: saving image %d failed", job_id, index)
-                text = one_line(exc, 160)
-                save_error = f"Could not save the image ({text}): details in the log; save it again."
+            def parameters(r=image_request) -> str:
+                nonlocal hashes
+                if hashes is None:  # once per job, when the first picture is saved
+                    hashes = saving.recipe_hashes(self.library, self._encoder, texts, checkpoint, vae,
+                                                  zip((*request.loras, *tag_loras), loras), self.warn)
+                return saving.recipe_text(r, checkpoint, vae, hashes)
+
+            path, text, save_error = saving.save_image(image, self.paths.outputs, image_request, parameters,
+                                                       is_cancelled, f"job {job_id} image {index}")
             t5 = time.perf_counter()
             timings = {"load": t_load if index == 0 else 0.0, "encode": t_encode if index == 0 else 0.0,
                        "denoise": denoise_s, **pass_timings, "save": t5 - t4,
@@ -234,7 +226,7 @@ class JobRunner:
                      {k: round(v, 3) for k, v in timings.items()}, path or save_error)
             self.images_done += 1
             self.last_cost = cost_text(denoise_s, steps_run, counted.evaluations)
-            self.emit(Finished(job_id, image, path, image_request, parameters, timings, done_before + index,
+            self.emit(Finished(job_id, image, path, image_request, text, timings, done_before + index,
                                done_before + len(seeds),
                                save_error, unet_evaluations=counted.evaluations))
 
@@ -426,40 +418,6 @@ class JobRunner:
         return self.prompts.get(key, lambda: generate.encode_prompts(
             pipe, self._encoder, prompt, negative, clip_skip,
             text_encoder_offload=bool(plan and plan.text_encoder_offload), device=self.choice.device))
-
-    def _hashes(self, job_id: int, checkpoint, vae, loras, prompt: str, negative: str) -> dict:
-        """The hashes A1111 writes, best effort: one that cannot be computed (the file was deleted mid-job)
-        is left out with a notice, as A1111 leaves out unknown hashes; the image is saved either way.
-
-        `loras` pairs each LoraSpec (A1111 keys "Lora hashes" by the name as written) with its (file, weight).
-        Embeddings are the ones the encoder found in the prompt or the negative prompt (its own matching)."""
-        from picotui.engine.errors import ModelError
-        from picotui.engine.recipes.infotext import model_stem
-
-        def best_effort(compute, mf):
-            try:
-                return compute(mf)
-            except ModelError as exc:
-                log.warning("job %d: %s", job_id, exc)
-                self.emit(Notice(job_id, f"{exc} The image is saved without this hash.", "warning"))
-                return None
-
-        used = dict.fromkeys(name for text in (prompt, negative) if self._encoder is not None
-                             for chunk in self._encoder.chunks(text) for _offset, name in chunk.fixes)
-        embeddings = {mf.stem: mf for mf in self.library.files("embedding") if mf.usable}
-        return {"model": best_effort(self.library.autov2, checkpoint),
-                "vae": best_effort(self.library.autov2, vae) if vae else None,
-                "loras": {model_stem(spec.name): best_effort(self.library.lora_hash, mf)
-                          for spec, (mf, _w) in loras},
-                "tis": {name: best_effort(self.library.ti_hash, embeddings[name]) for name in used
-                        if name in embeddings}}
-
-    def _parameters(self, request, checkpoint, vae, hashes) -> str:
-        from picotui.engine.recipes.infotext import a1111_parameters
-
-        return a1111_parameters(request, model_name=Path(checkpoint.name).stem, model_hash=hashes["model"],
-                                vae_name=vae.name if vae else None, vae_hash=hashes["vae"],
-                                lora_hashes=hashes["loras"], ti_hashes=hashes["tis"])
 
     def _maybe_demo_notice(self, job_id: int, checkpoint) -> None:
         from picotui.engine.models.demo import DEMO_FILE, DEMO_NOTE

@@ -69,7 +69,9 @@ class Upscalers:
         self.overlap = overlap
         self._lock = threading.Lock()
         self._cached: tuple[tuple, object] | None = None  # ((path, size, mtime_ns), Loaded)
+        self._fp32_only: set[tuple] = set()  # files whose model overflowed in fp16: loaded in fp32 from then on
         self.runs = 0  # model runs of the last upscale() (A1111's loop: tests and notices read it)
+        self.notices: list[str] = []  # what the last upscale() had to change (fp16 overflow -> fp32), one line each
 
     # ---- picking ----------------------------------------------------------------------------------
     def resolve(self, name: str):
@@ -108,7 +110,8 @@ class Upscalers:
                 if remember is not None:  # the browser shows what spandrel found from now on
                     remember(mf.path, loaded.architecture, loaded.scale)
             loaded.descriptor.to(self._device())
-            loaded.descriptor.to(self._dtype(loaded.descriptor))  # fp16/bf16 only where the architecture allows
+            if key not in self._fp32_only:  # fp16/bf16 only where the architecture allows, and it did not overflow
+                loaded.descriptor.to(self._dtype(loaded.descriptor))
             self._cached = (key, loaded)
             return loaded
 
@@ -150,9 +153,9 @@ class Upscalers:
                                f"use a larger scale.")
         builtin = builtin_name(name)
         self.runs = 0
+        self.notices = []
         if builtin is None:
-            loaded = self.model(name)
-            run = lambda im: self._run_model(loaded, im, is_cancelled, on_tile)  # noqa: E731
+            run = lambda im: self._run_model(name, im, is_cancelled, on_tile)  # noqa: E731
         elif builtin == "None":
             run = lambda im: im  # noqa: E731
         else:
@@ -168,10 +171,30 @@ class Upscalers:
             image = image.resize(dest, resample=Image.Resampling.LANCZOS)
         return image
 
-    def _run_model(self, loaded, image, is_cancelled, on_tile):
-        from picotui.engine.upscaling.tiling import OVERLAP, TILE, run_tiled
+    def _run_model(self, name, image, is_cancelled, on_tile):
+        import torch
 
-        descriptor = loaded.descriptor
-        return run_tiled(descriptor, image, device=self._device(), dtype=descriptor.dtype,
-                         tile=self.tile or TILE, overlap=OVERLAP if self.overlap is None else self.overlap,
-                         is_cancelled=is_cancelled, on_tile=on_tile)
+        from picotui.engine.upscaling.tiling import OVERLAP, TILE, NotFinite, run_tiled
+
+        for _attempt in range(2):  # as loaded, then (after an fp16 overflow) in fp32
+            loaded = self.model(name)  # cached: the same object every run unless the file changed
+            descriptor = loaded.descriptor
+            try:
+                return run_tiled(descriptor, image, device=self._device(), dtype=descriptor.dtype,
+                                 tile=self.tile or TILE, overlap=OVERLAP if self.overlap is None else self.overlap,
+                                 is_cancelled=is_cancelled, on_tile=on_tile)
+            except NotFinite:
+                if descriptor.dtype == torch.float32:
+                    raise ModelError(f"The upscaler {loaded.architecture} model gives NaN even in full precision: "
+                                     f"its file is damaged; download it again.") from None
+                # Some models overflow fp16 (black or speckled tiles in other tools): fp32 from now on, as
+                # the VAE's fp16 retry does, loaded again from the file (its fp16-rounded weights are not the
+                # model's).
+                half = str(descriptor.dtype).removeprefix("torch.")
+                self.notices.append(f"The {loaded.architecture} upscaler overflowed in {half}: running it in fp32, "
+                                    f"which is slower.")
+                with self._lock:
+                    if self._cached is not None:
+                        self._fp32_only.add(self._cached[0])
+                    self._cached = None
+        raise ModelError(f"The upscaler {name} gives NaN: its file is damaged; download it again.")
