@@ -229,3 +229,17 @@ def test_upscalers_the_header_cannot_name_are_named_by_spandrel_once(tmp_path):
         assert unnamed_upscalers(lib) == []
     out = Upscalers(library).upscale(noise(40, 24), 2, "swinir-2x")  # and it runs, tiled, padded to its window
     assert out.size == (80, 48)
+
+
+def test_files_a1111_downloads_go_by_a1111_names(tree, tmp_path):
+    import shutil
+
+    (tmp_path / "models" / "RealESRGAN").mkdir(parents=True)
+    shutil.copy(tree[0] / "upscalers" / "tiny-esrgan-4x.safetensors",
+                tmp_path / "models" / "RealESRGAN" / "RealESRGAN_x4plus.safetensors")
+    library = Library(tmp_path / "models", tmp_path / "cache")
+    assert upscaler_names(library)[-1] == "R-ESRGAN 4x+"  # what A1111 writes in "Hires upscaler"
+    upscalers = Upscalers(library)
+    assert upscalers.resolve("R-ESRGAN 4x+").name == upscalers.resolve("RealESRGAN_x4plus").name == \
+        "RealESRGAN_x4plus.safetensors"
+    assert upscalers.upscale(noise(16, 16), 4, "r-esrgan 4x+").size == (64, 64)

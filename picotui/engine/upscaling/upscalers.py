@@ -24,6 +24,22 @@ log = logging.getLogger(__name__)
 BUILTIN = ("None", "Lanczos", "Nearest")
 LATENT = tuple(LATENT_UPSCALE_MODES)  # A1111's shared.latent_upscale_modes, in its order
 MAX_RUNS = 3  # A1111: at most three passes of the model
+# The names A1111 gives the model files it downloads itself (modules/realesrgan_model.py, esrgan_model.py,
+# swinir_model.py, dat_model.py): its recipes say "Hires upscaler: R-ESRGAN 4x+", meaning RealESRGAN_x4plus.pth.
+# Such a file is offered under A1111's name, so recipes written here read the same as A1111's, and either name
+# finds it. Any other file is named by its stem, as A1111 names ESRGAN-folder models.
+A1111_MODEL_FILES = {
+    "R-ESRGAN General 4xV3": "realesr-general-x4v3", "R-ESRGAN General WDN 4xV3": "realesr-general-wdn-x4v3",
+    "R-ESRGAN AnimeVideo": "realesr-animevideov3", "R-ESRGAN 4x+": "RealESRGAN_x4plus",
+    "R-ESRGAN 4x+ Anime6B": "RealESRGAN_x4plus_anime_6B", "R-ESRGAN 2x+": "RealESRGAN_x2plus",
+    "SwinIR 4x": "SwinIR_4x", "DAT x2": "DAT_x2", "DAT x3": "DAT_x3", "DAT x4": "DAT_x4",
+}
+_A1111_NAME_OF_STEM = {stem.lower(): name for name, stem in A1111_MODEL_FILES.items()}
+
+
+def display_name(model_file) -> str:
+    """The name an upscaler file is offered and recorded under: A1111's for the files it names, else the stem."""
+    return _A1111_NAME_OF_STEM.get(model_file.stem.lower(), model_file.stem)
 
 
 def is_latent(name: str) -> bool:
@@ -37,13 +53,12 @@ def builtin_name(name: str) -> str | None:
 
 def upscaler_names(library=None, *, latent: bool = True) -> list[str]:
     """What a user can pick, A1111's order: the Latent family (hires fix only), None, Lanczos, Nearest, then
-    the library's usable upscaler files by stem."""
+    the library's usable upscaler files by display_name."""
     names = list(LATENT) if latent else []
     names += list(BUILTIN)
     if library is not None:
-        stems = sorted({mf.stem for mf in library.files("upscaler", usable_only=True) if mf.kind == "upscaler"},
-                       key=str.lower)
-        names += [s for s in stems if s not in names]
+        files = {display_name(mf) for mf in library.files("upscaler", usable_only=True) if mf.kind == "upscaler"}
+        names += [n for n in sorted(files, key=str.lower) if n not in names]
     return names
 
 
@@ -82,7 +97,13 @@ class Upscalers:
             raise RequestError(f"{name} works on latents in hires fix, not on pictures: pick Lanczos, Nearest or an "
                                f"upscaler model.")
         query = str(name).strip()
-        same = [mf for mf in self.library.files("upscaler") if query in (mf.name, mf.stem)]
+        stem = next((s for n, s in A1111_MODEL_FILES.items() if n.lower() == query.lower()), None)
+        same = [mf for mf in self.library.files("upscaler") if query in (mf.name, mf.stem)
+                or (stem is not None and mf.stem.lower() == stem.lower())]
+        if len(same) == 1:
+            from picotui.engine.models.library import check_slot
+
+            return check_slot(same[0], "upscaler")
         if len(same) > 1:  # 4x-foo.pth beside 4x-foo.safetensors: the safe one, as a name means either
             from picotui.engine.models.library import check_slot
 
