@@ -130,6 +130,21 @@ def test_a_civitai_hires_recipe_reads_back_and_names_the_missing_upscaler(tmp_pa
     assert not any(n.startswith("Hires upscaler") for n in latent.unmatched)
 
 
+def test_an_upscaler_model_in_the_library_is_found_by_its_name_or_a1111s(tmp_path):
+    from upscaler_support import build_models
+
+    build_models(tmp_path / "models")  # tiny spandrel models in models/upscalers
+    folder = tmp_path / "models" / "upscalers"
+    (folder / "tiny-esrgan-4x.safetensors").rename(folder / "RealESRGAN_x4plus.safetensors")
+    (tmp_path / "models" / "checkpoints").mkdir()
+    library = Library(tmp_path / "models", tmp_path / "cache")
+    for name in ("R-ESRGAN 4x+", "RealESRGAN_x4plus", "tiny-compact-2x"):  # A1111 names the first file so
+        recipe = read_recipe(metadata_png(tmp_path / "u.png", CIVITAI.replace("4x-UltraSharp", name)), library)
+        assert not any(n.startswith("Hires upscaler") for n in recipe.unmatched), (name, recipe.unmatched)
+    lora = read_recipe(metadata_png(tmp_path / "u.png", CIVITAI.replace("4x-UltraSharp", "style-lora")), library)
+    assert any(n.startswith("Hires upscaler: style-lora") for n in lora.unmatched)  # a LoRA, not an upscaler
+
+
 @pytest.mark.parametrize("keys, resize", [
     ("Hires resize: 1024x0", (1024, 0)),
     ("Hires resize: 0x1536", (0, 1536)),

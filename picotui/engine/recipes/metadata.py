@@ -421,14 +421,14 @@ def _check_files(recipe: Recipe, library, params: dict) -> Recipe:
 def _check_upscaler(request: GenerationRequest, library, notes: list[str]) -> None:
     """A hires upscaler model the library lacks (models/upscalers): one line, as for a missing LoRA. The Latent
     family and the built-in resizes (None, Lanczos, Nearest) need no file."""
-    from picotui.engine.upscaling.upscalers import builtin_name, is_latent
+    from picotui.engine.upscaling.upscalers import Upscalers, builtin_name, is_latent
 
     name = request.hires_upscaler
     if not request.hires or is_latent(name) or builtin_name(name):
         return
     try:
-        library.resolve(name, "upscaler")
-    except ModelError as exc:
+        Upscalers(library).resolve(name)  # by file name, or A1111's name ("R-ESRGAN 4x+") of the files it names
+    except (ModelError, RequestError) as exc:
         notes.append(f"Hires upscaler: {one_line(name, 80)} ({one_line(exc, 160)}; or pick Latent or Lanczos)")
 
 
