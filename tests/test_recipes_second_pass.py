@@ -317,3 +317,25 @@ def test_an_invokeai_img2img_recipe_names_its_source(tmp_path):
     recipe = read_recipe(tmp_path / "i.png")
     assert recipe.source == "invokeai" and recipe.request.denoising_strength == 0.4
     assert len(recipe.unmatched) == 1 and recipe.unmatched[0].startswith("Init image: a1b2c3.png (image to image")
+
+
+def test_a_comfyui_model_upscale_hires_workflow_is_read_as_hires_fix(tmp_path):
+    graph = json.loads(json.dumps(COMFY_HIRES))  # the first pass decoded, upscaled by a model, halved, encoded
+    del graph["10"]
+    graph |= {"8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+              "12": {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "4x-UltraSharp.pth"}},
+              "13": {"class_type": "ImageUpscaleWithModel", "inputs": {"upscale_model": ["12", 0], "image": ["8", 0]}},
+              "14": {"class_type": "ImageScaleBy", "inputs": {"upscale_method": "lanczos", "scale_by": 0.5,
+                                                              "image": ["13", 0]}},
+              "15": {"class_type": "VAEEncode", "inputs": {"pixels": ["14", 0], "vae": ["4", 2]}}}
+    graph["11"]["inputs"] |= {"latent_image": ["15", 0], "sampler_name": "dpmpp_2m", "steps": 12}
+    recipe = read_recipe(_comfy_png(tmp_path / "m.png", graph))
+    r = recipe.request
+    assert (r.hires, r.hires_upscaler, r.hires_scale, r.hires_resize, r.hires_steps, r.denoising_strength) == (
+        True, "4x-UltraSharp", 2.0, None, 0, 0.5)  # 4x from the name, times 0.5
+    assert (r.hires_sampler, r.init_image) == ("", None) and recipe.unmatched == []
+    graph["14"] = {"class_type": "ImageScale", "inputs": {"upscale_method": "bilinear", "width": 1536, "height": 1024,
+                                                          "crop": "disabled", "image": ["13", 0]}}
+    graph["12"]["inputs"]["model_name"] = "mystery.safetensors"
+    resized = read_recipe(_comfy_png(tmp_path / "r.png", graph)).request
+    assert (resized.hires_upscaler, resized.hires_resize) == ("mystery", (1536, 1024))
