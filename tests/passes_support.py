@@ -40,6 +40,13 @@ def steps_by_pass(events, job) -> dict[str, list[tuple[int, int, int, int]]]:
     return out
 
 
+def assert_same_picture(ours, expected) -> None:
+    """Equal up to float rounding: at most 1/255 anywhere and almost nowhere at all. (The tiny model's text
+    encoder moves pixels little, so a wrong prompt shows as a mean difference, not a max one.)"""
+    diff = np.abs(np.asarray(ours).astype(int) - np.asarray(expected).astype(int))
+    assert diff.max() <= 1 and diff.mean() < 0.05, (diff.max(), diff.mean())
+
+
 def a1111_8bit(decoded) -> np.ndarray:
     """A1111's picture from the VAE's output: (x + 1) / 2 clamped, times 255, truncated to uint8."""
     unit = np.clip((decoded[0].float().numpy() + 1.0) / 2.0, 0.0, 1.0)

@@ -7,7 +7,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from cli_support import picotui_env, run_picotui
 from PIL import Image
 
 from picotui.cli import build_parser, main
@@ -74,19 +73,30 @@ def test_bad_second_pass_flags_are_one_line_and_exit_2(capsys, monkeypatch, tmp_
     assert captured.out == "" and len(lines) == 1 and expect in lines[0], captured.err
 
 
-def test_generate_img2img_with_the_demo_model_names_its_source(tmp_path, cache_dir, demo_checkpoint):
+@pytest.fixture
+def generate(tmp_path, monkeypatch, capsys, cache_dir, demo_checkpoint):
+    """`picotui generate ARGS` in process (tiny sizes, the session's demo model); returns the PNG's path."""
+    for name, value in (("CONFIG", tmp_path / "config.toml"), ("STATE", tmp_path / "state"), ("CACHE", cache_dir),
+                        ("MODELS", tmp_path / "models"), ("DEVICE", "cpu")):
+        monkeypatch.setenv(f"PICOTUI_{name}", str(value))
+
+    def run(*argv) -> Path:
+        code = main(["generate", "--steps", "3", "--seed", "5", "--sampler", "Euler", "--quiet", "--outdir",
+                     str(tmp_path / "out"), *argv])
+        out = capsys.readouterr()
+        assert code == 0, out.err
+        return Path(out.out.strip())
+
+    return run
+
+
+def test_generate_img2img_with_the_demo_model_names_its_source(tmp_path, generate):
     from picotui.engine.recipes.metadata import read_recipe
 
     source = tmp_path / "source photo.png"
     Image.new("RGB", (80, 48), (180, 90, 30)).save(source)
-    env = picotui_env(tmp_path, inherit=True, PICOTUI_CONFIG=str(tmp_path / "config.toml"),
-                      PICOTUI_STATE=str(tmp_path / "state"), PICOTUI_CACHE=str(cache_dir),
-                      PICOTUI_MODELS=str(tmp_path / "models"), PICOTUI_DEVICE="cpu", HF_HUB_OFFLINE="1")
-    out = run_picotui(env, "generate", "--steps", "3", "--width", "64", "--height", "64", "--seed", "5",
-                      "--sampler", "Euler", "--init-image", str(source), "--strength", "0.6", "--resize-mode",
-                      "crop and resize", "--outdir", str(tmp_path / "out"))
-    assert out.returncode == 0, out.stderr
-    png = Path(out.stdout.strip())
+    png = generate("a castle on a hill, watercolor", "--width", "64", "--height", "64", "--init-image", str(source),
+                   "--strength", "0.6", "--resize-mode", "crop and resize")
     assert png.is_file() and Image.open(png).size == (64, 64)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:10]
     recipe = read_recipe(png)
@@ -95,6 +105,37 @@ def test_generate_img2img_with_the_demo_model_names_its_source(tmp_path, cache_d
         str(source), digest, 0.6, "Crop and resize")
     assert (f"Denoising strength: 0.6, Init image: source photo.png, Init image file hash: {digest}, "
             f"Resize mode: Crop and resize") in recipe.parameters
+
+
+def test_generate_hires_then_again_from_its_recipe(generate):
+    from picotui.engine.recipes.metadata import read_recipe
+
+    plain = generate("a castle on a hill, watercolor", "--width", "64", "--height", "64")
+    png = generate("--from", str(plain), "--hires", "2", "--hires-upscaler", "Latent", "--hires-steps", "2")
+    assert Image.open(png).size == (128, 128)  # A1111's hires size; "Size" stays the first pass's
+    recipe = read_recipe(png)
+    r = recipe.request
+    assert (r.prompt, r.seed, r.width, r.hires, r.hires_scale, r.hires_steps, r.denoising_strength) == (
+        "a castle on a hill, watercolor", 5, 64, True, 2.0, 2, 0.7)
+    assert "Size: 64x64, " in recipe.parameters and "Denoising strength: 0.7" in recipe.parameters
+    assert "Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent" in recipe.parameters
+
+
+def test_generate_hires_with_an_upscaler_model(tmp_path, generate):
+    from upscaler_support import build_models
+
+    from picotui.engine.recipes.metadata import read_recipe
+
+    build_models(tmp_path / "models")  # tiny spandrel models: a 4x ESRGAN named as the README's
+    folder = tmp_path / "models" / "upscalers"
+    (folder / "tiny-esrgan-4x.safetensors").rename(folder / "4x-UltraSharp.safetensors")
+    png = generate("a castle on a hill", "--width", "64", "--height", "96", "--hires-resize", "128x192",
+                   "--hires-upscaler", "4x-UltraSharp", "--hires-strength", "0.35", "--hires-steps", "2")
+    assert Image.open(png).size == (128, 192)
+    recipe = read_recipe(png)
+    assert (recipe.request.hires_resize, recipe.request.hires_upscaler, recipe.request.denoising_strength) == (
+        (128, 192), "4x-UltraSharp", 0.35)
+    assert "Hires resize: 128x192, Hires steps: 2, Hires upscaler: 4x-UltraSharp" in recipe.parameters
 
 
 def test_info_json_carries_the_second_pass_of_an_a1111_recipe(tmp_path, monkeypatch, capsys):

@@ -18,6 +18,7 @@ from passes_support import (  # noqa: F401  (paths is a fixture)
     NEGATIVE,
     PROMPT,
     a1111_8bit,
+    assert_same_picture,
     diffusers_encode,
     diffusers_hires_pass,
     paths,
@@ -28,7 +29,7 @@ from passes_support import (  # noqa: F401  (paths is a fixture)
 from PIL import Image
 from worker_support import run, start_worker
 
-from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Notice
+from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Notice, Step
 from picotui.engine.hardware import memory
 from picotui.engine.recipes import output
 
@@ -74,6 +75,7 @@ def first_pass_latents(components, width, height, seed):
     ((64, 64), dict(hires_scale=2.0), (0, 0)),  # 128x128: nothing to crop
     # "Hires resize" 128x128 from 64x96: the upscale covers it (128x192), then 8 latent rows off top and bottom
     ((64, 96), dict(hires_resize=(128, 128)), (0, 8)),
+    ((64, 64), dict(hires_scale=2.0, hires_prompt="a castle at night", hires_negative_prompt="fog"), (0, 0)),
 ])
 def test_a_latent_hires_pass_is_diffusers_img2img_on_the_upscaled_first_pass(worker, paths, tiny_components, first,
                                                                              hires_kw, crop):
@@ -87,10 +89,10 @@ def test_a_latent_hires_pass_is_diffusers_img2img_on_the_upscaled_first_pass(wor
     up = torch.nn.functional.interpolate(latents, size=(up_h // 8, up_w // 8), mode="bilinear")
     ty = crop[1]
     up = up[:, :, ty // 2:up.shape[2] - (ty + 1) // 2, :]
-    expected = diffusers_hires_pass(tiny_components, up, prompt=PROMPT, negative=NEGATIVE, seed=7, steps=3,
+    expected = diffusers_hires_pass(tiny_components, up, prompt=hires_kw.get("hires_prompt", PROMPT),
+                                    negative=hires_kw.get("hires_negative_prompt", NEGATIVE), seed=7, steps=3,
                                     strength=0.75, cfg=6.0)
-    ours = np.asarray(done.image).astype(int)
-    assert np.abs(ours - expected.astype(int)).max() <= 2
+    assert_same_picture(done.image, expected)
 
 
 def test_a_lanczos_hires_pass_decodes_upscales_the_8bit_picture_and_encodes_it(worker, tiny_components):
@@ -106,7 +108,7 @@ def test_a_lanczos_hires_pass_decodes_upscales_the_8bit_picture_and_encodes_it(w
     big = Image.fromarray(a1111_8bit(decoded)).resize((128, 128), Image.Resampling.LANCZOS)
     expected = diffusers_hires_pass(tiny_components, diffusers_encode(tiny_components, big), prompt=PROMPT,
                                     negative=NEGATIVE, seed=7, steps=3, strength=0.75, cfg=6.0)
-    assert np.abs(np.asarray(done.image).astype(int) - expected.astype(int)).max() <= 2
+    assert_same_picture(done.image, expected)
 
 
 def test_a_model_upscaler_runs_in_the_hires_pass_and_a_missing_one_fails_before_the_first(worker):
@@ -129,7 +131,11 @@ def test_each_pass_has_its_own_step_events_and_a1111s_step_counts(worker):
     by_pass = steps_by_pass(worker.events, job)
     assert by_pass == {"first pass": [(1, 3, 1, 2), (2, 3, 1, 2), (3, 3, 1, 2)],
                        "hires pass": [(1, 2, 2, 2), (2, 2, 2, 2)]}
-    job, _done = finished(worker, hires(hires_scale=1.5, denoising_strength=0.3))  # hires steps 0: as many as steps
+    eta = [(e.pass_label, e.eta_s > 0) for e in worker.events.of(Step, job)]  # each pass counts down to 0
+    assert eta == [("first pass", True), ("first pass", True), ("first pass", False), ("hires pass", True),
+                   ("hires pass", False)]
+    # hires steps 0: as many as the first pass; another sampler for the hires pass (diffusers' DDIM loop)
+    job, _done = finished(worker, hires(hires_scale=1.5, denoising_strength=0.3, hires_sampler="DDIM"))
     assert [s[:2] for s in steps_by_pass(worker.events, job)["hires pass"]] == [(1, 3), (2, 3), (3, 3)]
 
 
@@ -163,6 +169,24 @@ def test_out_of_memory_in_the_hires_pass_retries_that_pass_only(worker, monkeypa
         np.testing.assert_array_equal(np.asarray(done.image), np.asarray(clean.image))
     finally:
         worker._engine.min_mode = None
+
+
+def test_out_of_memory_in_the_hires_pass_under_a_fixed_memory_mode_fails_in_one_line(worker, paths, monkeypatch):
+    """The user's fixed mode is not stepped up: no retry, one line naming the hires size and the setting."""
+    from picotui.engine.upscaling.upscalers import Upscalers
+
+    def upscale(self, *args, **kwargs):  # the model's own error, as torch raises it
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB")
+
+    monkeypatch.setattr(Upscalers, "upscale", upscale)
+    monkeypatch.setattr(worker._engine, "memory_mode", "full-gpu")
+    before = pngs(paths)
+    job = run(worker, hires(hires_upscaler="tiny-compact-2x", seed=14))
+    (failed,) = worker.events.of(Failed, job)
+    assert failed.kind == "out-of-memory" and "\n" not in failed.message
+    assert failed.message.startswith("Out of GPU memory at 128x128: try a smaller size")
+    assert "fixed to full-gpu by your settings" in failed.message
+    assert not [n for n in worker.events.of(Notice, job) if "trying" in n.message] and pngs(paths) == before
 
 
 @pytest.mark.parametrize("where", ["hires step", "between passes"])

@@ -14,6 +14,7 @@ import pytest
 from passes_support import (  # noqa: F401  (paths is a fixture)
     NEGATIVE,
     PROMPT,
+    assert_same_picture,
     diffusers_source_img2img,
     paths,
     pngs,
@@ -86,7 +87,7 @@ def test_img2img_from_a_png_is_diffusers_img2img_and_the_recipe_names_the_source
         assert (recipe.init_image, recipe.init_image_hash) == (str(source), digest)
         expected = diffusers_source_img2img(tiny_components, fitted, steps=4, strength=0.5, prompt=PROMPT,
                                             negative=NEGATIVE, seed=d.request.seed, cfg=6.0)
-        assert np.abs(np.asarray(d.image).astype(int) - expected.astype(int)).max() <= 2
+        assert_same_picture(d.image, expected)
     assert np.abs(np.asarray(done[0].image).astype(int) - np.asarray(done[1].image).astype(int)).mean() > 1
 
 

@@ -130,6 +130,21 @@ def test_a_civitai_hires_recipe_reads_back_and_names_the_missing_upscaler(tmp_pa
     assert not any(n.startswith("Hires upscaler") for n in latent.unmatched)
 
 
+def test_an_upscaler_model_in_the_library_is_found_by_its_name_or_a1111s(tmp_path):
+    from upscaler_support import build_models
+
+    build_models(tmp_path / "models")  # tiny spandrel models in models/upscalers
+    folder = tmp_path / "models" / "upscalers"
+    (folder / "tiny-esrgan-4x.safetensors").rename(folder / "RealESRGAN_x4plus.safetensors")
+    (tmp_path / "models" / "checkpoints").mkdir()
+    library = Library(tmp_path / "models", tmp_path / "cache")
+    for name in ("R-ESRGAN 4x+", "RealESRGAN_x4plus", "tiny-compact-2x"):  # A1111 names the first file so
+        recipe = read_recipe(metadata_png(tmp_path / "u.png", CIVITAI.replace("4x-UltraSharp", name)), library)
+        assert not any(n.startswith("Hires upscaler") for n in recipe.unmatched), (name, recipe.unmatched)
+    lora = read_recipe(metadata_png(tmp_path / "u.png", CIVITAI.replace("4x-UltraSharp", "style-lora")), library)
+    assert any(n.startswith("Hires upscaler: style-lora") for n in lora.unmatched)  # a LoRA, not an upscaler
+
+
 @pytest.mark.parametrize("keys, resize", [
     ("Hires resize: 1024x0", (1024, 0)),
     ("Hires resize: 0x1536", (0, 1536)),
@@ -173,7 +188,12 @@ def test_an_unknown_hires_sampler_is_named_not_guessed():
         "p\nSteps: 20, Sampler: Euler, Size: 512x512, Model: m, Denoising strength: 0.5, Hires upscale: 2, "
         "Hires sampler: Euler Max"))
     assert request.hires and request.hires_sampler == ""
-    assert len(notes) == 1 and notes[0].startswith("Hires sampler: Euler Max")
+    assert notes == ["Hires sampler: Euler Max (picotui has no such sampler; the hires pass uses the first pass's)"]
+    request, notes = request_from_parameters(parse_parameters(
+        "p\nSteps: 20, Sampler: Euler, Schedule type: Karras, Size: 512x512, Model: m, Denoising strength: 0.5, "
+        "Hires upscale: 2, Hires sampler: DPM++ 2M, Hires schedule type: Beta"))
+    assert (request.hires_sampler, request.hires_schedule_type) == ("DPM++ 2M", "")
+    assert notes == ["Hires schedule type: Beta (not supported by picotui; the hires pass uses the first pass's)"]
 
 
 def test_an_a1111_img2img_recipe_says_the_source_must_be_picked():
@@ -283,3 +303,39 @@ def test_an_upscaled_picture_says_its_recipe_makes_the_picture_before(tmp_path):
     assert recipe.request.hires and recipe.request.seed == 1
     assert len(recipe.unmatched) == 1 and recipe.unmatched[0].startswith(
         "postprocessing: Postprocess upscale by: 4, Postprocess upscaler: R-ESRGAN 4x+ (upscaled after it was made")
+
+
+def test_an_invokeai_img2img_recipe_names_its_source(tmp_path):
+    from PIL import Image, PngImagePlugin
+
+    data = {"generation_mode": "img2img", "positive_prompt": "a harbour", "negative_prompt": "", "width": 512,
+            "height": 512, "seed": 4, "steps": 25, "cfg_scale": 7, "scheduler": "euler", "strength": 0.4,
+            "init_image": "a1b2c3.png", "model": {"name": "v1-5", "base": "sd-1"}}
+    info = PngImagePlugin.PngInfo()
+    info.add_text("invokeai_metadata", json.dumps(data))
+    Image.new("RGB", (8, 8)).save(tmp_path / "i.png", pnginfo=info)
+    recipe = read_recipe(tmp_path / "i.png")
+    assert recipe.source == "invokeai" and recipe.request.denoising_strength == 0.4
+    assert len(recipe.unmatched) == 1 and recipe.unmatched[0].startswith("Init image: a1b2c3.png (image to image")
+
+
+def test_a_comfyui_model_upscale_hires_workflow_is_read_as_hires_fix(tmp_path):
+    graph = json.loads(json.dumps(COMFY_HIRES))  # the first pass decoded, upscaled by a model, halved, encoded
+    del graph["10"]
+    graph |= {"8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+              "12": {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "4x-UltraSharp.pth"}},
+              "13": {"class_type": "ImageUpscaleWithModel", "inputs": {"upscale_model": ["12", 0], "image": ["8", 0]}},
+              "14": {"class_type": "ImageScaleBy", "inputs": {"upscale_method": "lanczos", "scale_by": 0.5,
+                                                              "image": ["13", 0]}},
+              "15": {"class_type": "VAEEncode", "inputs": {"pixels": ["14", 0], "vae": ["4", 2]}}}
+    graph["11"]["inputs"] |= {"latent_image": ["15", 0], "sampler_name": "dpmpp_2m", "steps": 12}
+    recipe = read_recipe(_comfy_png(tmp_path / "m.png", graph))
+    r = recipe.request
+    assert (r.hires, r.hires_upscaler, r.hires_scale, r.hires_resize, r.hires_steps, r.denoising_strength) == (
+        True, "4x-UltraSharp", 2.0, None, 0, 0.5)  # 4x from the name, times 0.5
+    assert (r.hires_sampler, r.init_image) == ("", None) and recipe.unmatched == []
+    graph["14"] = {"class_type": "ImageScale", "inputs": {"upscale_method": "bilinear", "width": 1536, "height": 1024,
+                                                          "crop": "disabled", "image": ["13", 0]}}
+    graph["12"]["inputs"]["model_name"] = "mystery.safetensors"
+    resized = read_recipe(_comfy_png(tmp_path / "r.png", graph)).request
+    assert (resized.hires_upscaler, resized.hires_resize) == ("mystery", (1536, 1024))

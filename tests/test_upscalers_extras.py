@@ -4,6 +4,7 @@ and the same job through the worker, with its events."""
 from __future__ import annotations
 
 import queue
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,3 +99,14 @@ def test_the_worker_runs_the_extras_job(setup, tmp_path):
     assert isinstance(finished, Finished) and finished.image.size == (96, 80) and finished.path.is_file()
     assert finished.parameters == "Postprocess upscale by: 2, Postprocess upscaler: tiny-compact-2x"
     assert isinstance(ended[bad], Failed) and "missing.png does not exist" in ended[bad].message
+
+
+def test_picotui_upscale_takes_several_files_and_goes_on_past_a_bad_one(setup, monkeypatch, capsys, tmp_path):
+    base, _nets = setup
+    Image.new("RGB", (1, 1)).save(tmp_path / "dot.png")
+    code, out, err = run_cli(base, monkeypatch, capsys, str(base / "draft.png"), str(tmp_path / "dot.png"),
+                             str(base / "draft.png"), "--scale", "2", "--output", str(tmp_path / "out"))
+    assert code == 2
+    assert [Path(p).name for p in out.splitlines()] == ["draft-Lanczos.png", "draft-Lanczos-1.png"]
+    assert err.splitlines() == ["picotui: dot.png is only 1x1 pixels: a source picture needs at least 16 pixels a "
+                                "side."]

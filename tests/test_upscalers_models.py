@@ -163,3 +163,83 @@ def test_spandrel_refuses_what_is_not_super_resolution(tree):
         load_upscaler(tree[0] / "upscalers" / "denoise-1x.safetensors", allow_pickle=False)
     assert str(refused.value).startswith("denoise-1x.safetensors is a restoration model (1x: denoise, deblur, JPEG "
                                          "cleanup) (ESRGAN), not an upscaler")
+
+
+def test_fp16_overflow_reruns_in_fp32(tree, tmp_path, monkeypatch):
+    import torch
+    from safetensors.torch import save_file
+    from spandrel.architectures.Compact import Compact
+
+    torch.manual_seed(1)
+    net = Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2).eval()
+    with torch.no_grad():  # activations far beyond fp16's 65504: what makes some upscalers paint black tiles
+        net.body[0].weight.mul_(1e5)
+        net.body[0].bias.zero_()
+    (tmp_path / "models" / "upscalers").mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()},
+              str(tmp_path / "models" / "upscalers" / "hot.safetensors"))
+    monkeypatch.setattr(Upscalers, "_dtype", lambda self, descriptor: torch.float16)  # as on a CUDA card
+    upscalers = Upscalers(Library(tmp_path / "models", tmp_path / "cache"))
+    image = noise(32, 24)
+    out = upscalers.upscale(image, 2, "hot")
+    assert upscalers.notices == ["The RealESRGAN Compact upscaler overflowed in float16: running it in fp32, which "
+                                 "is slower."]
+    assert np.abs(np.asarray(out, np.float32) - reference(net, image)).max() <= 0.51
+    upscalers.upscale(image, 2, "hot")
+    assert upscalers.notices == []  # the cached model stays fp32
+
+
+def test_the_model_only_ever_sees_one_default_tile(library):
+    # what keeps the device's memory flat whatever the picture's size: A1111's 192 px tiles, one at a time
+    upscalers = Upscalers(library)
+    model = upscalers.model("tiny-compact-2x").descriptor.model
+    seen: list[tuple[int, ...]] = []
+    hook = model.register_forward_hook(lambda _m, args, _o: seen.append(tuple(args[0].shape)))
+    try:
+        out = upscalers.upscale(noise(500, 300), 2, "tiny-compact-2x")
+    finally:
+        hook.remove()
+    assert out.size == (1000, 600)
+    assert seen == [(1, 3, 192, 192)] * 6  # 3 columns x 2 rows (split_grid with overlap 8)
+
+
+def test_upscalers_the_header_cannot_name_are_named_by_spandrel_once(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+    from spandrel.architectures.SwinIR import SwinIR
+
+    from picotui.engine.upscaling.describe import describe_upscalers, unnamed_upscalers
+
+    folder = tmp_path / "models" / "SwinIR"  # A1111's folder
+    folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    for name, up in (("swinir-2x", 2), ("swinir-denoise", 1)):
+        net = SwinIR(img_size=16, in_chans=3, embed_dim=12, depths=[1], num_heads=[2], window_size=4, upscale=up,
+                     upsampler="pixelshuffledirect" if up > 1 else "", img_range=1.0)
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / f"{name}.safetensors"))
+    library = Library(tmp_path / "models", tmp_path / "cache")
+    assert {mf.name for mf in unnamed_upscalers(library)} == {"swinir-2x.safetensors", "swinir-denoise.safetensors"}
+    assert describe_upscalers(library) == 2
+    for lib in (library, Library(tmp_path / "models", tmp_path / "cache")):  # and the next session, from the cache
+        found = {mf.name: mf for mf in lib.files("upscaler")}
+        assert (found["swinir-2x.safetensors"].architecture, found["swinir-2x.safetensors"].scale) == ("SwinIR", 2)
+        assert found["swinir-2x.safetensors"].usable
+        denoise = found["swinir-denoise.safetensors"]
+        assert not denoise.usable and denoise.reason.startswith("swinir-denoise.safetensors is a restoration model")
+        assert unnamed_upscalers(lib) == []
+    out = Upscalers(library).upscale(noise(40, 24), 2, "swinir-2x")  # and it runs, tiled, padded to its window
+    assert out.size == (80, 48)
+
+
+def test_files_a1111_downloads_go_by_a1111_names(tree, tmp_path):
+    import shutil
+
+    (tmp_path / "models" / "RealESRGAN").mkdir(parents=True)
+    shutil.copy(tree[0] / "upscalers" / "tiny-esrgan-4x.safetensors",
+                tmp_path / "models" / "RealESRGAN" / "RealESRGAN_x4plus.safetensors")
+    library = Library(tmp_path / "models", tmp_path / "cache")
+    assert upscaler_names(library)[-1] == "R-ESRGAN 4x+"  # what A1111 writes in "Hires upscaler"
+    upscalers = Upscalers(library)
+    assert upscalers.resolve("R-ESRGAN 4x+").name == upscalers.resolve("RealESRGAN_x4plus").name == \
+        "RealESRGAN_x4plus.safetensors"
+    assert upscalers.upscale(noise(16, 16), 4, "r-esrgan 4x+").size == (64, 64)

@@ -212,10 +212,10 @@ def _check_models(paths, request) -> None:
     for spec in (*request.loras, *extract_lora_tags(request.prompt)[1]):
         library.resolve(spec.name, "lora")
     if request.hires:
-        from picotui.engine.upscaling.upscalers import builtin_name, is_latent
+        from picotui.engine.upscaling.upscalers import Upscalers, builtin_name, is_latent
 
         if not (is_latent(request.hires_upscaler) or builtin_name(request.hires_upscaler)):
-            library.resolve(request.hires_upscaler, "upscaler")
+            Upscalers(library).resolve(request.hires_upscaler)
     if request.init_image is not None and not Path(request.init_image).expanduser().is_file():
         raise RequestError(f"--init-image {request.init_image}: no such file (give the path of a PNG, JPEG or WebP).")
 

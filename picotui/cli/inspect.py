@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_info)
 
     p = sub.add_parser("models", help="list the models library: kind, family, size, hash")
-    p.add_argument("--no-hash", action="store_true", help="do not compute missing hashes (show cached ones only)")
+    p.add_argument("--no-hash", action="store_true", help="do not compute missing hashes or read upscaler files (show what is cached only)")
     p.add_argument("--kind", choices=("checkpoint", "vae", "lora", "embedding", "upscaler"), help="only this kind")
     p.add_argument("--allow-pickle", action="store_true", default=argparse.SUPPRESS,
                    help="count .ckpt/.pt files as usable (they are loaded as weights only)")
@@ -91,9 +91,15 @@ def run_models(args) -> int:
     from picotui.engine.recipes.metadata import sanitize_for_terminal as safe
 
     library = _library(args)
-    files = library.files(args.kind) if args.kind else library.scan()
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
+    if not args.no_hash:  # the upscalers the header sniff cannot name: spandrel reads each once (cached)
+        from picotui.engine.upscaling.describe import describe_upscalers, unnamed_upscalers
+
+        if unnamed_upscalers(library):
+            err.print("reading upscaler files to name their architecture (once)...")
+            describe_upscalers(library)
+    files = library.files(args.kind) if args.kind else library.scan()
     table = Table(title=Text(f"Models in {safe(str(library.root), keep_newlines=False)}"), expand=False)
     for column in ("name", "kind", "family", "size", "hash", "note"):
         table.add_column(column, overflow="fold", no_wrap=column in ("kind", "size", "hash"))

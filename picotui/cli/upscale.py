@@ -1,9 +1,11 @@
 """`picotui upscale`: A1111's Extras upscale without the TUI.
 
-    picotui upscale photo.png --upscaler 4x-UltraSharp [--scale 4 | --resize 2048x2048] [--output DIR]
+    picotui upscale photo.png [more.png ...] --upscaler 4x-UltraSharp [--scale 4 | --resize 2048x2048] [--output DIR]
 
 Lanczos, Nearest and None need no model; a model is a file in models/upscalers/ named by its stem. The PNG keeps
-the source's recipe text and adds A1111's "Postprocess ..." keys; its path is printed on stdout.
+the source's recipe text and adds A1111's "Postprocess ..." keys; its path is printed on stdout. Several files
+are upscaled one after the other with the model loaded once (A1111's batch); a file that cannot be used is one
+line on stderr, the others go on, and the exit status is 2 if any failed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("upscale", help="upscale a picture (A1111's Extras): Lanczos, Nearest or a model from "
                                        "models/upscalers",
                        description="Upscale a picture file and save it as a PNG that keeps its recipe.")
-    p.add_argument("file", help="the picture (PNG, JPEG, WebP...)")
+    p.add_argument("file", nargs="+", help="the picture(s) (PNG, JPEG, WebP...)")
     p.add_argument("--upscaler", default="Lanczos",
                    help="None, Lanczos (default), Nearest, or an upscaler model's name (see `picotui models`)")
     size = p.add_mutually_exclusive_group()
@@ -41,24 +43,25 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def build_request(args: argparse.Namespace):
+def build_request(args: argparse.Namespace, file: str):
     from pathlib import Path
 
     from picotui.engine.upscaling.request import UpscaleRequest
 
     resize = parse_size(args.resize) if args.resize else None
-    return UpscaleRequest(source=Path(args.file).expanduser(), upscaler=args.upscaler,
+    return UpscaleRequest(source=Path(file).expanduser(), upscaler=args.upscaler,
                           scale=4.0 if args.scale is None else args.scale, resize=resize, crop=not args.no_crop,
                           output_dir=Path(args.output).expanduser() if args.output else None)
 
 
 def run(args: argparse.Namespace) -> int:
-    from picotui.cli.common import engine_options, load_settings
-    from picotui.engine.jobs.extras import infotext, save_upscaled, upscale_picture
+    from picotui.cli.common import engine_options, load_settings, terminal_safe
+    from picotui.engine.errors import PicoError
     from picotui.engine.models.library import Library
     from picotui.engine.upscaling.upscalers import Upscalers, builtin_name
 
-    request = build_request(args)  # RequestError -> one line, exit 2 (cli.main)
+    requests = [build_request(args, file) for file in args.file]  # RequestError -> one line, exit 2 (cli.main)
+    request = requests[0]
     config, paths = load_settings(args)
     options = engine_options(args, config)
     library = Library(paths.models, paths.cache, allow_pickle=options["allow_pickle"])
@@ -80,8 +83,25 @@ def run(args: argparse.Namespace) -> int:
             print(f"\rpicotui upscale: tile {done}/{total}", end="\n" if done == total else "", file=sys.stderr,
                   flush=True)
 
+    if len(requests) == 1:  # one file: its error is the command's (cli.main prints it)
+        _upscale_one(requests[0], upscalers, paths, on_tile)
+        return 0
+    failed = 0
+    for request in requests:
+        try:
+            _upscale_one(request, upscalers, paths, on_tile)
+        except PicoError as exc:
+            if exc.kind == "model":  # the upscaler itself: every file would fail the same way
+                raise
+            failed += 1
+            print(f"picotui: {terminal_safe(str(exc))}", file=sys.stderr, flush=True)
+    return 2 if failed else 0
+
+
+def _upscale_one(request, upscalers, paths, on_tile) -> None:
+    from picotui.engine.jobs.extras import infotext, save_upscaled, upscale_picture
+
     image, info, notices = upscale_picture(request, upscalers, on_tile=on_tile)
     for notice in notices:
         print(f"picotui: {notice}", file=sys.stderr)
     print(save_upscaled(image, request, infotext(info), paths.outputs), flush=True)
-    return 0

@@ -20,7 +20,7 @@ from picotui.engine.recipes.infotext import number, quote
 from picotui.engine.recipes.png_text import read_png_text
 from picotui.engine.upscaling.request import UpscaleRequest
 from picotui.engine.upscaling.source import open_source_image
-from picotui.engine.upscaling.upscalers import Upscalers
+from picotui.engine.upscaling.upscalers import Upscalers, builtin_name, display_name
 
 _upscalers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per job runner: its loaded model kept
 
@@ -39,13 +39,14 @@ def upscale_picture(request: UpscaleRequest, upscalers: Upscalers, is_cancelled=
         scale = float(request.scale)
         info["Postprocess upscale by"] = number(scale)
     result = upscalers.upscale(image, scale, request.upscaler, is_cancelled, on_tile)
+    notices += upscalers.notices
     if request.resize is not None and request.crop:  # A1111's "Crop to fit": centered on a canvas of that size
         canvas = Image.new("RGB", request.resize)
         canvas.paste(result, box=(width // 2 - result.width // 2, height // 2 - result.height // 2))
         result = canvas
         info["Postprocess crop to"] = f"{result.width}x{result.height}"
-    builtin = {"none": "None", "lanczos": "Lanczos", "nearest": "Nearest"}.get(request.upscaler.strip().lower())
-    info["Postprocess upscaler"] = builtin or request.upscaler.strip()
+    builtin = builtin_name(request.upscaler)  # A1111's spelling: a model by the name A1111 gives its file
+    info["Postprocess upscaler"] = builtin or display_name(upscalers.resolve(request.upscaler))
     return result, info, notices
 
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from picotui.engine.errors import JobCancelled, RequestError, is_out_of_memory
+from picotui.engine.errors import JobCancelled, OutOfMemory, RequestError, is_out_of_memory
 from picotui.engine.events import Notice
-from picotui.engine.hardware.memory import JobSize
+from picotui.engine.hardware.memory import JobSize, out_of_memory_message
 
 log = logging.getLogger("picotui.jobs")
 
@@ -200,10 +200,15 @@ class HiresPass:
             except JobCancelled:
                 raise
             except Exception as exc:
-                if not is_out_of_memory(exc) or retries >= self.max_retries or not runner.retry_pass_after_oom(
-                        exc, "hires pass", self._size()):
+                if not is_out_of_memory(exc):
                     raise
-                retries += 1
+                if retries < self.max_retries and runner.retry_pass_after_oom(exc, "hires pass", self._size()):
+                    retries += 1
+                    continue
+                if isinstance(exc, OutOfMemory):
+                    raise
+                # e.g. the upscaler model's own error: the size that did not fit is the hires one
+                raise OutOfMemory(out_of_memory_message(*self._size())) from exc
 
     def upscale(self, first, low_res):
         """The first pass brought to the hires size and cropped, as latents on the device."""

@@ -9,7 +9,8 @@ Two threads, both daemons:
 
 The worker never dies: a PicoError becomes Failed(kind, message); a GPU out-of-memory error, wherever
 it happens (load, prompt encode, LoRA, a step, decode), becomes Failed("out-of-memory", ...) after the
-memory is freed and the memory plan steps up; anything else becomes Failed("internal", "<one line>
+memory is freed and the memory plan steps up (out of memory in a hires pass is first retried by the runner,
+that pass alone, see jobs/second_pass.py); anything else becomes Failed("internal", "<one line>
 (details in the log)") with the traceback in the log. Every step of the loop is guarded (reading the
 status, freeing memory, a broken event handler): the next job always runs.
 

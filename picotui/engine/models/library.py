@@ -177,7 +177,10 @@ class Library:
             if cached.kind == "upscaler" and cached.architecture is None:
                 note = self._upscaler_note(path, st)
                 if note is not None:
-                    cached = replace(cached, architecture=note[0], scale=note[1])
+                    architecture, scale, reason = note
+                    cached = replace(cached, architecture=architecture, scale=scale)
+                    if reason and cached.usable:
+                        cached = replace(cached, usable=False, reason=reason)
             with self._lock:
                 self._sniffed[key] = cached
         return cached
@@ -193,18 +196,17 @@ class Library:
                 self._upscaler_notes = data if isinstance(data, dict) else {}
             return self._upscaler_notes
 
-    def _upscaler_note(self, path: Path, st: os.stat_result) -> tuple[str, int | None] | None:
+    def _upscaler_note(self, path: Path, st: os.stat_result) -> tuple[str | None, int | None, str | None] | None:
         note = self._read_upscaler_notes().get(str(path))
         if not isinstance(note, dict) or note.get("size") != st.st_size or note.get("mtime_ns") != st.st_mtime_ns:
             return None  # never seen, or changed since
-        architecture, scale = note.get("architecture"), note.get("scale")
-        if not isinstance(architecture, str):
-            return None
-        return architecture, scale if isinstance(scale, int) else None
+        architecture, scale, reason = note.get("architecture"), note.get("scale"), note.get("reason")
+        return (architecture if isinstance(architecture, str) else None, scale if isinstance(scale, int) else None,
+                reason if isinstance(reason, str) else None)
 
-    def remember_upscaler(self, path, architecture: str, scale: int) -> None:
-        """Record what spandrel found in the upscaler file at `path` (called after it loaded): later scans
-        show it. Best effort: a cache that cannot be written costs only the label."""
+    def remember_upscaler(self, path, architecture: str | None, scale: int | None, reason: str | None = None) -> None:
+        """Record what spandrel found in the upscaler file at `path` (its architecture and scale, or why it is
+        no upscaler): later scans show it. Best effort: a cache that cannot be written costs only the label."""
         path = Path(path)
         try:
             st = os.stat(path)
@@ -213,7 +215,7 @@ class Library:
         notes = self._read_upscaler_notes()
         with self._lock:
             notes[str(path)] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "architecture": architecture,
-                                "scale": scale}
+                                "scale": scale, "reason": reason}
             self._sniffed = {k: v for k, v in self._sniffed.items() if k[0] != str(path)}
             text = json.dumps(notes, indent=1, sort_keys=True)
         tmp = None

@@ -8,7 +8,8 @@ turns them into a request and names whatever picotui cannot reproduce.
 - ComfyUI PNGs: the `prompt` chunk holds the executed graph (API format: node id -> class_type, inputs;
   a link is [node id, output]); the sampler node is followed to its prompts, checkpoint, LoRAs and size, and
   for image to image (a VAEEncode latent and a denoise below 1) to the LoadImage that names the source; a
-  second sampler fed by a LatentUpscale(By) of the first is a hires fix.
+  second sampler fed by a LatentUpscale(By) of the first, or by a VAEEncode of its picture upscaled by a model
+  and/or resized, is a hires fix.
 - InvokeAI PNGs: the `invokeai_metadata` chunk (JSON, 3.x and 4.x keys).
 - NovelAI PNGs: `Software: NovelAI` and the `Comment` chunk (JSON: prompt, uc, steps, scale, seed, ...).
 - Fooocus PNGs: the `parameters` chunk as JSON (its log scheme; `fooocus_scheme: a1111` files hold plain
@@ -213,7 +214,7 @@ def _comfyui(graph: dict) -> tuple[dict, list[str]]:
             return ""
         return text
 
-    first, hires, upscale = _comfyui_passes(samplers, source)
+    first, hires, chain = _comfyui_passes(samplers, source)
     node = first["inputs"]
     if len(samplers) > (2 if hires else 1):
         notes.append(f"{len(samplers)} sampler nodes (a multi-pass workflow): only the first "
@@ -247,8 +248,8 @@ def _comfyui(graph: dict) -> tuple[dict, list[str]]:
             notes.append(f"denoise: {one_line(denoise, 20)} (a partial denoise of a "
                          f"{one_line(latent.get('class_type') if latent else 'missing', 40)} latent: picotui runs the "
                          f"whole schedule)")
-    if hires is not None and upscale is not None:
-        _comfyui_hires(params, notes, node, hires["inputs"], upscale, prompt_of)
+    if hires is not None:
+        _comfyui_hires(params, notes, node, hires["inputs"], chain, prompt_of, source)
     params["RNG"] = "CPU"  # ComfyUI draws the starting noise on the CPU, as A1111's CPU source does
     return params, notes
 
@@ -257,36 +258,40 @@ def _comfyui(graph: dict) -> tuple[dict, list[str]]:
 COMFY_LATENT_UPSCALERS = {"nearest-exact": "Latent (nearest-exact)", "bilinear": "Latent", "bicubic": "Latent (bicubic)"}
 
 
-def _comfyui_passes(samplers: list[dict], source) -> tuple[dict, dict | None, dict | None]:
-    """(first pass, hires pass or None, its latent upscale node or None): ComfyUI's hires fix is a second sampler
-    whose latent is a LatentUpscale / LatentUpscaleBy of the first sampler's output."""
+def _comfyui_passes(samplers: list[dict], source) -> tuple[dict, dict | None, list[dict]]:
+    """(first pass, hires pass or None, the nodes between them). ComfyUI's hires fix is a second sampler whose
+    latent is a LatentUpscale(By) of the first sampler's output, or a VAEEncode of its VAEDecode upscaled by a
+    model (ImageUpscaleWithModel) and/or resized (ImageScale, ImageScaleBy)."""
     for second in samplers:
-        upscale, _ = source(second["inputs"].get("latent_image"))
-        if upscale and upscale.get("class_type") in ("LatentUpscale", "LatentUpscaleBy"):
-            first, _ = source(upscale["inputs"].get("samples"))
-            if first is not None and first is not second and first in samplers:
-                return first, second, upscale
-    return samplers[0], None, None
+        node, _ = source(second["inputs"].get("latent_image"))
+        chain: list[dict] = []
+        if node and node.get("class_type") == "VAEEncode":
+            chain.append(node)
+            node, _ = source(node["inputs"].get("pixels"))
+            while node and node.get("class_type") in ("ImageScale", "ImageScaleBy", "ImageUpscaleWithModel"):
+                chain.append(node)
+                node, _ = source(node["inputs"].get("image"))
+            if not (node and node.get("class_type") == "VAEDecode" and len(chain) > 1):
+                continue
+            first, _ = source(node["inputs"].get("samples"))
+        elif node and node.get("class_type") in ("LatentUpscale", "LatentUpscaleBy"):
+            chain.append(node)
+            first, _ = source(node["inputs"].get("samples"))
+        else:
+            continue
+        if first is not None and first is not second and first in samplers:
+            return first, second, chain
+    return samplers[0], None, []
 
 
-def _comfyui_hires(params: dict, notes: list[str], first: dict, second: dict, upscale: dict, prompt_of) -> None:
-    """A ComfyUI latent hires fix onto A1111's keys. Its second KSampler at `denoise` d runs the last `steps` of
+def _comfyui_hires(params: dict, notes: list[str], first: dict, second: dict, chain: list[dict], prompt_of,
+                   source) -> None:
+    """A ComfyUI hires fix onto A1111's keys. Its second KSampler at `denoise` d runs the last `steps` of
     int(steps / d): A1111's hires step rule, so its steps are the Hires steps."""
-    inputs = upscale["inputs"]
-    if upscale.get("class_type") == "LatentUpscaleBy":
-        _put(params, "Hires upscale", inputs.get("scale_by"))
-    elif isinstance(inputs.get("width"), int) and isinstance(inputs.get("height"), int):
-        params["Hires resize"] = f"{inputs['width']}x{inputs['height']}"
-        if inputs.get("crop") != "center" and inputs["width"] and inputs["height"]:
-            notes.append("LatentUpscale: crop disabled (ComfyUI stretches to the size; A1111 crops to its aspect "
-                         "ratio: the same unless the aspect ratio changes)")
-    method = _text(inputs.get("upscale_method"))
-    if method in COMFY_LATENT_UPSCALERS:
-        params["Hires upscaler"] = COMFY_LATENT_UPSCALERS[method]
+    if chain[0].get("class_type") == "VAEEncode":
+        _comfyui_pixel_upscale(params, notes, chain[1:], source)
     else:
-        params["Hires upscaler"] = "Latent"
-        notes.append(f"upscale_method: {one_line(method, 30)} (ComfyUI's; A1111 has no such latent upscaler: read as "
-                     f"Latent)")
+        _comfyui_latent_upscale(params, notes, chain[0])
     denoise = second.get("denoise", 1)
     params["Denoising strength"] = str(denoise) if isinstance(denoise, (int, float)) else "1"
     if second.get("steps") != first.get("steps"):
@@ -305,6 +310,63 @@ def _comfyui_hires(params: dict, notes: list[str], first: dict, second: dict, up
         if name in second and second.get(name) != first.get(name):
             notes.append(f"hires {label}: {one_line(second.get(name), 30)} (ComfyUI's second sampler; A1111's hires "
                          f"pass keeps the first pass's)")
+
+
+_MODEL_SCALE = re.compile(r"(?i)(?:^|[^0-9a-z])([1-8])x|x([1-8])(?:[^0-9]|$)")
+
+
+def _comfyui_pixel_upscale(params: dict, notes: list[str], chain: list[dict], source) -> None:
+    """A model upscale (ImageUpscaleWithModel) and/or a resize (ImageScale to a size, ImageScaleBy a factor) of
+    the decoded first pass, as A1111's Hires upscaler and Hires resize / upscale. A model's own factor is read
+    from its file name (4x-UltraSharp, RealESRGAN_x4plus), as the graph does not say it."""
+    model = next((n for n in chain if n.get("class_type") == "ImageUpscaleWithModel"), None)
+    resize = next((n for n in chain if n.get("class_type") == "ImageScale"), None)
+    factor = 1.0
+    for node in chain:
+        if node.get("class_type") == "ImageScaleBy" and isinstance(node["inputs"].get("scale_by"), (int, float)):
+            factor *= float(node["inputs"]["scale_by"])
+    name = ""
+    if model is not None:
+        loader, _ = source(model["inputs"].get("upscale_model"))
+        name = Path(_text((loader or {}).get("inputs", {}).get("model_name"))).stem
+        if not name:
+            notes.append("ImageUpscaleWithModel: its model is not named by an UpscaleModelLoader (pick the hires "
+                         "upscaler by hand)")
+        else:
+            params["Hires upscaler"] = name
+        found = _MODEL_SCALE.search(name)
+        factor *= int(found[1] or found[2]) if found else float("nan")
+    else:
+        method = _text((resize or next(iter(chain)))["inputs"].get("upscale_method"))
+        params["Hires upscaler"] = "Nearest" if method.startswith("nearest") else "Lanczos"
+        if method not in ("lanczos", "nearest-exact"):
+            notes.append(f"upscale_method: {one_line(method, 30)} (ComfyUI's picture resize; A1111's is Lanczos)")
+    if resize is not None and isinstance(resize["inputs"].get("width"), int) \
+            and isinstance(resize["inputs"].get("height"), int):
+        params["Hires resize"] = f"{resize['inputs']['width']}x{resize['inputs']['height']}"
+    elif factor == factor:  # not NaN: the factor is known
+        params["Hires upscale"] = f"{factor:g}"
+    else:
+        notes.append(f"Hires upscale: the factor of {one_line(name, 60)} is not in its name (set the hires scale "
+                     f"by hand)")
+
+
+def _comfyui_latent_upscale(params: dict, notes: list[str], upscale: dict) -> None:
+    inputs = upscale["inputs"]
+    if upscale.get("class_type") == "LatentUpscaleBy":
+        _put(params, "Hires upscale", inputs.get("scale_by"))
+    elif isinstance(inputs.get("width"), int) and isinstance(inputs.get("height"), int):
+        params["Hires resize"] = f"{inputs['width']}x{inputs['height']}"
+        if inputs.get("crop") != "center" and inputs["width"] and inputs["height"]:
+            notes.append("LatentUpscale: crop disabled (ComfyUI stretches to the size; A1111 crops to its aspect "
+                         "ratio: the same unless the aspect ratio changes)")
+    method = _text(inputs.get("upscale_method"))
+    if method in COMFY_LATENT_UPSCALERS:
+        params["Hires upscaler"] = COMFY_LATENT_UPSCALERS[method]
+    else:
+        params["Hires upscaler"] = "Latent"
+        notes.append(f"upscale_method: {one_line(method, 30)} (ComfyUI's; A1111 has no such latent upscaler: read as "
+                     f"Latent)")
 
 
 def _invokeai(data: dict) -> tuple[dict, list[str]]:

@@ -328,12 +328,14 @@ def _hires_sampler_from_parameters(params: dict[str, str], kwargs: dict, notes: 
         return
     schedule_key = raw_schedule or params.get("Schedule type")
     name, schedule, note = sampler_from_a1111(raw_sampler or first.sampler, schedule_key)
-    if note:
-        notes.append(one_line("Hires " + note[0].lower() + note[1:], 200))
     if name is None:
+        notes.append(f"Hires sampler: {one_line(raw_sampler, 60)} (picotui has no such sampler; the hires pass uses "
+                     f"the first pass's)")
         return
-    if raw_schedule and schedule_label(raw_schedule) is None:
-        schedule = ""  # reported above; the hires pass keeps the first pass's
+    if note or (raw_schedule and schedule_label(raw_schedule) is None):  # a schedule type picotui lacks
+        notes.append(f"Hires schedule type: {one_line(schedule_key, 40)} (not supported by picotui; the hires pass "
+                     f"uses the first pass's)")
+        schedule = ""
     resolved = a1111_schedule(name, schedule) if schedule else first.schedule_type
     kwargs["hires_sampler"] = name if name != first.sampler else ""
     kwargs["hires_schedule_type"] = resolved if resolved != a1111_schedule(name, first.schedule_type) else ""
@@ -419,14 +421,14 @@ def _check_files(recipe: Recipe, library, params: dict) -> Recipe:
 def _check_upscaler(request: GenerationRequest, library, notes: list[str]) -> None:
     """A hires upscaler model the library lacks (models/upscalers): one line, as for a missing LoRA. The Latent
     family and the built-in resizes (None, Lanczos, Nearest) need no file."""
-    from picotui.engine.upscaling.upscalers import builtin_name, is_latent
+    from picotui.engine.upscaling.upscalers import Upscalers, builtin_name, is_latent
 
     name = request.hires_upscaler
     if not request.hires or is_latent(name) or builtin_name(name):
         return
     try:
-        library.resolve(name, "upscaler")
-    except ModelError as exc:
+        Upscalers(library).resolve(name)  # by file name, or A1111's name ("R-ESRGAN 4x+") of the files it names
+    except (ModelError, RequestError) as exc:
         notes.append(f"Hires upscaler: {one_line(name, 80)} ({one_line(exc, 160)}; or pick Latent or Lanczos)")
 
 

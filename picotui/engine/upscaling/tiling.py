@@ -23,6 +23,10 @@ OVERLAP = 8
 BGR = True
 
 
+class NotFinite(ArithmeticError):
+    """The model gave inf/NaN (in fp16: an activation beyond 65504). The caller reruns in fp32."""
+
+
 def positions(size: int, tile: int, overlap: int) -> list[int]:
     """Tile starts along one side: split_grid's layout (tile <= size)."""
     if tile >= size:
@@ -54,8 +58,11 @@ def run_tiled(descriptor, image, *, device, dtype, tile: int = TILE, overlap: in
                 raise JobCancelled()
             patch = pixels[:, y:y + tile_h, x:x + tile_w].unsqueeze(0).to(device=device, dtype=dtype)
             with torch.no_grad():
-                out = descriptor(patch)[0].float().clamp(0, 1).cpu()  # spandrel returns an inference tensor
+                out = descriptor(patch)[0].float()  # spandrel returns an inference tensor: no in-place ops
             del patch
+            if not bool(torch.isfinite(out).all()):
+                raise NotFinite(dtype)
+            out = out.clamp(0, 1).cpu()
             scale = out.shape[-1] // tile_w
             if row is None:
                 row = torch.zeros(3, tile_h * scale, width * scale)

@@ -24,6 +24,22 @@ log = logging.getLogger(__name__)
 BUILTIN = ("None", "Lanczos", "Nearest")
 LATENT = tuple(LATENT_UPSCALE_MODES)  # A1111's shared.latent_upscale_modes, in its order
 MAX_RUNS = 3  # A1111: at most three passes of the model
+# The names A1111 gives the model files it downloads itself (modules/realesrgan_model.py, esrgan_model.py,
+# swinir_model.py, dat_model.py): its recipes say "Hires upscaler: R-ESRGAN 4x+", meaning RealESRGAN_x4plus.pth.
+# Such a file is offered under A1111's name, so recipes written here read the same as A1111's, and either name
+# finds it. Any other file is named by its stem, as A1111 names ESRGAN-folder models.
+A1111_MODEL_FILES = {
+    "R-ESRGAN General 4xV3": "realesr-general-x4v3", "R-ESRGAN General WDN 4xV3": "realesr-general-wdn-x4v3",
+    "R-ESRGAN AnimeVideo": "realesr-animevideov3", "R-ESRGAN 4x+": "RealESRGAN_x4plus",
+    "R-ESRGAN 4x+ Anime6B": "RealESRGAN_x4plus_anime_6B", "R-ESRGAN 2x+": "RealESRGAN_x2plus",
+    "SwinIR 4x": "SwinIR_4x", "DAT x2": "DAT_x2", "DAT x3": "DAT_x3", "DAT x4": "DAT_x4",
+}
+_A1111_NAME_OF_STEM = {stem.lower(): name for name, stem in A1111_MODEL_FILES.items()}
+
+
+def display_name(model_file) -> str:
+    """The name an upscaler file is offered and recorded under: A1111's for the files it names, else the stem."""
+    return _A1111_NAME_OF_STEM.get(model_file.stem.lower(), model_file.stem)
 
 
 def is_latent(name: str) -> bool:
@@ -37,13 +53,12 @@ def builtin_name(name: str) -> str | None:
 
 def upscaler_names(library=None, *, latent: bool = True) -> list[str]:
     """What a user can pick, A1111's order: the Latent family (hires fix only), None, Lanczos, Nearest, then
-    the library's usable upscaler files by stem."""
+    the library's usable upscaler files by display_name."""
     names = list(LATENT) if latent else []
     names += list(BUILTIN)
     if library is not None:
-        stems = sorted({mf.stem for mf in library.files("upscaler", usable_only=True) if mf.kind == "upscaler"},
-                       key=str.lower)
-        names += [s for s in stems if s not in names]
+        files = {display_name(mf) for mf in library.files("upscaler", usable_only=True) if mf.kind == "upscaler"}
+        names += [n for n in sorted(files, key=str.lower) if n not in names]
     return names
 
 
@@ -69,7 +84,9 @@ class Upscalers:
         self.overlap = overlap
         self._lock = threading.Lock()
         self._cached: tuple[tuple, object] | None = None  # ((path, size, mtime_ns), Loaded)
+        self._fp32_only: set[tuple] = set()  # files whose model overflowed in fp16: loaded in fp32 from then on
         self.runs = 0  # model runs of the last upscale() (A1111's loop: tests and notices read it)
+        self.notices: list[str] = []  # what the last upscale() had to change (fp16 overflow -> fp32), one line each
 
     # ---- picking ----------------------------------------------------------------------------------
     def resolve(self, name: str):
@@ -80,7 +97,13 @@ class Upscalers:
             raise RequestError(f"{name} works on latents in hires fix, not on pictures: pick Lanczos, Nearest or an "
                                f"upscaler model.")
         query = str(name).strip()
-        same = [mf for mf in self.library.files("upscaler") if query in (mf.name, mf.stem)]
+        stem = next((s for n, s in A1111_MODEL_FILES.items() if n.lower() == query.lower()), None)
+        same = [mf for mf in self.library.files("upscaler") if query in (mf.name, mf.stem)
+                or (stem is not None and mf.stem.lower() == stem.lower())]
+        if len(same) == 1:
+            from picotui.engine.models.library import check_slot
+
+            return check_slot(same[0], "upscaler")
         if len(same) > 1:  # 4x-foo.pth beside 4x-foo.safetensors: the safe one, as a name means either
             from picotui.engine.models.library import check_slot
 
@@ -108,7 +131,8 @@ class Upscalers:
                 if remember is not None:  # the browser shows what spandrel found from now on
                     remember(mf.path, loaded.architecture, loaded.scale)
             loaded.descriptor.to(self._device())
-            loaded.descriptor.to(self._dtype(loaded.descriptor))  # fp16/bf16 only where the architecture allows
+            if key not in self._fp32_only:  # fp16/bf16 only where the architecture allows, and it did not overflow
+                loaded.descriptor.to(self._dtype(loaded.descriptor))
             self._cached = (key, loaded)
             return loaded
 
@@ -150,9 +174,9 @@ class Upscalers:
                                f"use a larger scale.")
         builtin = builtin_name(name)
         self.runs = 0
+        self.notices = []
         if builtin is None:
-            loaded = self.model(name)
-            run = lambda im: self._run_model(loaded, im, is_cancelled, on_tile)  # noqa: E731
+            run = lambda im: self._run_model(name, im, is_cancelled, on_tile)  # noqa: E731
         elif builtin == "None":
             run = lambda im: im  # noqa: E731
         else:
@@ -168,10 +192,30 @@ class Upscalers:
             image = image.resize(dest, resample=Image.Resampling.LANCZOS)
         return image
 
-    def _run_model(self, loaded, image, is_cancelled, on_tile):
-        from picotui.engine.upscaling.tiling import OVERLAP, TILE, run_tiled
+    def _run_model(self, name, image, is_cancelled, on_tile):
+        import torch
 
-        descriptor = loaded.descriptor
-        return run_tiled(descriptor, image, device=self._device(), dtype=descriptor.dtype,
-                         tile=self.tile or TILE, overlap=OVERLAP if self.overlap is None else self.overlap,
-                         is_cancelled=is_cancelled, on_tile=on_tile)
+        from picotui.engine.upscaling.tiling import OVERLAP, TILE, NotFinite, run_tiled
+
+        for _attempt in range(2):  # as loaded, then (after an fp16 overflow) in fp32
+            loaded = self.model(name)  # cached: the same object every run unless the file changed
+            descriptor = loaded.descriptor
+            try:
+                return run_tiled(descriptor, image, device=self._device(), dtype=descriptor.dtype,
+                                 tile=self.tile or TILE, overlap=OVERLAP if self.overlap is None else self.overlap,
+                                 is_cancelled=is_cancelled, on_tile=on_tile)
+            except NotFinite:
+                if descriptor.dtype == torch.float32:
+                    raise ModelError(f"The upscaler {loaded.architecture} model gives NaN even in full precision: "
+                                     f"its file is damaged; download it again.") from None
+                # Some models overflow fp16 (black or speckled tiles in other tools): fp32 from now on, as
+                # the VAE's fp16 retry does, loaded again from the file (its fp16-rounded weights are not the
+                # model's).
+                half = str(descriptor.dtype).removeprefix("torch.")
+                self.notices.append(f"The {loaded.architecture} upscaler overflowed in {half}: running it in fp32, "
+                                    f"which is slower.")
+                with self._lock:
+                    if self._cached is not None:
+                        self._fp32_only.add(self._cached[0])
+                    self._cached = None
+        raise ModelError(f"The upscaler {name} gives NaN: its file is damaged; download it again.")
