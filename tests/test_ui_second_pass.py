@@ -316,3 +316,13 @@ def test_snapshot_of_the_open_section(snap_compare, snapshot_paths):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(140, 45), run_before=open_section)
+
+
+def test_the_folded_title_names_the_final_hires_size():
+    from picotui.ui.widgets.second_pass import summary
+
+    # A1111's "Hires resize" to another shape: the upscale covers 1024×1024 and is cropped to it
+    crop = GenerationRequest(width=512, height=768, hires=True, hires_resize=(1024, 1024), denoising_strength=0.5)
+    assert summary(crop) == "Second pass (F9): hires → 1024×1024 · denoising 0.5 · Latent"
+    follow = GenerationRequest(width=512, height=768, hires=True, hires_resize=(1024, 0), hires_upscaler="Lanczos")
+    assert summary(follow) == "Second pass (F9): hires → 1024×1536 · denoising 0.75 · Lanczos"

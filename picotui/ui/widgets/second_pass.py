@@ -63,7 +63,8 @@ def summary(request: GenerationRequest) -> str:
         return (f"Second pass (F9): img2img from {Path(request.init_image).name} · denoising "
                 f"{request.denoising_strength:g}")
     if request.hires:
-        width, height, _x, _y = request.hires_size()
+        width, height, crop_x, crop_y = request.hires_size()  # the crop is in latent pixels, 8 image pixels each
+        width, height = width - 8 * crop_x, height - 8 * crop_y
         return (f"Second pass (F9): hires → {width}×{height} · denoising {request.denoising_strength:g} · "
                 f"{request.hires_upscaler}")
     return "Second pass (F9): off"
