@@ -326,3 +326,14 @@ def test_the_folded_title_names_the_final_hires_size():
     assert summary(crop) == "Second pass (F9): hires → 1024×1024 · denoising 0.5 · Latent"
     follow = GenerationRequest(width=512, height=768, hires=True, hires_resize=(1024, 0), hires_upscaler="Lanczos")
     assert summary(follow) == "Second pass (F9): hires → 1024×1536 · denoising 0.75 · Lanczos"
+
+
+def test_history_and_compare_name_a_second_pass_that_differs():
+    from picotui.ui.screens.compare import differences
+    from picotui.ui.screens.history import HistoryEntry, describe
+
+    hires, plain = hires_request(), GenerationRequest(prompt="a lighthouse", seed=4242, steps=9, width=256, height=384)
+    assert ("hires fix", "on", "off") in differences(hires, plain) and ("hires steps", "4", "0") in differences(hires, plain)
+    assert differences(plain, plain) == []
+    text = describe(HistoryEntry(None, plain), hires)  # a plain picture, a hires form: the form's hires is named
+    assert "  hires fix: off → yours on" in text and "hires fix" not in text.split("\n\n")[-1]

@@ -102,7 +102,7 @@ def describe(entry: HistoryEntry, current: GenerationRequest | None) -> str:
         lines.append("            s saves it again (it is still in memory)")
     if current is not None:
         diffs = [f"  {label}: {_value(entry.request, name)!s:.40} → yours {_value(current, name)!s:.40}"
-                 for name, label in COMPARED + NOISE_COMPARED + _second_pass_fields(entry.request, current)
+                 for name, label in compared_fields(entry.request, current)
                  if _value(entry.request, name) != _value(current, name)]
         lines.append("Differs from your form:" if diffs else "Same settings as your form.")
         lines.extend(diffs)
@@ -115,6 +115,12 @@ def describe(entry: HistoryEntry, current: GenerationRequest | None) -> str:
     if entry.unmatched:
         lines.append(f"not used    {', '.join(entry.unmatched)}")
     return escape_controls("\n".join(lines))
+
+
+def compared_fields(*requests: GenerationRequest | None) -> list[tuple[str, str]]:
+    """(field, label) of every setting worth comparing between `requests`: the main ones, A1111's noise
+    settings, and the second pass's when one of them has one."""
+    return COMPARED + NOISE_COMPARED + _second_pass_fields(*requests)
 
 
 def _second_pass_fields(*requests: GenerationRequest | None) -> list[tuple[str, str]]:
