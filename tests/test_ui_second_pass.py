@@ -276,10 +276,17 @@ async def test_img2img_source_from_the_image_on_screen_history_and_a_file(tmp_pa
         await pilot.press("enter")
         await pilot.pause()
         assert form.request().init_image == str(photo) and "photo.jpg · 320×240" in text_of(app, "#source-name")
+        app.query_one("#hires").focus()  # hires fix with a source: the title and generate say what to do
+        await pilot.press("space")
+        await pilot.pause()
+        assert str(section(app).title).startswith("Second pass (F9): Hires fix is for text to image")
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert text_of(app, "#form-error").startswith("Hires fix is for text to image: clear the source image")
         app.query_one("#source-clear").focus()
         await pilot.press("enter")
         await pilot.pause()
-        assert form.request().init_image is None
+        assert form.request().init_image is None and form.request().hires
 
 
 SNAPSHOT_ROOT = Path("/tmp/picotui-ui-second-pass-snapshot")  # fixed: the image pane's first-run note shows it

@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Collapsible, Input, Label, Select, Static, TextArea
 
+from picotui.engine.errors import RequestError
 from picotui.engine.request import (
     DEFAULT_DENOISING_STRENGTH,
     DEFAULT_HIRES_DENOISING_STRENGTH,
@@ -236,7 +237,9 @@ class SecondPass(Collapsible):
             size = {}
         try:
             request = GenerationRequest(**self.fields(), **size)
-        except (ValueError, TypeError):  # RequestError is a ValueError; a half-typed number is one too
+        except RequestError as exc:  # e.g. hires fix ticked with a source image: say which
+            text = f"Second pass (F9): {exc}"
+        except (ValueError, TypeError):  # a half-typed number: its field shows the error
             text = "Second pass (F9): check its fields"
         else:
             text = summary(request)
