@@ -61,6 +61,15 @@ PROVEN_BY = {
         ["tests/test_upscalers_extras.py::test_picotui_upscale_with_a_model_keeps_the_recipe"],
     "picotui upscale photo.jpg --resize 2048x2048":
         ["tests/test_upscalers_extras.py::test_picotui_upscale_to_a_size_crops_to_fit"],
+    # The second pass on the demo model at 64x64 (an upscaler model: a tiny one named as the README's).
+    'picotui generate "a castle on a hill, watercolor" --init-image sketch.png --strength 0.6 --resize-mode '
+    '"crop and resize"': ["tests/test_cli_second_pass.py::test_generate_img2img_with_the_demo_model_names_its_source"],
+    'picotui generate "a castle on a hill, watercolor" --hires 2 --hires-upscaler Latent --hires-steps 12':
+        ["tests/test_cli_second_pass.py::test_generate_hires_then_again_from_its_recipe"],
+    'picotui generate "a castle on a hill" --hires-resize 1024x1536 --hires-upscaler 4x-UltraSharp '
+    '--hires-strength 0.35': ["tests/test_cli_second_pass.py::test_generate_hires_with_an_upscaler_model"],
+    "picotui generate --from outputs/2025-01-31/00001-1234.png --hires 2":
+        ["tests/test_cli_second_pass.py::test_generate_hires_then_again_from_its_recipe"],
     "picotui --check": ["tests/test_install_venv.py::test_check_generates_with_the_demo_model",
                         "tests/test_cli_generate.py::test_check_makes_one_tiny_image_and_says_ok"],
 }

@@ -73,8 +73,8 @@ def test_an_a1111_png_reads_back_with_unmatched_keys_reported(tmp_path):
         30, "DPM++ 2M", "Karras", 7.5, 3141592653, 512, 768, 2)
     assert r.checkpoint == "v1-5-pruned-emaonly" and r.vae == "vae-ft-mse-840000-ema-pruned.safetensors"
     assert r.prompt.endswith("<lora:add_detail:0.6>")  # the engine applies prompt tags, as A1111 does
-    keys = sorted(line.split(":")[0] for line in recipe.unmatched)
-    assert keys == ["Denoising strength", "Hires upscale", "Hires upscaler"]
+    assert recipe.unmatched == []  # hires fix is read too (tests/test_recipes_second_pass.py)
+    assert (r.hires, r.hires_scale, r.hires_upscaler, r.denoising_strength) == (True, 2.0, "Latent", 0.45)
     # no RNG key: A1111's default, GPU noise; ENSD is A1111's eta noise seed delta
     assert (r.rng, r.eta_noise_seed_delta, r.variation_strength, r.seed_resize_from) == ("GPU", 31337, 0.0, None)
 

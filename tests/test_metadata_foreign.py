@@ -146,6 +146,7 @@ def test_comfyui_img2img_and_unknown_samplers_are_named(tmp_path):
     graph = json.loads(json.dumps(COMFY))
     graph["3"]["inputs"] |= {"sampler_name": "dpmpp_2m_cfg_pp", "denoise": 0.5, "latent_image": ["11", 0]}
     graph["11"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["12", 0], "vae": ["4", 2]}}
+    graph["12"] = {"class_type": "LoadImage", "inputs": {"image": "photo.png", "upload": "image"}}
     graph["3"]["inputs"]["positive"] = ["13", 0]
     graph["13"] = {"class_type": "ConditioningCombine",
                    "inputs": {"conditioning_1": ["6", 0], "conditioning_2": ["6", 0]}}
@@ -153,8 +154,9 @@ def test_comfyui_img2img_and_unknown_samplers_are_named(tmp_path):
     graph["14"] = {"class_type": "PrimitiveString", "inputs": {"value": "text, watermark"}}
     recipe = read_recipe(png_with(tmp_path / "c.png", {"prompt": json.dumps(graph)}))
     notes = " | ".join(recipe.unmatched)
-    assert "Sampler: dpmpp_2m_cfg_pp" in notes and "latent from VAEEncode" in notes
-    assert "Denoising strength: 0.5 (not supported by picotui)" in notes
+    assert "Sampler: dpmpp_2m_cfg_pp" in notes and "latent from" not in notes  # img2img is read
+    assert "Init image: photo.png (image to image: the source picture is not in the recipe; pick photo.png" in notes
+    assert recipe.request.denoising_strength == 0.5
     assert "Prompt: from a ConditioningCombine node" in notes
     assert recipe.request.negative_prompt == "text, watermark"
 

@@ -43,7 +43,7 @@ def test_info_command_prints_the_recipe_safely(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "\\x1b[2J" in out and "[bold]markup[/bold]" in out and "Steps: 30" in out
-    assert "Hires upscale" in out  # the unmatched list
+    assert "Not reproduced:" in out and "easynegative" in out.split("Not reproduced:")[1]  # the unmatched list
     bad = tmp_path / "random.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
     assert main(["info", str(bad)]) == 2
@@ -105,7 +105,7 @@ def test_pathological_lines_do_not_hang_the_parser(line):
 
 @pytest.mark.parametrize("body", ["[" * 100_000 + "]" * 100_000,
                                   '{"request": ' + '{"a": ' * 50_000 + "1" + "}" * 50_001,
-                                  '{"request": {"steps": 9, "hires": ' + "[" * 950 + "]" * 950 + "}}"])
+                                  '{"request": {"steps": 9, "refiner": ' + "[" * 950 + "]" * 950 + "}}"])
 def test_deeply_nested_picotui_json_is_a_clean_error_or_a_note(tmp_path, body):
     try:
         recipe = read_recipe(metadata_png(tmp_path / "deep.png", None, picotui=body))

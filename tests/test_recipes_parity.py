@@ -63,4 +63,4 @@ def test_the_info_command_prints_the_report(tmp_path, monkeypatch, capsys):
     png = metadata_png(tmp_path / "a.png", A1111_SAMPLE)
     assert main(["--models", str(tmp_path / "models"), "info", "--check-parity", str(png)]) == 0
     out = capsys.readouterr().out
-    assert "Parity: not" in out and "Hires upscale" in out.split("Parity:")[1]
+    assert "Parity: not" in out and "add_detail" in out.split("Parity:")[1]  # the LoRA is not installed

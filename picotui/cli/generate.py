@@ -32,10 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_request_arguments(p: argparse.ArgumentParser) -> None:
     """The options that make a GenerationRequest (build_request reads them); `picotui grid` takes them too."""
+    from picotui.cli.from_recipe import mark_given_options
     from picotui.engine.request import DEFAULT_NEGATIVE
     from picotui.engine.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE_TYPE, SAMPLER_NAMES
     from picotui.engine.sampling.schedules import SCHEDULE_TYPES
 
+    mark_given_options(p)  # for --from: which options replace the recipe's settings
+    p.add_argument("--from", dest="from_recipe", default=None, metavar="IMAGE",
+                   help="start from this image's recipe (picotui, A1111, ComfyUI ...; its second pass included): "
+                        "the options given replace its settings")
     # Numbers are taken as text and checked by GenerationRequest, whose messages say what to do.
     p.add_argument("--checkpoint", default="demo", help="file name in models/checkpoints, a path, or 'demo'")
     p.add_argument("--vae", default=None, help="file name in models/vae or a path (default: the checkpoint's own)")
@@ -69,6 +74,80 @@ def add_request_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ensd", default="0", help="eta noise seed delta (A1111's ENSD, e.g. 31337; default 0)")
     p.add_argument("--token-merging", default="0", help="A1111's token merging ratio, 0-0.9 (default 0: off)")
     p.add_argument("--ngms", default="0", help="A1111's negative guidance minimum sigma, 0-15 (default 0: off)")
+    add_second_pass_arguments(p)
+
+
+def add_second_pass_arguments(p: argparse.ArgumentParser) -> None:
+    """img2img and hires fix, with A1111's names and defaults (the request checks every value)."""
+    from picotui.engine.request import DEFAULT_DENOISING_STRENGTH, DEFAULT_HIRES_DENOISING_STRENGTH, RESIZE_MODES
+
+    g = p.add_argument_group("second pass", "image to image (--init-image) or hires fix (--hires / --hires-resize)")
+    g.add_argument("--init-image", default=None, metavar="FILE",
+                   help="image to image: start from this picture (PNG, JPEG, WebP), fitted to --width x --height")
+    g.add_argument("--strength", default=None, metavar="0-1",
+                   help=f"denoising strength: how much of the picture is redrawn; low keeps the source, 1 keeps only "
+                        f"its colours (default {DEFAULT_DENOISING_STRENGTH:g}, or {DEFAULT_HIRES_DENOISING_STRENGTH:g} "
+                        f"with hires fix)")
+    g.add_argument("--resize-mode", default=RESIZE_MODES[0], metavar="MODE",
+                   help=f"how the source is fitted: {', '.join(m.lower() for m in RESIZE_MODES)} (default "
+                        f"{RESIZE_MODES[0].lower()})")
+    g.add_argument("--hires", default=None, metavar="SCALE",
+                   help="hires fix: make the picture at --width x --height, upscale by SCALE (1-4, e.g. 2) and "
+                        "denoise again")
+    g.add_argument("--hires-resize", default=None, metavar="WxH",
+                   help="hires fix to this size instead of a scale, e.g. 1024x1024 (0 for a side follows the other)")
+    g.add_argument("--hires-upscaler", default=None, metavar="NAME",
+                   help="Latent (default), Latent (bicubic) ..., Lanczos, Nearest, None, or a model in "
+                        "models/upscalers by file name")
+    g.add_argument("--hires-steps", default=None, metavar="N", help="steps of the hires pass (default 0: as --steps)")
+    g.add_argument("--hires-strength", default=None, metavar="0-1",
+                   help=f"denoising strength of the hires pass (default {DEFAULT_HIRES_DENOISING_STRENGTH:g}; "
+                        f"--strength sets it too)")
+    g.add_argument("--hires-sampler", default=None, help="sampler of the hires pass (default: as --sampler)")
+    g.add_argument("--hires-schedule", default=None, metavar="TYPE",
+                   help="schedule type of the hires pass (default: as --schedule-type)")
+    g.add_argument("--hires-prompt", default=None, help="prompt of the hires pass (default: the prompt)")
+    g.add_argument("--hires-negative", default=None, help="negative prompt of the hires pass (default: the negative)")
+
+
+HIRES_ONLY_FLAGS = (("hires_upscaler", "--hires-upscaler"), ("hires_steps", "--hires-steps"),
+                    ("hires_strength", "--hires-strength"), ("hires_sampler", "--hires-sampler"),
+                    ("hires_schedule", "--hires-schedule"), ("hires_prompt", "--hires-prompt"),
+                    ("hires_negative", "--hires-negative"))
+
+
+def second_pass_fields(args: argparse.Namespace) -> dict:
+    """The request fields of the second-pass flags; one line (RequestError) for flags that do not go together."""
+    from picotui.engine.request import DEFAULT_DENOISING_STRENGTH, DEFAULT_HIRES_DENOISING_STRENGTH
+
+    fields: dict = {}
+    hires = getattr(args, "hires", None) is not None or getattr(args, "hires_resize", None) is not None
+    if not hires:
+        stray = [flag for name, flag in HIRES_ONLY_FLAGS if getattr(args, name, None) is not None]
+        if stray:
+            raise RequestError(f"{stray[0]} is for hires fix: add --hires 2 (a scale) or --hires-resize WxH.")
+    if getattr(args, "init_image", None) is not None:
+        if hires:
+            raise RequestError("--init-image and hires fix do not go together: A1111's hires fix is for text to "
+                               "image; raise --width/--height for a bigger image to image.")
+        fields.update(init_image=args.init_image, resize_mode=args.resize_mode,
+                      denoising_strength=args.strength if args.strength is not None else DEFAULT_DENOISING_STRENGTH)
+        return fields
+    if args.strength is not None and not hires:
+        raise RequestError("--strength is for image to image (--init-image FILE) or hires fix (--hires 2).")
+    if not hires:
+        return fields
+    if args.hires_strength is not None and args.strength is not None and args.hires_strength != args.strength:
+        raise RequestError("Give the hires strength once: --strength and --hires-strength differ.")
+    strength = next((v for v in (args.hires_strength, args.strength) if v is not None), DEFAULT_HIRES_DENOISING_STRENGTH)
+    fields.update(hires=True, denoising_strength=strength, hires_resize=args.hires_resize)
+    for name, field_name in (("hires", "hires_scale"), ("hires_upscaler", "hires_upscaler"),
+                             ("hires_steps", "hires_steps"), ("hires_sampler", "hires_sampler"),
+                             ("hires_schedule", "hires_schedule_type"), ("hires_prompt", "hires_prompt"),
+                             ("hires_negative", "hires_negative_prompt")):
+        if getattr(args, name, None) is not None:
+            fields[field_name] = getattr(args, name)
+    return fields
 
 
 def parse_lora(text: str):
@@ -87,6 +166,11 @@ def parse_lora(text: str):
 def build_request(args: argparse.Namespace):
     from picotui.engine.request import DEFAULT_PROMPT, GenerationRequest
 
+    if getattr(args, "from_recipe", None):
+        from picotui.cli.from_recipe import overrides, recipe_request
+
+        base = recipe_request(args.from_recipe)
+        return replace(base, **overrides(args, base, parse_lora, second_pass_fields))
     seed = None if str(args.seed).strip().lower() in ("random", "-1", "") else args.seed
     if args.text is not None and args.prompt is not None:
         raise RequestError("Give the prompt once: either as the first argument or with --prompt.")
@@ -101,7 +185,7 @@ def build_request(args: argparse.Namespace):
                              variation_seed=None if str(args.variation_seed).strip().lower() in ("random", "-1", "")
                              else args.variation_seed, variation_strength=args.variation_strength,
                              seed_resize_from=args.seed_resize_from, eta_noise_seed_delta=args.ensd,
-                             token_merging_ratio=args.token_merging, ngms=args.ngms)
+                             token_merging_ratio=args.token_merging, ngms=args.ngms, **second_pass_fields(args))
 
 
 def _settings(args: argparse.Namespace):
@@ -127,6 +211,13 @@ def _check_models(paths, request) -> None:
         library.resolve(request.vae, "vae")
     for spec in (*request.loras, *extract_lora_tags(request.prompt)[1]):
         library.resolve(spec.name, "lora")
+    if request.hires:
+        from picotui.engine.upscaling.upscalers import Upscalers, builtin_name, is_latent
+
+        if not (is_latent(request.hires_upscaler) or builtin_name(request.hires_upscaler)):
+            Upscalers(library).resolve(request.hires_upscaler)
+    if request.init_image is not None and not Path(request.init_image).expanduser().is_file():
+        raise RequestError(f"--init-image {request.init_image}: no such file (give the path of a PNG, JPEG or WebP).")
 
 
 def run_headless(paths, request, *, engine: dict | None = None, progress=True, on_path=None):

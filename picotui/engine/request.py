@@ -196,11 +196,14 @@ class GenerationRequest:
         if hires_sampler is None or (hires_sampler and split_sampler_name(hires_sampler)[0] is None):
             raise RequestError(f"Unknown hires sampler {self.hires_sampler!r}: leave it empty for the first pass's "
                                f"sampler or choose one of {', '.join(SAMPLER_NAMES)}.")
-        object.__setattr__(self, "hires_sampler", hires_sampler)
         hires_schedule = self.hires_schedule_type.strip() if isinstance(self.hires_schedule_type, str) else None
         if hires_schedule is None or (hires_schedule and schedule_label(hires_schedule) is None):
             raise RequestError(f"Unknown hires schedule type {self.hires_schedule_type!r}: leave it empty for the "
                                f"first pass's or choose one of {', '.join(SCHEDULE_TYPES)}.")
+        if hires_sampler:  # an old combined name ("DPM++ 2M Karras") splits as the first pass's does
+            hires_sampler, combined = split_sampler_name(hires_sampler)
+            hires_schedule = hires_schedule or combined or ""
+        object.__setattr__(self, "hires_sampler", hires_sampler)
         object.__setattr__(self, "hires_schedule_type", schedule_label(hires_schedule) if hires_schedule else "")
 
     def hires_size(self) -> tuple[int, int, int, int]:

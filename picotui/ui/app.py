@@ -70,6 +70,7 @@ class PicoApp(PlotRuns, EngineEvents, ModelLibrary, App):
         self.engine_status = None
         self.shown_job = None
         self.last_step = {}
+        self.job_sources = {}
         self.last_final = None
         self.history = []
         self.library = None
@@ -186,7 +187,10 @@ class PicoApp(PlotRuns, EngineEvents, ModelLibrary, App):
         entry.path, entry.save_error = path, None
         self.say(f"Saved {path}.", timeout=4)
         if self.last_final is not None and self.last_final[0] is entry.image:
-            self.last_final = (entry.image, self.last_final[1].replace("not saved", f"saved {path.name}"))
+            _image, caption, _path, source = self.last_final
+            self.last_final = (entry.image, caption.replace("not saved", f"saved {path.name}"), path, source)
+        if self.main.image.image is entry.image:  # F8 can use it as a source now
+            self.main.image.path = path
         return True
 
     async def action_quit(self) -> None:

@@ -25,6 +25,13 @@ COMMANDS = [
     ("X/Y/Z plot", "A grid of images where only the axes' settings change", "plot"),
     ("Open image recipe… (PNG, JPEG, WebP)", "Load the settings stored in an image: picotui's, AUTOMATIC1111's, "
      "...; Tab completes the path, the outputs folder is browsable, a pasted or dropped path works", "open_png"),
+    ("Second pass: open / fold", "img2img source, denoising strength, hires fix (upscale, then denoise again)",
+     "toggle_second_pass"),
+    ("Use the image as img2img source", "The image on screen becomes the next job's source picture", "use_as_source"),
+    ("Source image from a file… (img2img; PNG, JPEG, WebP)", "Pick the picture img2img starts from; Tab completes "
+     "the path, the outputs folder is browsable", "choose_source"),
+    ("Upscale this image (Extras)", "Enlarge the image on screen with Lanczos or an upscaler model; saved in "
+     "outputs/extras/", "upscale"),
     ("Add LoRA row", "Add a LoRA to the job", "add_lora"),
     ("Help for the focused control", "What it does and how to choose a value", "help_focused"),
     ("Show all keys", "Every key of the app, and where the log file is", "keys"),

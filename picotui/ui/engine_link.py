@@ -10,6 +10,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from picotui.engine.events import Cancelled, EngineStatus, Event, Failed, Finished, Loading, Notice, Queued, Step
+from picotui.engine.request import GenerationRequest
 from picotui.ui import graphics
 from picotui.ui.screens.engine_details import EngineDetailsModal, details_text
 from picotui.ui.screens.history import HistoryEntry
@@ -17,16 +18,32 @@ from picotui.ui.state import AppState
 from picotui.ui.text import shorten
 
 
+def steps_run(request) -> int:
+    """The denoising steps an image took: img2img runs A1111's share of the steps, hires fix adds its pass."""
+    from picotui.engine.sampling.img2img import img2img_steps  # arithmetic only: no torch
+
+    if request.init_image:
+        return img2img_steps(request.steps, request.denoising_strength, fixed=False)[1] + 1
+    if request.hires:
+        return request.steps + (request.hires_steps or request.steps)
+    return request.steps
+
+
 def done_cost(event: Finished, few_step: dict) -> str:
     """" · 0.38 s/step, 48 UNet evals · faster: 6 steps with LCM-LoRA: about 9 s" for the done line."""
     from picotui.engine.models.few_step import faster_setting
 
-    denoise, steps = event.timings.get("denoise"), event.request.steps
+    denoise, steps = event.timings.get("denoise"), steps_run(event.request)
     if not denoise or not event.unet_evaluations:
         return ""
     text = f" · {denoise / steps:.2f} s/step, {event.unet_evaluations} UNet evals"
     faster = faster_setting(event.request, event.timings, event.unet_evaluations, few_step)
     return text + (f" · faster: {faster}" if faster else "")
+
+
+def pass_text(event: Step) -> str:
+    """"hires pass 2/2" while an image has two denoising passes; "" when it has one."""
+    return f"{event.pass_label} {event.pass_number}/{event.pass_count}" if event.pass_label else ""
 
 
 IN_THE_LOG = "details in the log"  # what the worker's one-line messages say when a traceback was logged
@@ -84,7 +101,9 @@ class EngineEvents(AppState):
         """The job the progress line was about is over: escape has nothing to cancel until the next one."""
         if self.shown_job == job_id:
             self.shown_job = None
+            self.main.status_line.show_pass("")
         self.last_step.pop(job_id, None)
+        self.job_sources.pop(job_id, None)
 
     def _on_loading(self, event: Loading) -> None:
         if event.job_id:  # job 0 is the engine starting up, not something escape could cancel
@@ -93,19 +112,28 @@ class EngineEvents(AppState):
 
     def _on_step(self, event: Step) -> None:
         self.shown_job = event.job_id
-        self.last_step[event.job_id] = (event.index, event.total)
+        self.last_step[event.job_id] = (event.index, event.total, event.pass_label)
         self.main.progress.step(event.index, event.total, event.it_per_s, event.eta_s,
-                                event.image_index, event.batch_count, event.unet_evaluations)
+                                event.image_index, event.batch_count, event.unet_evaluations, pass_text(event))
+        self.main.status_line.show_pass(pass_text(event))
         if event.preview is not None:
             batch = f" · image {event.image_index + 1}/{event.batch_count}" if event.batch_count > 1 else ""
-            self.main.image.show(event.preview, f"preview · step {event.index}/{event.total}{batch}", preview=True)
+            where = f"{pass_text(event)} · " if event.pass_label else ""
+            self.main.image.show(event.preview, f"preview · {where}step {event.index}/{event.total}{batch}",
+                                 preview=True, source=self.job_sources.get(event.job_id))
 
     def _on_finished(self, event: Finished) -> None:
+        if not isinstance(event.request, GenerationRequest):  # the Extras job's upscaled picture
+            self._on_upscaled(event)
+            return
         request = event.request
         where = f"saved {event.path.name}" if event.path else "not saved"
-        caption = shorten(f"seed {request.seed} · {request.width}×{request.height} · {where}", 200)
-        self.main.image.show(event.image, caption)
-        self.last_final = (event.image, caption)
+        size = f"{event.image.width}×{event.image.height}"
+        if request.hires:  # the recipe's Size is the first pass's
+            size = f"{request.width}×{request.height} → hires {size}"
+        caption = shorten(f"seed {request.seed} · {size} · {where}", 200)
+        self.main.image.show(event.image, caption, path=event.path, source=request.init_image)
+        self.last_final = (event.image, caption, event.path, request.init_image)
         self.history.insert(0, HistoryEntry(event.path, request, session=True, image=event.image,
                                             parameters=event.parameters, save_error=event.save_error))
         last = event.image_index + 1 == event.batch_count
@@ -120,6 +148,21 @@ class EngineEvents(AppState):
             self.say(f"{event.save_error} The image is kept in memory: ctrl+t then s (or ctrl+p, "
                       "'Save again') saves it again.", "error", timeout=20)
 
+    def _on_upscaled(self, event: Finished) -> None:
+        request = event.request
+        where = f"saved {event.path.name}" if event.path else "not saved"
+        caption = shorten(f"upscaled {request.source.name} with {request.upscaler} · {event.image.width}×"
+                          f"{event.image.height} · {where}", 200)
+        self.main.image.show(event.image, caption, path=event.path)
+        self.last_final = (event.image, caption, event.path, None)
+        total = event.timings.get("total")
+        took = f" in {total:.1f}s" if total else ""
+        self.main.progress.done(f"upscaled{took} · {event.image.width}×{event.image.height} · "
+                                + (f"saved {event.path.parent.name}/{event.path.name}" if event.path else "NOT SAVED"))
+        self._ended(event.job_id)
+        if event.save_error:
+            self.say(event.save_error, "error", timeout=20)
+
     def _on_failed(self, event: Failed) -> None:
         self._ended(event.job_id)
         # in the progress line too: the notification goes away after a while, this stays until the next job
@@ -133,11 +176,13 @@ class EngineEvents(AppState):
         if not was_shown:  # a queued job removed before it started: the progress line is about another
             self.say(f"Job {event.job_id} removed from the queue.", timeout=3)
             return
-        at = f" at step {step[0]}/{step[1]}" if step else " before its first step"
+        at = (f" in the {step[2]}" if step and step[2] else "") + \
+            (f" at step {step[0]}/{step[1]}" if step else " before its first step")
         self.main.progress.done(f"job {event.job_id} cancelled{at}", "cancelled")
         pane = self.main.image
         if self.last_final is not None:  # the noisy preview goes; the last real image comes back
-            pane.show(*self.last_final)
+            image, caption, path, source = self.last_final
+            pane.show(image, caption, path=path, source=source)
         elif pane.image is not None:
             pane.recaption(f"cancelled{at} (an unfinished preview)")
         self.say(f"Job {event.job_id} cancelled.", timeout=3)

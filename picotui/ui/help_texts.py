@@ -178,6 +178,83 @@ WebP) and press Enter: its prompt, seed and settings are loaded into the form. T
 (pressed again after more letters, it goes further); the matches are listed under the field. Down arrow
 moves to the browser of the outputs folder: Enter on an image opens it. Quoted paths, file:// URLs and
 backslash-escaped spaces are understood. Settings picotui does not know are listed in a notification."""),
+    # ---- the second pass (widgets/second_pass.py): img2img and hires fix ----
+    "second-pass": ("Second pass", """\
+A second denoising pass over a picture: img2img (start from a source image instead of pure noise) or
+hires fix (make the picture at the form's size, upscale it, then denoise it again at the larger size).
+Both are off until you choose a source image or tick "Hires fix". F9 opens and folds this section from
+anywhere; its title says what the second pass will do even while it is folded."""),
+    "source-name": ("Source image (img2img)", """\
+The picture img2img starts from: its composition and colours are kept, and the denoising strength says
+how much of it is redrawn to match your prompt. F8 uses the image on screen, ctrl+t then i a history
+image, "file…" any PNG, JPEG or WebP. The recipe records the file's name and hash, never the picture."""),
+    "source-choose": ("Choose a source image", """\
+Opens the file dialog (the same as "Open image recipe…"): pick a PNG, JPEG or WebP to start img2img from.
+Tab completes a path; the outputs folder is browsable; a pasted or dropped path works."""),
+    "source-clear": ("Clear the source image", """\
+Forgets the source image: the next job is text to image again (hires fix can then be switched on)."""),
+    "resize-mode": ("Resize mode", """\
+How the source image is fitted to the form's width × height when the shapes differ (A1111's four):
+  Just resize – stretch it to the size; a different aspect ratio squashes the picture.
+  Crop and resize – scale it to cover the whole size and cut off what sticks out.
+  Resize and fill – scale it to fit inside and fill the empty bands from the picture's own edge colours.
+  Just resize (latent upscale) – encode the picture at its own size, then stretch the latent to the size.
+For hires fix it does not matter: the hires pass upscales the first pass's whole picture."""),
+    "denoising": ("Denoising strength", """\
+How much of the picture is redrawn, from 0 to 1. Low values (0.2–0.4) keep the picture and change
+texture and small details; high values (0.6–0.8) keep only the rough composition and colours, and 1
+ignores the picture almost entirely.
+
+img2img starts at 0.75 and, as in A1111, runs only about that share of the steps (24 at 0.5: 13 run).
+Hires fix starts at 0.7 (picotui switches to it when you tick "Hires fix" and have not typed a value);
+for hires, 0.3–0.5 adds detail without changing the picture, above 0.6 duplicated faces creep back."""),
+    "hires": ("Hires fix", """\
+Make the picture at the form's size (SD1.5 is happiest near 512), upscale it, then denoise it again at
+the larger size. You get 1024-pixel detail without the duplicated heads and bodies SD1.5 draws when
+asked for a large picture directly. It costs the second pass's steps at the larger size (4× the pixels
+at 2×) and needs more memory. Only for text to image: clear the source image to use it."""),
+    "hires-scale": ("Upscale by", """\
+How much the hires pass enlarges the first picture: 2 turns 512×512 into 1024×1024 (1–4; A1111's
+"Upscale by"). Ignored when "Resize to" has a size."""),
+    "hires-resize": ("Resize to", """\
+A size for the hires picture instead of a factor, WIDTHxHEIGHT (A1111's "Resize width/height to").
+One side 0 follows the other through the first picture's shape (1024x0 from 512×768 gives 1024×1536);
+both set with another shape: the upscale covers the size and the middle is cut out. Empty: upscale by
+the factor."""),
+    "hires-upscaler": ("Upscaler", """\
+How the first picture is enlarged before the hires pass.
+  Latent (and its variants) – stretch the model's small internal picture (the latent) directly: fast,
+    no memory for pixels, but it blurs, so it needs a denoising strength of 0.5 or more to look sharp.
+  Lanczos / Nearest – decode to pixels and resize them (None is Lanczos too, as in A1111).
+  Model upscalers (ESRGAN, Real-ESRGAN, SwinIR, DAT, HAT... in models/upscalers) – a network that adds
+    real detail: sharp at 0.3–0.4 denoising, but slower and heavier.
+The model browser (ctrl+o) lists your upscalers with their architecture and scale."""),
+    "hires-steps": ("Hires steps", """\
+How many steps the hires pass runs. 0 (the default) uses the form's steps. Unlike img2img, A1111 runs
+exactly this many steps whatever the denoising strength, so 10–15 is often enough for the hires pass."""),
+    "hires-sampler": ("Hires sampler", """\
+The sampler for the hires pass; "same as first pass" uses the form's. Recipes record it only when it
+differs (A1111's "Hires sampler")."""),
+    "hires-schedule": ("Hires schedule type", """\
+The schedule type for the hires pass; "same as first pass" uses the form's (A1111's "Hires schedule
+type")."""),
+    "hires-prompt": ("Hires prompt", """\
+A different prompt for the hires pass (A1111's "Hires prompt"), e.g. detail words the first pass does
+not need. Empty uses the form's prompt. Same syntax as the prompt."""),
+    "hires-negative": ("Hires negative prompt", """\
+A different negative prompt for the hires pass. Empty uses the form's negative prompt."""),
+    # ---- "Upscale this image" (ctrl+s; screens/upscale.py) ----
+    "upscale-upscaler": ("Upscaler (Extras)", """\
+What enlarges the picture. Lanczos (no model, always there) is smooth and honest: it adds no detail.
+An upscaler model from models/upscalers (ESRGAN, Real-ESRGAN, SwinIR, DAT, HAT...) redraws edges and
+texture as it enlarges: sharper, slower, and each model has its own look (some are made for photos, some
+for drawings). Nearest keeps hard pixels. Nothing is denoised: for new detail use hires fix (F9)."""),
+    "upscale-scale": ("Upscale by", """\
+How many times larger, 1–8 (A1111's Extras "Scale by"). A 4× model asked for 2× runs once and is then
+resized down; asked for 8× it runs twice. Big pictures are done in tiles, so memory stays small."""),
+    "upscale-go": ("Upscale", """\
+Starts the upscale as a job (escape cancels it like any job). The result is saved in outputs/extras/
+with the source's recipe and A1111's "Postprocess" keys, and shown here."""),
 }
 
 def reflow(body: str) -> str:

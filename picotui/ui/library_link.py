@@ -51,6 +51,8 @@ class ModelLibrary(AppState):
             log.exception("hashing could not start")
 
     def _models_scanned(self, files: list) -> None:
+        if not self.is_running:  # type: ignore[attr-defined]  # the app is closing: its widgets are going
+            return
         self.model_files = files
         for problem in self.library.problems[:3]:
             self.say(problem, "warning")
@@ -58,6 +60,7 @@ class ModelLibrary(AppState):
         form = self.main.form
         form.set_models(*[[f.name for f in usable(kind)] for kind in ("checkpoint", "vae", "lora")])
         form.set_embeddings(vector_counts(usable("embedding")))
+        form.second_pass.set_upscalers(sorted({f.stem for f in usable("upscaler")}, key=str.lower))
         refresh_form_few_step(self)  # which LoRAs are few-step: the form's hint and the done line's suggestion
         if isinstance(self.screen, ModelBrowser):
             self.screen.refill(files)

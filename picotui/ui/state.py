@@ -28,8 +28,9 @@ class AppState:
     worker: Worker | None
     engine_status: EngineStatus | None
     shown_job: int | None  # the job the progress line is about: what escape cancels
-    last_step: dict[int, tuple[int, int]]  # job id -> (step, total) last shown
-    last_final: tuple[Any, str] | None  # the last finished image and its caption
+    last_step: dict[int, tuple[int, int, str]]  # job id -> (step, total, pass label) last shown
+    job_sources: dict[int, str]  # job id -> its img2img source file, drawn beside its previews
+    last_final: tuple[Any, str, Any, str | None] | None  # the last finished image, its caption, file and source
     history: list[HistoryEntry]  # this session's images, newest first
 
     # the model library (picotui.ui.library_link)

@@ -5,6 +5,9 @@
   closely  the same composition, small visible differences (a sampler variant, emphasis rounding)
   not      a different picture: a setting picotui does not apply, a sampler or schedule it lacks
 
+The second pass: hires fix with a Latent upscaler (or Lanczos, Nearest, None) is A1111's procedure; with an
+upscaler model it is as close as the model file allows; img2img reproduces only from the same source file.
+
 No torch here: `picotui info --check-parity` runs without loading the engine.
 """
 
@@ -68,4 +71,32 @@ def parity_report(recipe: Recipe) -> ParityReport:
     if not report.reasons:
         report.reasons.append(f"exactly: {request.sampler} with the {request.schedule_type} schedule is A1111's "
                               f"k-diffusion maths; the noise follows the recipe's seed and source")
+    _second_pass(request, report)
     return report
+
+
+def _second_pass(request, report: ParityReport) -> None:
+    """What parity means for img2img and hires fix. Latent upscalers and PIL's resizes follow A1111's procedure
+    exactly; a model upscaler's picture is that model file's (the same file, tiles and upscale loop give
+    A1111's, within the model's float rounding); img2img is the same picture only from the same source file."""
+    from pathlib import Path
+
+    from picotui.engine.upscaling.upscalers import builtin_name, is_latent
+
+    if request.hires:
+        name = request.hires_upscaler
+        if request.hires_sampler in _CLOSE_SAMPLERS:
+            report.downgrade("closely", f"hires pass: {_CLOSE_SAMPLERS[request.hires_sampler]}")
+        if is_latent(name):
+            report.reasons.append(f"exactly: hires fix with {name} is A1111's procedure (the latents interpolated, "
+                                  f"new noise at the hires size, its step rule for the second pass)")
+        elif builtin_name(name):
+            report.reasons.append(f"exactly: hires fix with {name}: the first pass decoded, resized as A1111 does, "
+                                  f"encoded again")
+        else:
+            report.downgrade("closely", f"hires upscaler {name} is a model: the picture depends on that model file "
+                                        f"(the same file gives A1111's upscale within float rounding)")
+    if request.init_image:
+        known = f" (file hash {request.init_image_hash})" if request.init_image_hash else ""
+        report.reasons.append(f"exactly: image to image from {Path(request.init_image).name}: the same picture only "
+                              f"from the same source file{known}")

@@ -14,14 +14,16 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from picotui.ui.screens.history import COMPARED, HistoryEntry, _value, load_picture
+from picotui.ui.screens.history import COMPARED, HistoryEntry, _value, compared_fields, load_picture
 from picotui.ui.text import escape_controls, shorten
 from picotui.ui.widgets.image_pane import ImagePane
 
 
 def differences(a, b) -> list[tuple[str, str, str]]:
-    """(label, A's value, B's value) for every compared setting that differs."""
-    return [(label, _value(a, name), _value(b, name)) for name, label in COMPARED if _value(a, name) != _value(b, name)]
+    """(label, A's value, B's value) for every compared setting that differs (the noise and second-pass
+    settings too: a hires picture beside a plain one differs in its hires fix)."""
+    return [(label, _value(a, name), _value(b, name)) for name, label in compared_fields(a, b)
+            if _value(a, name) != _value(b, name)]
 
 
 def diff_text(a, b) -> Text:

@@ -34,6 +34,12 @@ COMPARED = [("prompt", "prompt"), ("negative_prompt", "negative"), ("checkpoint"
 # A1111's noise settings: compared always, listed only when not the default (most recipes have none)
 NOISE_COMPARED = [("rng", "RNG"), ("variation_seed", "var. seed"), ("variation_strength", "var. str."),
                   ("seed_resize_from", "seed resize"), ("eta_noise_seed_delta", "ENSD")]
+# the second pass (img2img, hires fix): listed only when the image had one
+SECOND_PASS_COMPARED = [("init_image", "source"), ("resize_mode", "resize"), ("denoising_strength", "denoising"),
+                        ("hires", "hires fix"), ("hires_scale", "hires by"), ("hires_resize", "hires to"),
+                        ("hires_upscaler", "upscaler"), ("hires_steps", "hires steps"),
+                        ("hires_sampler", "hires smp."), ("hires_schedule_type", "hires sch."),
+                        ("hires_prompt", "hires pr."), ("hires_negative_prompt", "hires neg.")]
 PICTURES_KEPT = 8  # older PNGs' pictures decoded for this screen; a few MB each, so only the recent ones
 
 
@@ -68,8 +74,16 @@ def _value(request: GenerationRequest, name: str) -> str:
         return ", ".join(f"{l.name}:{l.weight:g}" for l in value) or "none"
     if name == "vae":
         return value or "checkpoint's own"
-    if name in ("cfg", "variation_strength"):
+    if name in ("cfg", "variation_strength", "denoising_strength", "hires_scale"):
         return f"{value:g}"
+    if name == "init_image":
+        return Path(value).name if value else "none"
+    if name == "hires":
+        return "on" if value else "off"
+    if name == "hires_resize":
+        return f"{value[0]}x{value[1]}" if value else "off"
+    if name in ("hires_sampler", "hires_schedule_type", "hires_prompt", "hires_negative_prompt"):
+        return value or "same"
     if name == "seed_resize_from":
         return f"{value[0]}x{value[1]}" if value else "off"
     return "random" if value is None else str(value)
@@ -88,7 +102,7 @@ def describe(entry: HistoryEntry, current: GenerationRequest | None) -> str:
         lines.append("            s saves it again (it is still in memory)")
     if current is not None:
         diffs = [f"  {label}: {_value(entry.request, name)!s:.40} → yours {_value(current, name)!s:.40}"
-                 for name, label in COMPARED + NOISE_COMPARED
+                 for name, label in compared_fields(entry.request, current)
                  if _value(entry.request, name) != _value(current, name)]
         lines.append("Differs from your form:" if diffs else "Same settings as your form.")
         lines.extend(diffs)
@@ -97,9 +111,30 @@ def describe(entry: HistoryEntry, current: GenerationRequest | None) -> str:
     default = GenerationRequest()
     lines.extend(f"{label:<11} {_value(entry.request, name)}" for name, label in NOISE_COMPARED
                  if _value(entry.request, name) != _value(default, name))
+    lines.extend(f"{label:<11} {_value(entry.request, name)}" for name, label in _second_pass_fields(entry.request))
     if entry.unmatched:
         lines.append(f"not used    {', '.join(entry.unmatched)}")
     return escape_controls("\n".join(lines))
+
+
+def compared_fields(*requests: GenerationRequest | None) -> list[tuple[str, str]]:
+    """(field, label) of every setting worth comparing between `requests`: the main ones, A1111's noise
+    settings, and the second pass's when one of them has one."""
+    return COMPARED + NOISE_COMPARED + _second_pass_fields(*requests)
+
+
+def _second_pass_fields(*requests: GenerationRequest | None) -> list[tuple[str, str]]:
+    """The second-pass fields worth listing: img2img's or hires fix's, for whichever of `requests` has one."""
+    used = [r for r in requests if r is not None and (r.hires or r.init_image)]
+    img2img = {"init_image", "resize_mode", "denoising_strength"}
+    hires = {"denoising_strength", *(name for name, _label in SECOND_PASS_COMPARED if name.startswith("hires"))}
+    names = set().union(*(img2img if request.init_image else hires for request in used))
+    return [(name, label) for name, label in SECOND_PASS_COMPARED if name in names]
+
+
+def _source(entry: HistoryEntry) -> str | None:
+    """The img2img source an entry was made from (drawn beside it), when its recipe names one."""
+    return entry.request.init_image if entry.request is not None else None
 
 
 def load_picture(path: Path):
@@ -151,10 +186,14 @@ class HistoryScreen(Screen[HistoryEntry | None]):
                 Binding("s", "save_again", "Save again", id="history_save_again"),
                 Binding("m", "mark", "Mark", id="history_mark"),
                 Binding("c", "compare", "Compare marked", id="history_compare"),
+                Binding("i", "use_source", "img2img source", id="history_use_source",
+                        tooltip="use the highlighted image as the img2img source of the next job"),
                 Binding("ctrl+f", "full_image", "Image", priority=True, id="history_full_image")]
 
-    def __init__(self, entries: list[HistoryEntry], current: GenerationRequest | None, read_recipe, save_entry):
+    def __init__(self, entries: list[HistoryEntry], current: GenerationRequest | None, read_recipe, save_entry,
+                 use_source=None):
         super().__init__()
+        self.use_source = use_source  # makes a file the form's img2img source (the main screen's)
         self.entries = entries
         self.current = current
         self.read_recipe = read_recipe  # fills a HistoryEntry from its PNG (runs in a thread)
@@ -208,7 +247,7 @@ class HistoryScreen(Screen[HistoryEntry | None]):
         picture = entry.image if entry.image is not None else self._pictures.get(index)
         pane = self.query_one("#history-image", ImagePane)
         if picture is not None:
-            pane.show(picture, self._caption(entry))
+            pane.show(picture, self._caption(entry), source=_source(entry))
         else:
             pane.show(None, "loading the picture…" if entry.path else "")
             if entry.path is not None:
@@ -237,7 +276,8 @@ class HistoryScreen(Screen[HistoryEntry | None]):
         while len(self._pictures) > PICTURES_KEPT:
             self._pictures.popitem(last=False)
         if self.query_one(OptionList).highlighted == index:
-            self.query_one("#history-image", ImagePane).show(picture, self._caption(self.entries[index]))
+            entry = self.entries[index]
+            self.query_one("#history-image", ImagePane).show(picture, self._caption(entry), source=_source(entry))
 
     def _refresh_entry(self, index: int) -> None:
         options = self.query_one(OptionList)
@@ -294,6 +334,16 @@ class HistoryScreen(Screen[HistoryEntry | None]):
             say(self, "The settings of one of them could not be read.", "warning")
             return
         self.app.push_screen(CompareScreen(*entries))
+
+    def action_use_source(self) -> None:
+        entry = self.highlighted
+        if entry is None or self.use_source is None:
+            return
+        if entry.path is None:
+            say(self, "This image is not saved: s saves it again, then i uses it as the source.", "warning")
+            return
+        self.app.pop_screen()
+        self.use_source(entry.path)
 
     def action_save_again(self) -> None:
         entry = self.highlighted

@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer
+from textual.widgets import Button, Footer, Input
 
 from picotui.engine.errors import PicoError, RequestError
 from picotui.engine.request import GenerationRequest
@@ -60,12 +60,23 @@ class MainScreen(Screen):
                 tooltip="add a LoRA row"),
         Binding("ctrl+f", "full_image", "Image", priority=True, id="full_image",
                 tooltip="the image full screen (main screen or history); escape closes"),
+        # F7 is the prompt's "select all" (Textual's TextArea), so the second pass takes F8 and F9; the section's title
+        # shows F9, so the footer keeps its room for F1 and F2
+        Binding("f9", "toggle_second_pass", "2nd pass", show=False, priority=True, id="second_pass",
+                tooltip="open / fold the form's second pass: img2img source, denoising strength, hires fix"),
+        Binding("f8", "use_as_source", "Use as source", show=False, priority=True, id="use_as_source",
+                tooltip="img2img: use the image on screen as the source image of the next job"),
+        # ctrl+s ("scale"): F10 is the menu key of many terminals, ctrl+u and ctrl+e are the text fields' own
+        Binding("ctrl+s", "upscale", "Upscale", show=False, priority=True, id="upscale",
+                tooltip="upscale the image on screen (A1111's Extras): Lanczos or an upscaler model, saved in "
+                        "outputs/extras/"),
     ]
 
     def __init__(self, saved: Saved, *, engine_starts: bool):
         super().__init__(id="main-screen")
         self.saved = saved
         self.engine_starts = engine_starts
+        self.last_upscaler: str | None = None  # the upscale dialog offers the one used last
 
     @property
     def pico(self) -> PicoApp:
@@ -111,6 +122,10 @@ class MainScreen(Screen):
     def _random_pressed(self) -> None:
         self.action_new_seed()
 
+    @on(Button.Pressed, "#source-choose")
+    def _choose_source_pressed(self) -> None:
+        self.action_choose_source()
+
     # ---- jobs -------------------------------------------------------------------------------------
     def action_generate(self) -> None:
         app = self.pico
@@ -131,6 +146,8 @@ class MainScreen(Screen):
         except PicoError as exc:
             app.say(str(exc), "error")
             return
+        if request.init_image:
+            app.job_sources[job_id] = request.init_image
         if busy:
             app.say(f"Queued job {job_id} (seed {request.seed}).", timeout=3)
         else:
@@ -173,6 +190,81 @@ class MainScreen(Screen):
         self.pico.say("Seed locked: every job uses the seed in the field." if locked
                       else "Seed unlocked: every job draws a new random seed.", timeout=3)
 
+    # ---- the second pass ----------------------------------------------------------------------------
+    def action_toggle_second_pass(self) -> None:
+        section = self.form.second_pass
+        section.collapsed = not section.collapsed
+        if not section.collapsed:
+            section.query_one("CollapsibleTitle").focus()  # the keyboard is where the section is
+        elif self.app.focused is not None and section in self.app.focused.ancestors:
+            section.query_one("CollapsibleTitle").focus()  # focus must not stay on a hidden control
+
+    def action_use_as_source(self) -> None:
+        pane = self.image
+        if pane.image is None:
+            self.pico.say("No image yet: generate one (ctrl+g), or pick a source file in the second pass (F9).",
+                          timeout=4)
+        elif pane.path is None:
+            self.pico.say("The image on screen is not saved (a preview, or its save failed): img2img needs its "
+                          "file. Wait for it to finish, or save it again from history (ctrl+t, s).", "warning")
+        else:
+            self.use_source(pane.path)
+
+    def action_upscale(self) -> None:
+        from picotui.ui.screens.upscale import UpscaleModal
+
+        pane = self.image
+        if pane.image is None or pane.path is None:
+            self.pico.say("No saved image on screen to upscale: generate one (ctrl+g) or restore one from history "
+                          "(ctrl+t).", timeout=4)
+            return
+        self.app.push_screen(UpscaleModal(pane.path, pane.image.size, self.form.second_pass.upscaler_models,
+                                          self.last_upscaler), self._upscale)
+
+    def _upscale(self, request) -> None:
+        if request is None:
+            return
+        self.last_upscaler = request.upscaler
+        app = self.pico
+        worker = app.ensure_engine()
+        if worker is None:
+            app.say(f"The engine is not running (details in the log: {app.paths.log_file}).", "error")
+            return
+        busy = worker.running_job is not None or worker.pending > 0
+        try:
+            job_id = worker.submit(request)
+        except PicoError as exc:
+            app.say(str(exc), "error")
+            return
+        if busy:
+            app.say(f"Queued job {job_id}: upscale {request.source.name}.", timeout=3)
+        else:
+            app.shown_job = job_id
+            self.progress.done(f"starting job {job_id} · upscale {request.source.name} with {request.upscaler}",
+                               "running")
+        app.update_queue()
+
+    def action_choose_source(self) -> None:
+        self.app.push_screen(OpenPngModal(purpose="source"), self._source_chosen)
+
+    def _source_chosen(self, path: Path | None) -> None:
+        if path is not None:
+            self.use_source(path)
+
+    def use_source(self, path: Path | str) -> None:
+        """Make `path` the img2img source of the next job, and say what that means."""
+        section = self.form.second_pass
+        notes = []
+        if section.hires_on():
+            section.switch_hires_off()
+            notes.append("hires fix switched off (it is for text to image)")
+        section.set_source(str(path))
+        section.collapsed = False
+        strength = section.query_one("#denoising", Input).value
+        self.pico.say(f"Source image: {Path(path).name} (img2img, denoising strength {strength}"
+                      + "".join(f"; {n}" for n in notes) + "). ctrl+g generates; 'clear' in the second pass "
+                      "goes back to text to image.", timeout=6)
+
     def action_add_lora(self) -> None:
         self.query_one(LoraPanel).add()
 
@@ -196,6 +288,11 @@ class MainScreen(Screen):
             self.query_one(LoraPanel).add(name, focus=False)
         elif kind == "embedding":
             self.form.insert_in_prompt(Path(name).stem)
+        elif kind == "upscaler":  # hires fix's upscaler (A1111 names a model by its file stem)
+            self.form.second_pass.use_upscaler(Path(name).stem)
+            self.pico.say(f"Hires upscaler {Path(name).stem} (F9 shows the second pass; tick Hires fix to use it).",
+                          timeout=4)
+            return
         self.pico.say(f"Using {kind} {name}.", timeout=3)
 
     def save_settings(self, request: GenerationRequest) -> None:
@@ -216,7 +313,8 @@ class MainScreen(Screen):
         except RequestError:
             current = None
         app.push_screen(HistoryScreen(history_entries(app.history, app.paths.outputs), current,
-                                      lambda entry: read_entry(entry, app.library), app.save_entry),
+                                      lambda entry: read_entry(entry, app.library), app.save_entry,
+                                      self.use_source),
                         self._restore_entry)
 
     def action_open_png(self) -> None:
@@ -234,7 +332,8 @@ class MainScreen(Screen):
             return
         self.restore(entry.request, entry.unmatched, str(entry.path or "history"))
         if entry.image is not None:
-            self.image.show(entry.image, f"restored · seed {entry.request.seed}")
+            self.image.show(entry.image, f"restored · seed {entry.request.seed}", path=entry.path,
+                            source=entry.request.init_image)
 
     def restore(self, request: GenerationRequest, unmatched: list[str], where: str) -> None:
         notes = self.form.load(replace(request, batch_count=1), lock_seed=request.seed is not None)

@@ -1,6 +1,7 @@
 """The open dialog: a path field with Tab completion, a browser of the outputs folder, and paths pasted
 or dropped onto the terminal (quoted, file:// URLs, backslash-escaped spaces). The app loads the chosen
-image's recipe into the form (picotui's own PNGs, AUTOMATIC1111's PNG/JPEG/WebP, ...).
+image's recipe into the form (picotui's own PNGs, AUTOMATIC1111's PNG/JPEG/WebP, ...), or, opened for a
+source (`purpose="source"`), uses the image itself as img2img's source.
 
 Built on Textual's own Input and DirectoryTree: textual-fspicker is a whole dialog of its own (no paste
 handling, a second look to learn) and textual-autocomplete's dropdown would cover the browser; Tab
@@ -61,6 +62,21 @@ def complete_path(text: str) -> tuple[str, list[str]]:
     return completed, names
 
 
+def unreadable_image(path: Path) -> str | None:
+    """Why `path` cannot be a source picture (one line), or None when PIL reads it. The job checks it fully
+    (size, frames, colour mode) and says what to do; this catches the wrong file early."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except UnidentifiedImageError:
+        return f"{path.name} is not an image picotui can read: pick a PNG, JPEG or WebP."
+    except Exception as exc:  # OSError, a decompression bomb, a truncated file...
+        return f"{path.name} could not be read as an image ({exc.__class__.__name__}): pick another file."
+    return None
+
+
 class PathInput(Input):
     """The path field: Tab completes instead of moving on (shift+tab still moves back)."""
     BINDINGS = [Binding("tab", "complete", "Complete", show=False, id="open_complete")]
@@ -87,21 +103,31 @@ class ImageTree(DirectoryTree):
         return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() in IMAGE_SUFFIXES)]
 
 
+# what the dialog is opened for -> its title and the help topic of its path field
+PURPOSES = {
+    "recipe": ("Open an image and load its recipe (PNG, JPEG, WebP)", "open-path"),
+    "source": ("Choose the source image for img2img (PNG, JPEG, WebP)", "source-choose"),
+}
+
+
 class OpenPngModal(ModalScreen[Path | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="open_png_cancel")]
 
-    def __init__(self, start: Path | None = None):
+    def __init__(self, start: Path | None = None, purpose: str = "recipe"):
         super().__init__()
         self.start = start
+        self.purpose = purpose
 
     def compose(self) -> ComposeResult:
         start = self.start or getattr(getattr(self.app, "paths", None), "outputs", None) or Path.cwd()
         if not Path(start).is_dir():
             start = Path.cwd()
         with Vertical(id="open-box", classes="dialog"):
-            yield Static("Open an image and load its recipe (PNG, JPEG, WebP)", classes="dialog-title")
-            yield PathInput(placeholder="path, or paste / drop a file here (picotui, AUTOMATIC1111, ...)",
-                            id="open-path")
+            title, help_topic = PURPOSES[self.purpose]
+            yield Static(title, classes="dialog-title")
+            yield PathInput(placeholder="path, or paste / drop a file here" + (
+                " (picotui, AUTOMATIC1111, ...)" if self.purpose == "recipe" else ""),
+                id="open-path", classes=f"help-{help_topic}")
             yield Static("", id="open-candidates", classes="dim")
             yield Static("", id="open-error", classes="field-error")
             yield ImageTree(str(start), id="open-tree")
@@ -140,6 +166,10 @@ class OpenPngModal(ModalScreen[Path | None]):
         if not text or not path.is_file():
             self.query_one("#open-error", Static).update(plain(f"No such file: {text or '(empty)'} "
                                                                "(tab completes a path)", one_line=True))
+            return
+        problem = unreadable_image(path) if self.purpose == "source" else None
+        if problem:
+            self.query_one("#open-error", Static).update(plain(problem, one_line=True))
             return
         self.dismiss(path)
 

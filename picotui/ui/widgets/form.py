@@ -16,60 +16,21 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
 from picotui.engine.errors import RequestError
-from picotui.engine.request import (
-    BATCH_COUNT,
-    CFG,
-    CLIP_SKIP,
-    ENSD,
-    MAX_PROMPT_CHARS,
-    MAX_SEED,
-    NGMS,
-    STEPS,
-    TOKEN_MERGING,
-    VARIATION_STRENGTH,
-    GenerationRequest,
-)
+from picotui.engine.request import MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest
 from picotui.engine.sampling.noise import RNG_SOURCES
 from picotui.engine.sampling.samplers import SAMPLER_NAMES
 from picotui.engine.sampling.schedules import SCHEDULE_TYPES
 from picotui.ui import demo_size
 from picotui.ui.few_step_hint import FewStepHint
 from picotui.ui.text import escape_controls, file_options, has_controls, plain
-from picotui.ui.validators import Decimal, SizePair, WholeNumber, seed_validator, size_validator
+from picotui.ui.widgets.fields import INPUTS, labelled_input
 from picotui.ui.widgets.lora_rows import LoraPanel, LoraRow
+from picotui.ui.widgets.second_pass import SecondPass
 
 OWN_VAE = "__own__"
 DEMO = "demo"
 PRESETS = [("512×512", "512x512"), ("512×768 portrait", "512x768"), ("768×512 landscape", "768x512"),
            ("768×768", "768x768")]
-_INPUTS = {  # id -> (label, validator factory, max length)
-    "steps": ("Steps", lambda: WholeNumber("Steps", *STEPS), 3),
-    "cfg": ("CFG scale", lambda: Decimal("CFG scale", *CFG), 5),
-    "width": ("Width", lambda: size_validator("Width"), 4),
-    "height": ("Height", lambda: size_validator("Height"), 4),
-    "seed": ("Seed", seed_validator, 10),
-    "clip-skip": ("Clip skip", lambda: WholeNumber("Clip skip", *CLIP_SKIP), 1),
-    "batch": ("Batch count", lambda: WholeNumber("Batch count", *BATCH_COUNT), 3),
-    # A1111's noise controls (its "Extra" seed options and the ENSD setting)
-    "variation-seed": ("Variation seed", lambda: WholeNumber("Variation seed", 0, MAX_SEED, allow_empty=True), 10),
-    "variation-strength": ("Var. strength", lambda: Decimal("Variation strength", *VARIATION_STRENGTH), 5),
-    "seed-resize": ("Seed resize", lambda: SizePair("Seed resize from"), 9),
-    "ensd": ("ENSD", lambda: WholeNumber("ENSD", *ENSD), 10),
-    "tome": ("Token merging", lambda: Decimal("Token merging ratio", *TOKEN_MERGING), 4),
-    "ngms": ("NGMS", lambda: Decimal("NGMS", *NGMS), 5),
-}
-_EMPTY_OK = {"seed", "variation-seed", "seed-resize"}  # empty: random seed / random variation seed / off
-
-
-def _field(field_id: str, value: str) -> Vertical:
-    title, validator, max_length = _INPUTS[field_id]
-    return Vertical(Label(title, classes="field-label"),
-                    Input(value, id=field_id, validators=[validator()], max_length=max_length,
-                          placeholder={"seed": "random", "variation-seed": "random", "seed-resize": "off (WxH)"}.get(field_id, ""),
-                          valid_empty=field_id in _EMPTY_OK, compact=True, select_on_focus=True),
-                    Static("", id=f"{field_id}-error", classes="field-error"),
-                    classes="field", id=f"{field_id}-field")
-
 
 class JobForm(FewStepHint, VerticalScroll, can_focus=False):
     BINDINGS = [Binding("f6", "apply_few_step", "Few-step", show=False, priority=True, id="apply_few_step", tooltip="apply the settings the job's few-step LoRA "
@@ -121,17 +82,17 @@ class JobForm(FewStepHint, VerticalScroll, can_focus=False):
                 yield Label("Schedule type", classes="field-label")
                 yield Select([(n, n) for n in SCHEDULE_TYPES], id="schedule-type", allow_blank=False,
                              value=r.schedule_type, compact=True)
-            yield _field("steps", str(r.steps))
-            yield _field("cfg", f"{r.cfg:g}")
+            yield labelled_input("steps", str(r.steps))
+            yield labelled_input("cfg", f"{r.cfg:g}")
         with Horizontal(classes="row"):
-            yield _field("width", str(r.width))
-            yield _field("height", str(r.height))
+            yield labelled_input("width", str(r.width))
+            yield labelled_input("height", str(r.height))
             with Vertical(classes="field wide"):
                 yield Label("Size presets", classes="field-label")
                 yield Select(PRESETS, id="size-preset", prompt="presets", compact=True)
         yield Static("", id="size-note", classes="dim")
         with Horizontal(classes="row"):
-            yield _field("seed", "" if r.seed is None else str(r.seed))
+            yield labelled_input("seed", "" if r.seed is None else str(r.seed))
             with Vertical(classes="field"):
                 yield Label(" ", classes="field-label")
                 yield Checkbox("lock", self._initial_locked, id="seed-lock", compact=True)
@@ -139,8 +100,8 @@ class JobForm(FewStepHint, VerticalScroll, can_focus=False):
                 yield Label(" ", classes="field-label")
                 yield Button("new random", id="seed-random", compact=True)
         with Horizontal(classes="row"):
-            yield _field("clip-skip", str(r.clip_skip))
-            yield _field("batch", str(r.batch_count))
+            yield labelled_input("clip-skip", str(r.clip_skip))
+            yield labelled_input("batch", str(r.batch_count))
             with Vertical(classes="field wide"):
                 yield Label(" ", classes="field-label")
                 yield Button("Generate ^g", id="generate", variant="primary", compact=True)
@@ -150,14 +111,15 @@ class JobForm(FewStepHint, VerticalScroll, can_focus=False):
                 yield Label("RNG", classes="field-label")
                 yield Select([(n, n) for n in RNG_SOURCES], id="rng", allow_blank=False, value=r.rng, compact=True)
             for field_id, text in noise[:2]:
-                yield _field(field_id, text)
+                yield labelled_input(field_id, text)
         with Horizontal(classes="row"):
             for field_id, text in noise[2:]:
-                yield _field(field_id, text)
+                yield labelled_input(field_id, text)
         with Horizontal(classes="row"):  # A1111's speed settings (its "Optimizations" page), per job here
-            yield _field("tome", f"{r.token_merging_ratio:g}")
-            yield _field("ngms", f"{r.ngms:g}")
-        yield Static("", id="form-error")
+            yield labelled_input("tome", f"{r.token_merging_ratio:g}")
+            yield labelled_input("ngms", f"{r.ngms:g}")
+        yield SecondPass(r, id="second-pass")
+        yield Static("", id="form-error")  # shown only with a message (show_error)
 
     def on_mount(self) -> None:
         for spec in self._initial.loras:
@@ -213,7 +175,7 @@ class JobForm(FewStepHint, VerticalScroll, can_focus=False):
         return request
 
     def _build(self) -> GenerationRequest:
-        for field_id in _INPUTS:
+        for field_id in INPUTS:
             widget = self.query_one(f"#{field_id}", Input)
             result = widget.validate(widget.value)
             if result is not None and not result.is_valid:
@@ -237,7 +199,11 @@ class JobForm(FewStepHint, VerticalScroll, can_focus=False):
             variation_seed=int(value("variation-seed")) if value("variation-seed") else None,
             variation_strength=float(value("variation-strength")), seed_resize_from=value("seed-resize") or None,
             eta_noise_seed_delta=int(value("ensd")),
-            token_merging_ratio=float(value("tome")), ngms=float(value("ngms")))
+            token_merging_ratio=float(value("tome")), ngms=float(value("ngms")), **self.second_pass.fields())
+
+    @property
+    def second_pass(self) -> SecondPass:
+        return self.query_one(SecondPass)
 
     def next_request(self) -> GenerationRequest:
         """The request for a new job: unlocked -> a fresh random seed (shown in the field); locked -> the field's."""
@@ -247,7 +213,9 @@ class JobForm(FewStepHint, VerticalScroll, can_focus=False):
         return request
 
     def show_error(self, message: str) -> None:
-        self.query_one("#form-error", Static).update(plain(message, one_line=True))
+        error = self.query_one("#form-error", Static)
+        error.update(plain(message, one_line=True))
+        error.display = bool(message)  # no empty line at the form's end: at 140×45 the form fits without scrolling
 
     # ---- writing the form -------------------------------------------------------------------------
     def load(self, request: GenerationRequest, *, lock_seed: bool | None = None) -> list[str]:
@@ -277,6 +245,7 @@ class JobForm(FewStepHint, VerticalScroll, can_focus=False):
                 panel.add(spec.name, spec.weight, focus=False)
             if lock_seed is not None:
                 self.query_one("#seed-lock", Checkbox).value = lock_seed
+            self.second_pass.load(request)
         finally:
             self._quiet = False
         self.size_chosen = True  # a restored recipe's size is a chosen one
@@ -332,7 +301,7 @@ class JobForm(FewStepHint, VerticalScroll, can_focus=False):
     # ---- live behaviour ---------------------------------------------------------------------------
     @on(Input.Changed)
     def _validate_live(self, event: Input.Changed) -> None:
-        if event.input.id not in _INPUTS:
+        if event.input.id not in INPUTS:
             return
         result = event.validation_result
         error = "" if result is None or result.is_valid else result.failure_descriptions[0]
@@ -344,6 +313,8 @@ class JobForm(FewStepHint, VerticalScroll, can_focus=False):
             self.size_chosen = self.size_chosen or size != self._size_at_start
             self._sync_preset()
             self._demo_note()
+        if event.input.id in ("width", "height"):
+            self.second_pass.retitle()  # its title shows the hires size, which follows the first pass's
 
     @on(Input.Changed)
     @on(Select.Changed)

@@ -12,8 +12,10 @@ happens when Textual renders, on the app's thread, never on the worker thread th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.app import ComposeResult
-from textual.containers import Center, Container
+from textual.containers import Container, Horizontal
 from textual.widgets import Static
 
 from picotui.ui import graphics
@@ -30,6 +32,8 @@ class ImagePane(Container):
 
     DEFAULT_CSS = """
     ImagePane #image-guide { padding: 1 2; width: 100%; height: auto; }
+    ImagePane .picture-row { width: 1fr; height: auto; align-horizontal: center; }
+    ImagePane #source-picture { display: none; margin-right: 1; }
     """
 
     def __init__(self, empty: str = "No image yet: ctrl+g generates one.", **kwargs):
@@ -38,6 +42,9 @@ class ImagePane(Container):
         self.caption = ""
         self.empty = empty
         self.guide_lines: list[str] = [WELCOME]
+        self.path: Path | None = None  # the shown image's file (None: a preview, or not saved): what img2img can start from
+        self.source: str | None = None  # the img2img source the shown image was made from, drawn beside it
+        self._source_image = None  # that source, read with PIL (once per source)
 
     def compose(self) -> ComposeResult:
         yield Static(self._guide_text(), id="image-guide", markup=False)
@@ -46,7 +53,9 @@ class ImagePane(Container):
             yield Static("Images are not drawn (graphics: none). Finished images are saved in outputs/.",
                          id="image-none", classes="dim")
         else:
-            with Center(classes="picture-row"):  # the caption spans the pane, so center the picture itself
+            # the caption spans the pane, so center the pictures themselves; the source (img2img) on the left
+            with Horizontal(classes="picture-row"):
+                yield image_cls(None, id="source-picture")
                 yield image_cls(None, id="picture")
         yield Static(plain(self.empty, one_line=True), id="image-caption", classes="dim")
 
@@ -68,9 +77,12 @@ class ImagePane(Container):
     def on_mount(self) -> None:
         meter.attach(self.app)  # count every byte Textual writes, for the budget and F3
 
-    def show(self, image, caption: str, *, preview: bool = False) -> None:
+    def show(self, image, caption: str, *, preview: bool = False, path=None, source: str | None = None) -> None:
         """Draw `image` (a PIL image; None clears the picture) with a one-line caption (shown literally).
-        A `preview` frame is skipped when the preview budget is spent (the caption still moves on)."""
+        A `preview` frame is skipped when the preview budget is spent (the caption still moves on).
+        `path` is the image's file, `source` the img2img source it was made from (drawn beside it)."""
+        self.path = path
+        self._show_source(source if image is not None else None)
         self.caption = caption
         self.query_one("#image-caption", Static).update(plain(caption, one_line=True))
         self.query_one("#image-guide").display = image is None
@@ -99,8 +111,24 @@ class ImagePane(Container):
             if had_picture and any(a is not None and b is not None and a.value < b.value for a, b in zip(after, before)):
                 self._repaint_around()
         else:
-            self.query_one("#image-none", Static).update(
-                "no image" if image is None else f"image {image.width}×{image.height} (graphics: none)")
+            made = f" from source {Path(self.source).name}" if self.source else ""
+            self.query_one("#image-none", Static).update(plain(
+                "no image" if image is None else f"image {image.width}×{image.height}{made} (graphics: none)"))
+
+    def _show_source(self, source: str | None) -> None:
+        """Read the img2img source from its file (PIL; once per source) and draw it left of the picture;
+        nothing when the shown image has no source or its file cannot be read any more."""
+        if source != self.source:
+            self.source, self._source_image = source, _read_picture(source) if source else None
+        pictures = self.query("#source-picture")
+        if not pictures:
+            return
+        widget = pictures.first()
+        shown = self._source_image is not None
+        if widget.display != shown or widget.image is not self._source_image:
+            widget.display = shown
+            widget.image = self._source_image
+            self._repaint_around()
 
     def recaption(self, caption: str) -> None:
         """Change the caption, keeping the picture."""
@@ -147,15 +175,35 @@ class ImagePane(Container):
         return canvas
 
     def _fit(self) -> None:
-        """Size the picture widget to the largest box with the image's aspect ratio that fits the pane."""
+        """Size the picture widget to the largest box with the image's aspect ratio that fits the pane (half
+        the pane each, side by side, when the img2img source is shown too)."""
         pictures = self.query("#picture")
         if not pictures or self.image is None:
             return
-        picture = pictures.first()
-        cell_w, cell_h = graphics.cell_size()
         avail_w = max(1, self.content_size.width)
         avail_h = max(1, self.content_size.height - 1)  # the caption line
-        img_w, img_h = self.image.size
-        scale = min(avail_w * cell_w / img_w, avail_h * cell_h / img_h)
-        picture.styles.width = max(1, min(avail_w, round(img_w * scale / cell_w)))
-        picture.styles.height = max(1, min(avail_h, round(img_h * scale / cell_h)))
+        if self._source_image is not None:
+            avail_w = max(1, (avail_w - 1) // 2)  # the source's margin takes one column
+            _fit_into(self.query_one("#source-picture"), self._source_image, avail_w, avail_h)
+        _fit_into(pictures.first(), self.image, avail_w, avail_h)
+
+
+def _fit_into(picture, image, avail_w: int, avail_h: int) -> None:
+    """Size `picture` to the largest box of `image`'s aspect ratio within avail_w × avail_h cells."""
+    cell_w, cell_h = graphics.cell_size()
+    img_w, img_h = image.size
+    scale = min(avail_w * cell_w / img_w, avail_h * cell_h / img_h)
+    picture.styles.width = max(1, min(avail_w, round(img_w * scale / cell_w)))
+    picture.styles.height = max(1, min(avail_h, round(img_h * scale / cell_h)))
+
+
+def _read_picture(path: str):
+    """The file's pixels (decoded fully, so the file is closed), or None when it cannot be read."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None

@@ -33,12 +33,17 @@ class ProgressPanel(Vertical):
             bar.update(total=None)
         else:
             bar.update(total=100, progress=round(fraction * 100))
-        self._text(f"loading: {shorten(stage, 60)}", "loading")
+        # an Extras job's stages say what they do ("upscaling with X: tile 3/9"); a generation's are loads
+        self._text(shorten(stage, 70) if stage.startswith("upscaling") else f"loading: {shorten(stage, 60)}",
+                   "loading")
 
     def step(self, index: int, total: int, it_per_s: float, eta_s: float, image_index: int, batch: int,
-             evaluations: int = 0) -> None:
+             evaluations: int = 0, pass_text: str = "") -> None:
+        """One step done. With two passes (hires fix) the bar, the steps and the ETA are the running pass's
+        own, and the line says which pass it is ("hires pass 2/2")."""
         self.query_one(ProgressBar).update(total=total * batch, progress=image_index * total + index)
         image = f"image {image_index + 1}/{batch} · " if batch > 1 else ""
+        image += f"{pass_text} · " if pass_text else ""
         eta = f"{eta_s:.0f}s" if eta_s >= 1 else f"{eta_s:.1f}s"
         speed = f"{it_per_s:.2f} it/s" + (f" · {1 / it_per_s:.2f} s/step" if it_per_s > 0 else "")
         unet = f" · UNet {evaluations / index:g}/step" if evaluations and index else ""

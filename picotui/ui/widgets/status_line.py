@@ -10,11 +10,11 @@ from picotui.ui.text import plain, shorten
 STARTING = "engine: starting (torch loads in the background)"
 
 
-def status_text(status: EngineStatus | None) -> str:
+def status_text(status: EngineStatus | None, pass_text: str = "") -> str:
     if status is None:
         return STARTING
     # most useful first: a narrow terminal cuts the end (F3 shows everything)
-    parts = [f"engine: {status.state}"]
+    parts = [f"engine: {status.state}" + (f" · {pass_text}" if pass_text else "")]
     cost = (status.detail or {}).get("cost")
     if cost:  # the last image's s/step and UNet evaluations: what the settings cost
         parts.append(f"last image: {cost}")
@@ -36,6 +36,16 @@ class StatusLine(Static):
 
     def __init__(self, *, starting: bool, **kwargs):
         super().__init__(STARTING if starting else "engine: not started", markup=False, **kwargs)
+        self.status: EngineStatus | None = None
+        self.pass_text = ""  # "hires pass 2/2" while a two-pass image runs
 
     def show(self, status: EngineStatus) -> None:
-        self.update(plain(status_text(status), one_line=True))
+        self.status = status
+        self.update(plain(status_text(status, self.pass_text), one_line=True))
+
+    def show_pass(self, pass_text: str) -> None:
+        """Which pass of a two-pass image runs ("" when one pass, or none, runs)."""
+        if pass_text != self.pass_text:
+            self.pass_text = pass_text
+            if self.status is not None:
+                self.update(plain(status_text(self.status, pass_text), one_line=True))
