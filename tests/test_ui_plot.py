@@ -146,7 +146,7 @@ async def test_a_plot_goes_on_when_its_screen_is_closed(paths):
 
     app = PicoApp(paths, graphics_choice="none")
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_plot(pilot, "CFG scale: 1-8")  # 8 images of 2 steps each (a plot of steps 2-9 ran 44 steps)
+        await open_plot(pilot, "Steps: 2-9")
         await pilot.press("enter")
         await pilot.press("f4")  # back to the form; the plot goes on
         await pilot.pause()
