@@ -3,6 +3,9 @@ pasted or dropped onto the terminal (quoted, a file:// URL, escaped spaces) open
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 from paths_support import make_paths
 from PIL import Image
@@ -32,8 +35,15 @@ async def open_dialog(pilot):
     await pilot.pause()
 
 
-async def test_tab_completes_and_a_dropped_path_opens(tmp_path):
-    paths = make_paths(tmp_path)
+@pytest.fixture
+def short_tmp():
+    """A temporary folder with a short path: the test types it key by key (pytest's tmp_path is ~60 keys)."""
+    with tempfile.TemporaryDirectory(prefix="pt") as folder:
+        yield Path(folder)
+
+
+async def test_tab_completes_and_a_dropped_path_opens(short_tmp):
+    paths = make_paths(short_tmp)
     saved = save_png(Image.new("RGB", (64, 64)), paths.outputs, GenerationRequest(seed=11, steps=9), "castle one")
     castle = saved.rename(paths.outputs / "castle at dawn.png")
     (paths.outputs / "castles").mkdir()
