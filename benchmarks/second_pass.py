@@ -98,7 +98,7 @@ def measure_second_pass(root: Path, a: dict, helpers) -> dict:
                      for f in finished]
             steady = times[1:] or times
             rows.append({"label": label, "size": "x".join(map(str, finished[-1].image.size)),
-                         "s_per_image": sum(steady) / len(steady), "first_s": wall - sum(steady) * len(times[1:]),
+                         "s_per_image": sum(steady) / len(steady), "wall_s": wall,
                          "steps": steps, "unet_evaluations": finished[-1].unet_evaluations,
                          "mode": runner.plan.label, "estimate_gib": runner.plan.estimate_bytes / GIB,
                          "upscale_s": sum(f.timings.get("upscale", 0.0) for f in finished) / len(finished),

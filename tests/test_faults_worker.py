@@ -23,6 +23,7 @@ from worker_support import log_records, run, start_worker  # noqa: F401  (log_re
 from picotui.engine.events import Cancelled, EngineStatus, Failed, Finished, Loading, Notice, Step
 from picotui.engine.hardware import memory
 from picotui.engine.jobs import runner as jobs
+from picotui.engine.jobs import saving
 from picotui.engine.models.loading import ModelManager
 from picotui.engine.recipes import output
 
@@ -154,7 +155,7 @@ def test_cancel_at_each_phase_leaves_no_image_and_the_next_job_works(worker, pat
     elif phase == "decode":
         calls = _cancel_inside(worker, monkeypatch, AutoencoderKL, "decode")
     elif phase == "before save":  # while the A1111 text is being made, before the save starts
-        calls = _cancel_inside(worker, monkeypatch, jobs.JobRunner, "_parameters")
+        calls = _cancel_inside(worker, monkeypatch, saving, "recipe_text")
     else:  # the PNG is encoded and being written; its final name is not claimed yet
         calls = _cancel_inside(worker, monkeypatch, output, "encode_png")
     before = pngs(paths)

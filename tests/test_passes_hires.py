@@ -75,24 +75,29 @@ def first_pass_latents(components, width, height, seed):
     ((64, 64), dict(hires_scale=2.0), (0, 0)),  # 128x128: nothing to crop
     # "Hires resize" 128x128 from 64x96: the upscale covers it (128x192), then 8 latent rows off top and bottom
     ((64, 96), dict(hires_resize=(128, 128)), (0, 8)),
-    ((64, 64), dict(hires_scale=2.0, hires_prompt="a castle at night", hires_negative_prompt="fog"), (0, 0)),
+    # other prompts for the hires pass, and a batch: each picture's hires noise from its own seed
+    ((64, 64), dict(hires_scale=2.0, hires_prompt="a castle at night", hires_negative_prompt="fog", batch_count=2),
+     (0, 0)),
 ])
 def test_a_latent_hires_pass_is_diffusers_img2img_on_the_upscaled_first_pass(worker, paths, tiny_components, first,
                                                                              hires_kw, crop):
     width, height = first
-    _job, done = finished(worker, hires(width=width, height=height, hires_steps=3, **hires_kw))
-    assert done.image.size == (128, 128) and done.path.is_file()
-    assert (done.request.width, done.request.height) == first  # the recipe's Size is the first pass's (A1111)
-    # independently: interpolate as A1111 does (bilinear, to the uncropped hires size), crop centred, denoise
-    latents = first_pass_latents(tiny_components, width, height, seed=7)
-    up_w, up_h = (128, 128) if crop == (0, 0) else (128, 192)
-    up = torch.nn.functional.interpolate(latents, size=(up_h // 8, up_w // 8), mode="bilinear")
-    ty = crop[1]
-    up = up[:, :, ty // 2:up.shape[2] - (ty + 1) // 2, :]
-    expected = diffusers_hires_pass(tiny_components, up, prompt=hires_kw.get("hires_prompt", PROMPT),
-                                    negative=hires_kw.get("hires_negative_prompt", NEGATIVE), seed=7, steps=3,
-                                    strength=0.75, cfg=6.0)
-    assert_same_picture(done.image, expected)
+    job = run(worker, hires(width=width, height=height, hires_steps=3, **hires_kw))
+    done = worker.events.of(Finished, job)
+    assert [d.request.seed for d in done] == [7, 8][:hires_kw.get("batch_count", 1)]
+    for d in done:
+        assert d.image.size == (128, 128) and d.path.is_file()
+        assert (d.request.width, d.request.height) == first  # the recipe's Size is the first pass's (A1111)
+        # independently: interpolate as A1111 does (bilinear, to the uncropped hires size), crop centred, denoise
+        latents = first_pass_latents(tiny_components, width, height, seed=d.request.seed)
+        up_w, up_h = (128, 128) if crop == (0, 0) else (128, 192)
+        up = torch.nn.functional.interpolate(latents, size=(up_h // 8, up_w // 8), mode="bilinear")
+        ty = crop[1]
+        up = up[:, :, ty // 2:up.shape[2] - (ty + 1) // 2, :]
+        expected = diffusers_hires_pass(tiny_components, up, prompt=hires_kw.get("hires_prompt", PROMPT),
+                                        negative=hires_kw.get("hires_negative_prompt", NEGATIVE), seed=d.request.seed,
+                                        steps=3, strength=0.75, cfg=6.0)
+        assert_same_picture(d.image, expected)
 
 
 def test_a_lanczos_hires_pass_decodes_upscales_the_8bit_picture_and_encodes_it(worker, tiny_components):
@@ -116,6 +121,7 @@ def test_a_model_upscaler_runs_in_the_hires_pass_and_a_missing_one_fails_before_
     _job, done = finished(worker, hires(hires_upscaler="tiny-compact-2x", hires_scale=1.5, hires_steps=1))
     assert done.image.size == (96, 96) and engine.upscalers().runs == 1  # a 2x model once, then LANCZOS to 96
     assert engine.plan_size.upscaler and engine.plan_size.encode == (96, 96)
+    assert engine.plan.reason.endswith("; for 96x96, a VAE encode at 96x96, an upscaler model")  # what F3 shows
     job = run(worker, hires(hires_upscaler="4x-missing"))
     (failed,) = worker.events.of(Failed, job)
     assert "4x-missing" in failed.message and "\n" not in failed.message
@@ -139,7 +145,10 @@ def test_each_pass_has_its_own_step_events_and_a1111s_step_counts(worker):
     assert [s[:2] for s in steps_by_pass(worker.events, job)["hires pass"]] == [(1, 3), (2, 3), (3, 3)]
 
 
-def test_out_of_memory_in_the_hires_pass_retries_that_pass_only(worker, monkeypatch):
+@pytest.mark.parametrize("where", ["hires", "first"])
+def test_out_of_memory_in_the_hires_pass_retries_that_pass_only(worker, monkeypatch, where):
+    """In the hires pass: that pass again, the first pass kept. In the first pass: the whole image again, as for
+    any job. Either way the picture is the one a run without the error makes."""
     from diffusers import UNet2DConditionModel
 
     req = hires(seed=11)
@@ -148,9 +157,9 @@ def test_out_of_memory_in_the_hires_pass_retries_that_pass_only(worker, monkeypa
     calls = {"first": 0, "hires": 0, "fired": 0}
 
     def forward(self, sample, *args, **kwargs):
-        hires_call = sample.shape[-1] == 16  # 128 / 8: the hires pass
-        calls["hires" if hires_call else "first"] += 1
-        if hires_call and not calls["fired"]:
+        which = "hires" if sample.shape[-1] == 16 else "first"  # 128 / 8: the hires pass
+        calls[which] += 1
+        if which == where and not calls["fired"]:
             calls["fired"] += 1
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(self, sample, *args, **kwargs)
@@ -158,11 +167,15 @@ def test_out_of_memory_in_the_hires_pass_retries_that_pass_only(worker, monkeypa
     monkeypatch.setattr(UNet2DConditionModel, "forward", forward)
     try:
         job, done = finished(worker, req)
-        assert [n.message for n in worker.events.of(Notice, job) if "Out of GPU memory" in n.message] == [
-            "Out of GPU memory in the hires pass at 128x128: trying that pass again with text encoder offload "
-            "(the first pass is kept)."]
-        assert calls == {"first": 3, "hires": 1 + 3, "fired": 1}  # the first pass ran once
-        assert [s[0] for s in steps_by_pass(worker.events, job)["first pass"]] == [1, 2, 3]
+        notices = [n.message for n in worker.events.of(Notice, job) if "Out of GPU memory" in n.message]
+        first_steps = [s[0] for s in steps_by_pass(worker.events, job)["first pass"]]
+        if where == "hires":
+            assert notices == ["Out of GPU memory in the hires pass at 128x128: trying that pass again with text "
+                               "encoder offload (the first pass is kept)."]
+            assert calls == {"first": 3, "hires": 1 + 3, "fired": 1} and first_steps == [1, 2, 3]  # first pass once
+        else:
+            assert notices == ["Out of GPU memory at 64x64: trying again with text encoder offload."]
+            assert calls == {"first": 1 + 3, "hires": 3, "fired": 1} and first_steps == [1, 2, 3]
         worker.events.wait(lambda items: any(isinstance(e, EngineStatus) and e.job_id == job and e.state == "idle"
                                              for e in items))
         assert worker.events.of(EngineStatus, job)[-1].memory_mode == "text encoder offload"

@@ -93,9 +93,15 @@ def test_img2img_from_a_png_is_diffusers_img2img_and_the_recipe_names_the_source
 
 def test_a_relative_path_is_read_from_the_current_directory_and_strength_1_redraws_all(worker, sources, monkeypatch):
     monkeypatch.chdir(sources)
-    job = run(worker, img2img("source.png", resize_mode="Just resize (latent upscale)", denoising_strength=1.0))
+    digest = hashlib.sha256((sources / "source.png").read_bytes()).hexdigest()[:10]
+    job = run(worker, img2img("source.png", resize_mode="Just resize (latent upscale)", denoising_strength=1.0,
+                              init_image_hash="0123456789"))  # a recipe made from another picture
     (done,) = worker.events.of(Finished, job)
     assert done.image.size == (64, 64) and done.request.init_image == "source.png"
+    assert done.request.init_image_hash == digest
+    assert [n.message for n in worker.events.of(Notice, job)] == [
+        f"source.png is not the picture this recipe was made from (hash 0123456789, now {digest}): the result will "
+        f"differ."]
     assert [s[:2] for s in steps_by_pass(worker.events, job)[""]] == [(1, 4), (2, 4), (3, 4), (4, 4)]  # int(.999*4)+1
 
 

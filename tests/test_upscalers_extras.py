@@ -110,3 +110,16 @@ def test_picotui_upscale_takes_several_files_and_goes_on_past_a_bad_one(setup, m
     assert [Path(p).name for p in out.splitlines()] == ["draft-Lanczos.png", "draft-Lanczos-1.png"]
     assert err.splitlines() == ["picotui: dot.png is only 1x1 pixels: a source picture needs at least 16 pixels a "
                                 "side."]
+
+
+def test_a_jpeg_recipe_moves_into_the_png(setup, monkeypatch, capsys, tmp_path):
+    base, _nets = setup
+    text = "a corgi\nSteps: 4, Sampler: Euler, Seed: 7, Size: 48x40"
+    exif = Image.Exif()  # A1111's JPEG: piexif's UserComment, "UNICODE\0" then big-endian UTF-16
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\0" + text.encode("utf-16-be")
+    Image.new("RGB", (48, 40), (30, 60, 90)).save(tmp_path / "draft.jpg", exif=exif)
+    code, out, err = run_cli(base, monkeypatch, capsys, str(tmp_path / "draft.jpg"), "--scale", "2",
+                             "--output", str(tmp_path))
+    assert code == 0, err
+    with Image.open(out) as saved:
+        assert saved.text["parameters"] == text

@@ -76,6 +76,41 @@ def test_tiled_equals_untiled_away_from_the_seams(tree, library):
     assert np.abs(out - ref).max() < 64  # the seams blend, they do not jump
 
 
+def test_seams_blend_as_combine_grid(tree, library):
+    # A1111's upscale_with_model written out on a float canvas: split_grid's tiles; in each row every tile after
+    # the first fades in over its first overlap*scale columns (mask r/overlap), then each row after the first
+    # fades in over the rows above the same way; the rest of a tile or row replaces what was there.
+    import torch
+    from upscaler_support import to_tensor
+
+    net = tree[1]["tiny-compact-2x"]
+    image, tile, overlap, s = noise(112, 88, seed=2), 48, 8, 2
+    pixels = to_tensor(image)
+    xs, ys = [0, 32, 64], [0, 40]  # split_grid: ceil((112-8)/40) = 3 columns 32 apart, ceil((88-8)/40) = 2 rows
+    canvas = torch.zeros(3, 88 * s, 112 * s)
+    fade = overlap * s
+    ramp = torch.arange(fade) / fade
+    with torch.no_grad():
+        for y in ys:
+            row = torch.zeros(3, tile * s, 112 * s)
+            for x in xs:
+                out = net(pixels[..., y:y + tile, x:x + tile])[0].clamp(0, 1)
+                if x:
+                    row[:, :, x * s:x * s + fade] = row[:, :, x * s:x * s + fade] * (1 - ramp) + out[:, :, :fade] * ramp
+                    row[:, :, x * s + fade:(x + tile) * s] = out[:, :, fade:]
+                else:
+                    row[:, :, :tile * s] = out
+            if y:
+                band = canvas[:, y * s:y * s + fade]
+                canvas[:, y * s:y * s + fade] = band * (1 - ramp[:, None]) + row[:, :fade] * ramp[:, None]
+                canvas[:, y * s + fade:(y + tile) * s] = row[:, fade:]
+            else:
+                canvas[:, :tile * s] = row
+    expected = canvas.flip(0).permute(1, 2, 0).numpy() * 255
+    out = Upscalers(library, tile=tile, overlap=overlap).upscale(image, 2, "tiny-compact-2x")
+    assert np.abs(np.asarray(out, np.float32) - expected).max() <= 0.51
+
+
 def test_a1111_upscale_loop_runs_the_model_until_big_enough(library):
     upscalers = Upscalers(library, tile=4096)  # one model call per run
     image = noise(52, 40)
@@ -203,9 +238,10 @@ def test_the_model_only_ever_sees_one_default_tile(library):
     assert seen == [(1, 3, 192, 192)] * 6  # 3 columns x 2 rows (split_grid with overlap 8)
 
 
+@pytest.mark.filterwarnings("ignore:torch.meshgrid")  # spandrel's SwinIR, not ours
 def test_upscalers_the_header_cannot_name_are_named_by_spandrel_once(tmp_path):
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import load_file, save_file
     from spandrel.architectures.SwinIR import SwinIR
 
     from picotui.engine.upscaling.describe import describe_upscalers, unnamed_upscalers
@@ -227,8 +263,26 @@ def test_upscalers_the_header_cannot_name_are_named_by_spandrel_once(tmp_path):
         denoise = found["swinir-denoise.safetensors"]
         assert not denoise.usable and denoise.reason.startswith("swinir-denoise.safetensors is a restoration model")
         assert unnamed_upscalers(lib) == []
-    out = Upscalers(library).upscale(noise(40, 24), 2, "swinir-2x")  # and it runs, tiled, padded to its window
-    assert out.size == (80, 48)
+    # A1111 tiles SwinIR with tiled_upscale_2: square tiles of min(tile, w, h), starts every tile - overlap plus
+    # one flush with the edge, overlaps averaged. Written out here with the model run on each tile directly.
+    import torch
+    from upscaler_support import to_tensor
+
+    net = SwinIR(img_size=16, in_chans=3, embed_dim=12, depths=[1], num_heads=[2], window_size=4, upscale=2,
+                 upsampler="pixelshuffledirect", img_range=1.0).eval()
+    net.load_state_dict(load_file(str(folder / "swinir-2x.safetensors")))
+    image = noise(40, 28)
+    pixels, tile = to_tensor(image), 16
+    total, count = torch.zeros(1, 3, 56, 80), torch.zeros(1, 1, 56, 80)
+    with torch.no_grad():
+        for y in (0, 12):  # range(0, 28 - 16, 12) + [28 - 16]
+            for x in (0, 12, 24):  # range(0, 40 - 16, 12) + [40 - 16]
+                total[..., 2 * y:2 * (y + tile), 2 * x:2 * (x + tile)] += net(pixels[..., y:y + tile, x:x + tile]).clamp(0, 1)
+                count[..., 2 * y:2 * (y + tile), 2 * x:2 * (x + tile)] += 1
+    expected = (total / count)[0].flip(0).permute(1, 2, 0).numpy() * 255
+    out = Upscalers(library, tile=tile, overlap=4).upscale(image, 2, "swinir-2x")
+    assert out.size == (80, 56)
+    assert np.abs(np.asarray(out, np.float32) - expected).max() <= 0.51
 
 
 def test_files_a1111_downloads_go_by_a1111_names(tree, tmp_path):
@@ -243,3 +297,32 @@ def test_files_a1111_downloads_go_by_a1111_names(tree, tmp_path):
     assert upscalers.resolve("R-ESRGAN 4x+").name == upscalers.resolve("RealESRGAN_x4plus").name == \
         "RealESRGAN_x4plus.safetensors"
     assert upscalers.upscale(noise(16, 16), 4, "r-esrgan 4x+").size == (64, 64)
+
+
+def test_results_beyond_16384_pixels_are_refused_before_any_work(library):
+    upscalers = Upscalers(library)
+    with pytest.raises(RequestError, match="makes 19200x19200; picotui makes pictures up to 16384"):
+        upscalers.upscale(noise(64, 64), 300, "Lanczos")
+    with pytest.raises(RequestError, match="would make 16800x64 on the way to 6296x24"):
+        upscalers.upscale(noise(4200, 16), 1.5, "tiny-esrgan-4x")  # the 4x model's step is the large one
+
+
+def test_a_broken_torchvision_falls_back_to_the_architectures_alone(tmp_path):
+    # A torchvision that does not match torch (what pip leaves beside a CPU torch) fails on import: the full
+    # `import spandrel` fails with it, and picotui loads the architectures without spandrel's __init__.
+    import subprocess
+    import sys
+
+    from cli_support import ROOT
+
+    (tmp_path / "torchvision").mkdir()
+    (tmp_path / "torchvision" / "__init__.py").write_text("raise ImportError('torchvision built for another torch')\n")
+    code = ("from picotui.engine.upscaling.architectures import registry\n"
+            "reg = registry()\n"
+            "from spandrel.architectures.ESRGAN import ESRGAN\n"
+            "d = reg.load(ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=4).state_dict())\n"
+            "print(d.architecture.id, d.scale, 'ESRGAN' in [a.architecture.id for a in reg])\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT}:{tmp_path}"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["ESRGAN", "4", "True"]

@@ -126,14 +126,17 @@ def estimate_peak(width: int, height: int, *, text_encoder_offload=False, vae_ti
         if vae_tiling and encode[0] * encode[1] > VAE_TILE_PIXELS:
             encode_work = VAE_ENCODE_WORK_512
         vae_work = max(vae_work, encode_work)
-    upscale_work = UPSCALER_WEIGHTS + UPSCALER_TILE_WORK if upscaler else 0.0  # its own model, beside ours
+    # An upscaler model stays loaded for the next picture (upscaling.Upscalers keeps it): resident throughout,
+    # its tile's working memory only while it runs.
+    upscaler_weights = UPSCALER_WEIGHTS if upscaler else 0.0
+    upscale_work = UPSCALER_TILE_WORK if upscaler else 0.0
     if sequential_offload:
-        return LARGEST_LAYER + max(unet_work, vae_work, upscale_work)
+        return LARGEST_LAYER + upscaler_weights + max(unet_work, vae_work, upscale_work)
     if model_offload:  # one model resident at a time
-        return max(UNET_WEIGHTS + unet_work, VAE_WEIGHTS + vae_work, TEXT_ENCODER_WEIGHTS + 0.05 * GIB,
-                   upscale_work)
+        return upscaler_weights + max(UNET_WEIGHTS + unet_work, VAE_WEIGHTS + vae_work,
+                                      TEXT_ENCODER_WEIGHTS + 0.05 * GIB, upscale_work)
     weights = UNET_WEIGHTS + VAE_WEIGHTS + (0 if text_encoder_offload else TEXT_ENCODER_WEIGHTS)
-    return weights + max(unet_work, vae_work, upscale_work)
+    return weights + upscaler_weights + max(unet_work, vae_work, upscale_work)
 
 
 def _candidates(width: int, height: int) -> list[MemoryPlan]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from picotui.engine.errors import JobCancelled, PicoError, SaveError, is_out_of_memory, one_line
 from picotui.engine.events import Finished, Loading, Notice
+from picotui.engine.recipes.foreign import exif_texts, is_exif_image
 from picotui.engine.recipes.infotext import number, quote
 from picotui.engine.recipes.png_text import read_png_text
 from picotui.engine.upscaling.request import UpscaleRequest
@@ -50,6 +51,15 @@ def upscale_picture(request: UpscaleRequest, upscalers: Upscalers, is_cancelled=
     return result, info, notices
 
 
+def source_texts(path: Path) -> dict[str, str]:
+    """The recipe texts the source carries, as PNG chunk names: a PNG's text chunks; a JPEG's or WebP's A1111
+    "parameters" (EXIF UserComment) and ComfyUI texts (as A1111's read_info_from_image keeps them)."""
+    try:
+        return exif_texts(path) if is_exif_image(path) else read_png_text(path)
+    except PicoError:
+        return {}  # a picture without readable texts keeps none
+
+
 def infotext(info: dict) -> str:
     return ", ".join(f"{k}: {quote(v)}" for k, v in info.items())
 
@@ -61,12 +71,8 @@ def save_upscaled(image, request: UpscaleRequest, text: str, outputs_dir: Path) 
 
     folder = Path(request.output_dir) if request.output_dir else Path(outputs_dir) / "extras"
     chunks = PngInfo()
-    try:
-        kept = read_png_text(request.source) if request.source.suffix.lower() == ".png" else {}
-    except PicoError:
-        kept = {}
-    for key, value in kept.items():
-        if key not in ("postprocessing", "extras"):
+    for key, value in source_texts(request.source).items():
+        if key not in ("postprocessing", "extras") and value:
             chunks.add_text(key, value)
     chunks.add_text("postprocessing", text)
     chunks.add_text("extras", text)
@@ -109,6 +115,7 @@ def run_upscale_job(engine, job_id: int, request: UpscaleRequest, is_cancelled, 
     """The worker's Extras job: events Loading, Notice(s), Finished (image and path). Out of GPU memory becomes
     one Failed line (the generation's memory plan is not the upscaler's: tiles already keep memory flat)."""
     started = time.perf_counter()
+    engine.library.scan()  # files dropped in since the last job are found (cheap: headers are cached)
     upscalers = _runner_upscalers(engine)
     emit(Loading(job_id, f"upscaling with {request.upscaler}", 0.0))
 

@@ -135,6 +135,9 @@ class JobRunner:
         second_pass.check_strength(request)  # before anything loads
         source = second_pass.open_source(request.init_image, self.warn) if request.init_image else None
         if source is not None:  # the recipe names the exact source file, never embeds it
+            if request.init_image_hash and request.init_image_hash != source.hash:  # a recipe run again
+                self.warn(f"{source.path.name} is not the picture this recipe was made from (hash "
+                          f"{request.init_image_hash}, now {source.hash}): the result will differ.")
             request = replace(request, init_image_hash=source.hash)
         seeds = request.seeds()
         self.job_request, self.images_done = request, 0
@@ -333,6 +336,9 @@ class JobRunner:
         plan = choose_memory_plan(free, total, width, height, self.choice.capability, override=self.memory_mode,
                                   at_least=self.min_mode, encode=size.encode, upscaler=size.upscaler)
         self.plan_size = size
+        job = self.job_request
+        if plan.mode != "cpu" and job is not None and (size.encode or (width, height) != (job.width, job.height)):
+            plan = replace(plan, reason=f"{plan.reason}; for {second_pass.size_words(size)}")  # F3 says why
         if plan.mode != "cpu":
             if not same_layout(pipe, plan):
                 self.emit(Loading(self.job_id, f"placing models on {self.choice.device} ({plan.label})", 0.9))

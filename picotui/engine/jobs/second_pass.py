@@ -126,6 +126,14 @@ def job_size(request, source: Source | None) -> JobSize:
     return JobSize(width, height, encode=(hires_w, hires_h), upscaler=model_upscaler(request.hires_upscaler))
 
 
+def size_words(size: JobSize) -> str:
+    """What a second-pass job's plan was chosen for, in words (the status line's reason)."""
+    words = f"{size.width}x{size.height}"
+    if size.encode:
+        words += f", a VAE encode at {size.encode[0]}x{size.encode[1]}"
+    return words + (", an upscaler model" if size.upscaler else "")
+
+
 # ---- hires fix -----------------------------------------------------------------------------------
 
 def hires_prompts(request, prompt: str, negative: str, loras) -> tuple[str, str, list[str]]:

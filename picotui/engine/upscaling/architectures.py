@@ -45,6 +45,14 @@ def _ensure_package() -> None:
     spec = importlib.util.find_spec("spandrel")
     if spec is None:
         raise SpandrelMissing(SPANDREL_MISSING)
+    if importlib.util.find_spec("torchvision") is not None:  # a user's full install: the real package, so
+        try:                                                  # any other code in the process sees it whole
+            importlib.import_module("spandrel")
+            return
+        except Exception as exc:  # a torchvision that does not match torch: fall back to the parts we need
+            log.info("import spandrel failed (%s); loading its architectures without its __init__", exc)
+            for name in [m for m in sys.modules if m == "spandrel" or m.startswith("spandrel.")]:
+                del sys.modules[name]
     sys.modules["spandrel"] = importlib.util.module_from_spec(spec)  # not executed: only its path is needed
 
 

@@ -4,7 +4,8 @@ Every file that cannot be used is one RequestError line. The limits: at least MI
 picture has nothing to build on) and at most MAX_SIDE (checked from the header, before any pixel is decoded: a
 20000x20000 PNG is refused in milliseconds, not after filling the memory). What is converted, with a notice:
 an animated GIF/WebP/APNG gives its first frame (as A1111 does); transparency is flattened onto white (A1111's
-img2img flattens onto its img2img_background_color, white by default); CMYK is converted to RGB; 16-bit
+img2img image box hands it RGBA, whatever the file's mode, and images.flatten puts that onto
+img2img_background_color, white by default); CMYK is converted to RGB; 16-bit
 grayscale is scaled to 8 bits (PIL's own conversion clips it to white). Grayscale and palette pictures become
 RGB silently. The EXIF orientation a phone writes is applied, so the picture is the way up people see it.
 """
@@ -45,6 +46,9 @@ def open_source_image(path) -> tuple:
         raise RequestError(f"{name} cannot be read (permission denied): check the file's permissions.") from None
     except OSError as exc:
         raise RequestError(f"{name} cannot be read ({exc.strerror or exc}): check the file.") from None
+    except Exception as exc:  # a hostile header can fail in the parser in other ways (huge text chunks...)
+        raise RequestError(f"{name} cannot be read as a picture ({type(exc).__name__}): save it again as a PNG or "
+                           f"JPEG.") from None
     with image:
         width, height = image.size
         if max(width, height) > MAX_SIDE:
@@ -52,11 +56,11 @@ def open_source_image(path) -> tuple:
         if min(width, height) < MIN_SIDE:
             raise RequestError(f"{name} is only {width}x{height} pixels: a source picture needs at least "
                                f"{MIN_SIDE} pixels a side.")
-        frames = getattr(image, "n_frames", 1)
-        if frames > 1:
-            image.seek(0)
-            notices.append(f"{name} is animated ({frames} frames): using its first frame.")
         try:
+            frames = getattr(image, "n_frames", 1)
+            if frames > 1:
+                image.seek(0)
+                notices.append(f"{name} is animated ({frames} frames): using its first frame.")
             image.load()
         except OSError as exc:
             text = str(exc)
@@ -65,7 +69,11 @@ def open_source_image(path) -> tuple:
         except Exception as exc:  # a malformed file can fail in the decoder in other ways
             raise RequestError(f"{name} cannot be decoded ({type(exc).__name__}): save or download it "
                                f"again.") from None
-        rgb = _to_rgb(image, name, notices)
+        try:
+            rgb = _to_rgb(image, name, notices)
+        except (ValueError, OSError) as exc:  # modes PIL cannot turn into RGB (LAB, HSV from a TIFF...)
+            raise RequestError(f"{name} uses the {image.mode} color mode, which picotui cannot convert "
+                               f"({exc}): save it as an RGB PNG or JPEG.") from None
     return _upright(rgb), notices
 
 

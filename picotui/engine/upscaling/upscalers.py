@@ -2,7 +2,9 @@
 
 Built in, always there without a model file: "None", "Lanczos", "Nearest" (modules/upscaler.py), and the
 "Latent" family for hires fix, which works on latents (engine/sampling/img2img.py) and is only named here.
-Every usable file of the library's upscaler kind is offered by its file stem, as A1111 names ESRGAN models.
+Every usable file of the library's upscaler kind is offered by its file stem, as A1111 names ESRGAN models (the
+files A1111 downloads itself by A1111's names, see A1111_MODEL_FILES). Models run tiled (tiling.py), in fp16 where
+the card and the architecture allow it, again in fp32 if fp16 overflows; results are capped at MAX_SIDE.
 
 `Upscalers.upscale` is A1111's Upscaler.upscale: the target is int(w * scale) // 8 * 8 by int(h * scale) // 8 * 8;
 the upscaler runs up to three times until the picture is at least that large (a 4x model asked for 2x runs once;
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 BUILTIN = ("None", "Lanczos", "Nearest")
 LATENT = tuple(LATENT_UPSCALE_MODES)  # A1111's shared.latent_upscale_modes, in its order
 MAX_RUNS = 3  # A1111: at most three passes of the model
+MAX_SIDE = 16384  # results (and a model's steps on the way) beyond this would need gigabytes of RAM
 # The names A1111 gives the model files it downloads itself (modules/realesrgan_model.py, esrgan_model.py,
 # swinir_model.py, dat_model.py): its recipes say "Hires upscaler: R-ESRGAN 4x+", meaning RealESRGAN_x4plus.pth.
 # Such a file is offered under A1111's name, so recipes written here read the same as A1111's, and either name
@@ -172,11 +175,21 @@ class Upscalers:
         if dest[0] < 1 or dest[1] < 1:
             raise RequestError(f"Scale {scale:g} makes {image.width}x{image.height} smaller than 8 pixels a side: "
                                f"use a larger scale.")
+        if max(dest) > MAX_SIDE:
+            raise RequestError(f"Upscaling {image.width}x{image.height} by {scale:g} makes {dest[0]}x{dest[1]}; "
+                               f"picotui makes pictures up to {MAX_SIDE} pixels a side: use a smaller scale.")
         builtin = builtin_name(name)
         self.runs = 0
         self.notices = []
         if builtin is None:
-            run = lambda im: self._run_model(name, im, is_cancelled, on_tile)  # noqa: E731
+            model_scale = self.model(name).scale
+
+            def run(im):
+                if max(im.size) * model_scale > MAX_SIDE:  # before the model makes it, not after
+                    raise RequestError(f"The {model_scale}x upscaler would make {im.width * model_scale}x"
+                                       f"{im.height * model_scale} on the way to {dest[0]}x{dest[1]}; picotui makes "
+                                       f"pictures up to {MAX_SIDE} pixels a side: use a 2x model, or Lanczos.")
+                return self._run_model(name, im, is_cancelled, on_tile)
         elif builtin == "None":
             run = lambda im: im  # noqa: E731
         else:
