@@ -46,11 +46,14 @@ class Decimal(Validator):
 
 
 class SizePair(Validator):
-    """WIDTHxHEIGHT in pixels (e.g. 512x768), or empty for off: A1111's "Seed resize from"."""
+    """WIDTHxHEIGHT in pixels, or empty for off. A1111's "Seed resize from" (e.g. 512x768), or with
+    `zero_follows` its hires "Resize width/height to", where one side 0 follows the other through the first
+    pass's aspect ratio (empty: upscale by the factor instead)."""
 
-    def __init__(self, label: str):
+    def __init__(self, label: str, *, zero_follows: bool = False):
         super().__init__()
         self.label = label
+        self.zero_follows = zero_follows
 
     def validate(self, value: str) -> ValidationResult:
         text = value.strip().lower().replace("×", "x")
@@ -58,8 +61,14 @@ class SizePair(Validator):
             return self.success()
         width, sep, height = text.partition("x")
         if not sep or not width.strip().isdigit() or not height.strip().isdigit():
+            if self.zero_follows:
+                return self.failure(f"{self.label}: WIDTHxHEIGHT like 1024x1024 (0 follows the other side), "
+                                    "or empty to upscale by the factor.")
             return self.failure(f"{self.label}: WIDTHxHEIGHT like 512x768, or empty for off.")
-        if not all(64 <= int(n) <= 4096 for n in (width, height)):
+        sides = [int(width), int(height)]
+        if self.zero_follows and (sides == [0, 0] or not all(n == 0 or 64 <= n <= 4096 for n in sides)):
+            return self.failure(f"{self.label}: each side 64–4096, or 0 for one side to follow the other.")
+        if not self.zero_follows and not all(64 <= n <= 4096 for n in sides):
             return self.failure(f"{self.label}: each side 64–4096.")
         return self.success()
 
@@ -70,25 +79,3 @@ def size_validator(label: str) -> WholeNumber:
 
 def seed_validator() -> WholeNumber:
     return WholeNumber("Seed", 0, MAX_SEED, allow_empty=True)
-
-
-class HiresSize(Validator):
-    """A1111's hires "Resize width/height to": WIDTHxHEIGHT, either side 0 to follow the other through the
-    first pass's aspect ratio; empty: upscale by the factor instead."""
-
-    def __init__(self, label: str):
-        super().__init__()
-        self.label = label
-
-    def validate(self, value: str) -> ValidationResult:
-        text = value.strip().lower().replace("×", "x")
-        if not text:
-            return self.success()
-        width, sep, height = text.partition("x")
-        if not sep or not width.strip().isdigit() or not height.strip().isdigit():
-            return self.failure(f"{self.label}: WIDTHxHEIGHT like 1024x1024 (0 follows the other side), "
-                                "or empty to upscale by the factor.")
-        sides = [int(width), int(height)]
-        if sides == [0, 0] or not all(n == 0 or 64 <= n <= 4096 for n in sides):
-            return self.failure(f"{self.label}: each side 64–4096, or 0 for one side to follow the other.")
-        return self.success()

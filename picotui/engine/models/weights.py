@@ -122,15 +122,15 @@ class TensorSource:
         self._dict = None
 
 
-def load_pickle(path: Path, allow_pickle: bool) -> dict:
-    """A .ckpt/.pt state dict via torch.load(weights_only=True); refused unless the user opted in."""
+def unpickle_weights(path: Path, allow_pickle: bool):
+    """What a .ckpt/.pt/.pth file holds, via torch.load(weights_only=True); refused unless the user opted in."""
     if not allow_pickle:
-        raise ModelError(f"{path.name} is a pickle file (.ckpt/.pt), which can run code when opened. Prefer the "
-                         f".safetensors version; to load it anyway, start picotui with --allow-pickle.")
+        raise ModelError(f"{path.name} is a pickle file ({path.suffix}), which can run code when opened. Prefer "
+                         f"the .safetensors version; to load it anyway, start picotui with --allow-pickle.")
     import torch
 
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        return torch.load(str(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ModelError(f"{path} does not exist: check the name, or rescan the models folder.") from None
     except Exception as exc:
@@ -138,6 +138,11 @@ def load_pickle(path: Path, allow_pickle: bool) -> dict:
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{path.name} could not be loaded safely ({first[:120]}); use a .safetensors file.") from None
+
+
+def load_pickle(path: Path, allow_pickle: bool) -> dict:
+    """A .ckpt/.pt state dict's top-level tensors (unpickle_weights)."""
+    obj = unpickle_weights(path, allow_pickle)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]  # Lightning-style checkpoints wrap the weights
     if not isinstance(obj, dict):

@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from picotui.engine.errors import OutOfMemory, PicoError, is_out_of_memory
-from picotui.engine.hardware.memory import out_of_memory_message
+from picotui.engine.errors import PicoError
+from picotui.engine.sampling.generate import vae_guard
 
 log = logging.getLogger("picotui.encode")
 
@@ -48,30 +48,18 @@ def encode(pipe, image, *, on_notice: Callable[[str], None] = lambda message: No
     width, height = image.size
     pixels = image_to_pixels(image).to(pipe._execution_device)
     latent_shaped = pixels[..., ::8, ::8]  # what fp32_decoding measures to decide on tiling
-    try:
-        with torch.no_grad():
-            fp16 = vae.dtype == torch.float16
-            known = fp16 and needs_fp32(vae)  # this VAE failed in fp16 before: straight to fp32
-            mean = None if known else _posterior_mean(vae, pixels)
-            if mean is None or (fp16 and not torch.isfinite(mean).all()):
-                if mean is not None:  # said once per VAE; later images go straight to fp32
-                    log.warning("fp16 VAE encode gave NaN; retrying in fp32")
-                    on_notice(ENCODE_NAN_NOTICE)
-                    remember_fp32(vae)
-                with fp32_decoding(vae, latent_shaped):
-                    mean = _posterior_mean(vae, pixels.float())
-            if not torch.isfinite(mean).all():
-                raise PicoError("The VAE produced NaN values encoding the image even in fp32: pick another VAE "
-                                "(e.g. vae-ft-mse) or the checkpoint's own.", kind="nan")
-            return mean.float() * vae.config.scaling_factor
-    except PicoError:
-        raise
-    except Exception as exc:
-        if is_out_of_memory(exc):
-            raise OutOfMemory(out_of_memory_message(width, height)) from None
-        raise
-    finally:
-        try:
-            pipe.maybe_free_model_hooks()
-        except Exception:
-            log.debug("maybe_free_model_hooks failed after encode", exc_info=True)
+    with vae_guard(pipe, width, height, "encode"), torch.no_grad():
+        fp16 = vae.dtype == torch.float16
+        known = fp16 and needs_fp32(vae)  # this VAE failed in fp16 before: straight to fp32
+        mean = None if known else _posterior_mean(vae, pixels)
+        if mean is None or (fp16 and not torch.isfinite(mean).all()):
+            if mean is not None:  # said once per VAE; later images go straight to fp32
+                log.warning("fp16 VAE encode gave NaN; retrying in fp32")
+                on_notice(ENCODE_NAN_NOTICE)
+                remember_fp32(vae)
+            with fp32_decoding(vae, latent_shaped):
+                mean = _posterior_mean(vae, pixels.float())
+        if not torch.isfinite(mean).all():
+            raise PicoError("The VAE produced NaN values encoding the image even in fp32: pick another VAE "
+                            "(e.g. vae-ft-mse) or the checkpoint's own.", kind="nan")
+        return mean.float() * vae.config.scaling_factor

@@ -17,6 +17,7 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from picotui.engine.errors import JobCancelled, OutOfMemory, PicoError, is_out_of_memory
@@ -349,30 +350,12 @@ def to_8bit(decoded):
     return Image.fromarray((255.0 * np.moveaxis(unit.cpu().numpy(), 0, 2)).astype(np.uint8))
 
 
-def decode(pipe, latents, *, on_notice: Callable[[str], None] = lambda message: None):
-    """Latents -> PIL image with the pipeline's VAE; a NaN/black fp16 decode is retried once in fp32."""
-    import torch
-
-    from picotui.engine.hardware.precision import fp32_decoding, needs_fp32, remember_fp32
-
-    vae = pipe.vae
-    width, height = latents.shape[-1] * 8, latents.shape[-2] * 8
+@contextmanager
+def vae_guard(pipe, width: int, height: int, what: str):
+    """Around a VAE call: out of memory becomes OutOfMemory for this size, and offload hooks are put back in
+    order afterwards (a failed call may leave the VAE on the GPU)."""
     try:
-        with torch.no_grad():
-            fp16 = vae.dtype == torch.float16
-            decoded = None if fp16 and needs_fp32(vae) else vae.decode(latents / vae.config.scaling_factor,
-                                                                        return_dict=False)[0]
-            if fp16 and (decoded is None or _bad_decode(decoded)):
-                if decoded is not None:  # said once per VAE; later images go straight to fp32
-                    log.warning("fp16 VAE decode gave NaN/black; retrying in fp32")
-                    on_notice(NAN_RETRY_NOTICE)
-                    remember_fp32(vae)
-                with fp32_decoding(vae, latents):
-                    decoded = vae.decode(latents.float() / vae.config.scaling_factor, return_dict=False)[0]
-            if not torch.isfinite(decoded).all():
-                raise PicoError("The VAE produced NaN values even in fp32: pick another VAE (e.g. vae-ft-mse) "
-                                "or the checkpoint's own.", kind="nan")
-            return to_8bit(decoded)
+        yield
     except PicoError:
         raise
     except Exception as exc:
@@ -383,4 +366,29 @@ def decode(pipe, latents, *, on_notice: Callable[[str], None] = lambda message: 
         try:
             pipe.maybe_free_model_hooks()
         except Exception:
-            log.debug("maybe_free_model_hooks failed after decode", exc_info=True)
+            log.debug("maybe_free_model_hooks failed after %s", what, exc_info=True)
+
+
+def decode(pipe, latents, *, on_notice: Callable[[str], None] = lambda message: None):
+    """Latents -> PIL image with the pipeline's VAE; a NaN/black fp16 decode is retried once in fp32."""
+    import torch
+
+    from picotui.engine.hardware.precision import fp32_decoding, needs_fp32, remember_fp32
+
+    vae = pipe.vae
+    width, height = latents.shape[-1] * 8, latents.shape[-2] * 8
+    with vae_guard(pipe, width, height, "decode"), torch.no_grad():
+        fp16 = vae.dtype == torch.float16
+        decoded = None if fp16 and needs_fp32(vae) else vae.decode(latents / vae.config.scaling_factor,
+                                                                    return_dict=False)[0]
+        if fp16 and (decoded is None or _bad_decode(decoded)):
+            if decoded is not None:  # said once per VAE; later images go straight to fp32
+                log.warning("fp16 VAE decode gave NaN/black; retrying in fp32")
+                on_notice(NAN_RETRY_NOTICE)
+                remember_fp32(vae)
+            with fp32_decoding(vae, latents):
+                decoded = vae.decode(latents.float() / vae.config.scaling_factor, return_dict=False)[0]
+        if not torch.isfinite(decoded).all():
+            raise PicoError("The VAE produced NaN values even in fp32: pick another VAE (e.g. vae-ft-mse) "
+                            "or the checkpoint's own.", kind="nan")
+        return to_8bit(decoded)

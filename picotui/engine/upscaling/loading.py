@@ -66,20 +66,9 @@ def read_state_dict(path: Path, allow_pickle: bool) -> dict:
 def _load_pickle(path: Path, allow_pickle: bool) -> dict:
     # Not weights.load_pickle: that keeps only the top level's tensors, and upscalers nest theirs in
     # "params_ema"/"params" (Real-ESRGAN, BasicSR), which spandrel's canonicalize unwraps.
-    if not allow_pickle:
-        raise ModelError(f"{path.name} is a pickle file (.pth/.pt), which can run code when opened. Prefer a "
-                         f".safetensors version; to load it anyway, start picotui with --allow-pickle.")
-    import torch
+    from picotui.engine.models.weights import unpickle_weights
 
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelError(f"{path} does not exist: check the name, or rescan the models folder.") from None
-    except Exception as exc:
-        if is_out_of_memory(exc):
-            raise
-        raise ModelError(f"{path.name} could not be loaded safely ({one_line(exc, 120)}); use a .safetensors "
-                         f"file.") from None
+    obj = unpickle_weights(path, allow_pickle)
     if not isinstance(obj, dict):
         raise ModelError(f"{path.name} does not contain a state dict (it holds a whole pickled model, which picotui "
                          f"does not run); use a .safetensors file.")

@@ -135,25 +135,32 @@ class MainScreen(Screen):
             app.say(str(exc), "error")
             return
         self.save_settings(request)
+        job_id = self._submit(request, f"seed {request.seed}", f"seed {request.seed}")
+        if job_id is not None and request.init_image:
+            app.job_sources[job_id] = request.init_image
+
+    def _submit(self, request, queued: str, starting: str) -> int | None:
+        """Hand a job to the engine and say so (queued behind another, or starting); None after saying why
+        it could not be handed over."""
+        app = self.pico
         worker = app.ensure_engine()
         if worker is None:
             app.say(f"The engine is not running (details in the log: {app.paths.log_file}).", "error")
-            return
+            return None
         # Busy is judged before submitting: afterwards the new job itself would count as waiting.
         busy = worker.running_job is not None or worker.pending > 0
         try:
             job_id = worker.submit(request)
         except PicoError as exc:
             app.say(str(exc), "error")
-            return
-        if request.init_image:
-            app.job_sources[job_id] = request.init_image
+            return None
         if busy:
-            app.say(f"Queued job {job_id} (seed {request.seed}).", timeout=3)
+            app.say(f"Queued job {job_id} ({queued}).", timeout=3)
         else:
             app.shown_job = job_id
-            self.progress.done(f"starting job {job_id} · seed {request.seed}", "running")
+            self.progress.done(f"starting job {job_id} · {starting}", "running")
         app.update_queue()
+        return job_id
 
     def action_cancel_job(self) -> None:
         # Only the job the progress line shows: an escape that arrives late must not stop the next job.
@@ -225,24 +232,8 @@ class MainScreen(Screen):
         if request is None:
             return
         self.last_upscaler = request.upscaler
-        app = self.pico
-        worker = app.ensure_engine()
-        if worker is None:
-            app.say(f"The engine is not running (details in the log: {app.paths.log_file}).", "error")
-            return
-        busy = worker.running_job is not None or worker.pending > 0
-        try:
-            job_id = worker.submit(request)
-        except PicoError as exc:
-            app.say(str(exc), "error")
-            return
-        if busy:
-            app.say(f"Queued job {job_id}: upscale {request.source.name}.", timeout=3)
-        else:
-            app.shown_job = job_id
-            self.progress.done(f"starting job {job_id} · upscale {request.source.name} with {request.upscaler}",
-                               "running")
-        app.update_queue()
+        self._submit(request, f"upscale {request.source.name}",
+                     f"upscale {request.source.name} with {request.upscaler}")
 
     def action_choose_source(self) -> None:
         self.app.push_screen(OpenPngModal(purpose="source"), self._source_chosen)

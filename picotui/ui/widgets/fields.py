@@ -20,7 +20,7 @@ from picotui.engine.request import (
     TOKEN_MERGING,
     VARIATION_STRENGTH,
 )
-from picotui.ui.validators import Decimal, HiresSize, SizePair, WholeNumber, seed_validator, size_validator
+from picotui.ui.validators import Decimal, SizePair, WholeNumber, seed_validator, size_validator
 
 INPUTS = {  # id -> (label, validator factory, max length)
     "steps": ("Steps", lambda: WholeNumber("Steps", *STEPS), 3),
@@ -40,7 +40,7 @@ INPUTS = {  # id -> (label, validator factory, max length)
     # the second pass (widgets/second_pass.py): img2img and hires fix, with A1111's labels
     "denoising": ("Denoising", lambda: Decimal("Denoising strength", *DENOISING_STRENGTH), 5),
     "hires-scale": ("Upscale by", lambda: Decimal("Hires upscale by", *HIRES_SCALE), 5),
-    "hires-resize": ("Resize to", lambda: HiresSize("Hires resize to"), 9),
+    "hires-resize": ("Resize to", lambda: SizePair("Hires resize to", zero_follows=True), 9),
     "hires-steps": ("Hires steps", lambda: WholeNumber("Hires steps", *HIRES_STEPS), 3),
 }
 EMPTY_OK = {"seed", "variation-seed", "seed-resize", "hires-resize"}  # empty: random / random / off / by scale
