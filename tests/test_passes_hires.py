@@ -145,6 +145,21 @@ def test_each_pass_has_its_own_step_events_and_a1111s_step_counts(worker):
     assert [s[:2] for s in steps_by_pass(worker.events, job)["hires pass"]] == [(1, 3), (2, 3), (3, 3)]
 
 
+def test_a_hires_fix_to_the_first_pass_size_is_dropped_as_a1111_drops_it(worker):
+    """A1111 (calculate_target_resolution): a target equal to the first pass's size turns hires fix off, and the
+    picture and its recipe are the first pass's. Upscale by 1 and "resize to" the same size both do."""
+    for kw in (dict(hires_scale=1.0), dict(hires_resize=(64, 0))):
+        job, done = finished(worker, hires(**kw))
+        assert done.image.size == (64, 64)
+        assert list(steps_by_pass(worker.events, job)) == [""]  # one pass, unlabelled
+        (notice,) = [n.message for n in worker.events.of(Notice, job) if "first pass's own size" in n.message]
+        assert "A1111" in notice and "\n" not in notice
+        assert not done.request.hires
+        assert "Hires" not in done.parameters and "Denoising strength" not in done.parameters
+    plain_job, plain = finished(worker, request(seed=done.request.seed))
+    assert np.array_equal(np.asarray(plain.image), np.asarray(done.image))
+
+
 @pytest.mark.parametrize("where", ["hires", "first"])
 def test_out_of_memory_in_the_hires_pass_retries_that_pass_only(worker, monkeypatch, where):
     """In the hires pass: that pass again, the first pass kept. In the first pass: the whole image again, as for

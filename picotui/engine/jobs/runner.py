@@ -131,7 +131,9 @@ class JobRunner:
         self._is_cancelled = is_cancelled
         self.phase = "starting"
         t0 = time.perf_counter()
-        request = request.with_seed()
+        request, idle_hires = second_pass.without_idle_hires(request.with_seed())
+        if idle_hires:
+            self.warn(idle_hires)
         second_pass.check_strength(request)  # before anything loads
         source = second_pass.open_source(request.init_image, self.warn) if request.init_image else None
         if source is not None:  # the recipe names the exact source file, never embeds it

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,17 @@ def model_upscaler(name: str) -> bool:
     from picotui.engine.upscaling.upscalers import builtin_name
 
     return latent_upscaler(name) is None and builtin_name(name) is None
+
+
+def without_idle_hires(request):
+    """(request, notice): A1111 drops a hires fix whose target is the first pass's own size (upscale by 1, or
+    resize to the same size): the picture is the first pass, and its recipe has no hires keys. Notice "" when
+    nothing changes."""
+    if not request.hires or request.hires_size()[:2] != (request.width, request.height):
+        return request, ""
+    return replace(request, hires=False), (f"Hires fix upscales to {request.width}x{request.height}, the first "
+                                           "pass's own size: the picture is made without the hires pass, as "
+                                           "A1111 makes it.")
 
 
 def check_strength(request) -> None:
