@@ -24,16 +24,16 @@ A1111 = ("masterpiece, a castle on a hill\nNegative prompt: blurry, lowres\n"
          "Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Hires upscale: 2, Version: v1.10.1")
 
 
-def our_png(paths, seed: int, prompt: str):
+def our_png(paths, seed: int, prompt: str, colour=(200, 40, 40)):
     request = GenerationRequest(prompt=prompt, seed=seed, steps=11, width=256, height=256)
     text = a1111_parameters(request, model_name="picotui-demo-sd15-tiny", model_hash="0123456789")
-    return save_png(Image.new("RGB", (256, 256), (200, 40, 40)), paths.outputs, request, text,
+    return save_png(Image.new("RGB", (256, 256), colour), paths.outputs, request, text,
                     today=dt.date(2024, 5, 1))
 
 
 async def test_earlier_images_are_browsable_and_restorable(tmp_path):
     paths = make_paths(tmp_path)
-    our_png(paths, 111, "first \x1b[31mred")
+    our_png(paths, 111, "first \x1b[31mred", colour=(30, 90, 160))
     our_png(paths, 222, "second, " * 40)  # far longer than the list is wide
     app = PicoApp(paths, graphics_choice="none", start_engine=False)
     async with app.run_test(size=(140, 45)) as pilot:
@@ -56,6 +56,8 @@ async def test_earlier_images_are_browsable_and_restorable(tmp_path):
         assert len(rows) == 2 and rows[1] == rows[0] + 1  # one line each, even with a long prompt
         await pilot.press("down")
         await wait_for(pilot, lambda: "seed        111" in str(detail.render()), 10, "the older recipe")
+        await wait_for(pilot, lambda: picture.image is not None and picture.image.getpixel((0, 0)) == (30, 90, 160),
+                       10, "the older picture")
         shown = str(detail.render())
         assert "\x1b" not in shown and "\\x1b[31mred" in shown  # escapes shown, never sent raw
         assert "steps: 11 → yours 24" in shown
@@ -64,6 +66,9 @@ async def test_earlier_images_are_browsable_and_restorable(tmp_path):
         assert app.query_one("#seed", Input).value == "111"
         assert app.query_one("#seed-lock", Checkbox).value is True
         assert app.query_one("#steps", Input).value == "11"
+        main_pane = app.query_one("#image-pane", ImagePane)  # the restored picture is on screen, with its file
+        assert main_pane.image is not None and main_pane.image.getpixel((0, 0)) == (30, 90, 160)
+        assert main_pane.path is not None and main_pane.path.name.endswith("-111.png")
 
 
 async def test_open_a1111_png_from_the_command_palette(tmp_path):

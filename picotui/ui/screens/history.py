@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -292,7 +292,11 @@ class HistoryScreen(Screen[HistoryEntry | None]):
         if entry.request is None:
             say(self, entry.problem or "Its settings are still being read; try again.", "warning")
             return
-        self.dismiss(entry)
+        # An earlier session's picture is read here, not kept in the entry: the main screen shows it too
+        # (so ctrl+s, F8 and ctrl+f work on it at once).
+        index = self.query_one(OptionList).highlighted
+        picture = self._pictures.get(index) if entry.image is None and index is not None else None
+        self.dismiss(replace(entry, image=picture) if picture is not None else entry)
 
     def action_full_image(self) -> None:
         shown = self.picture()
