@@ -322,36 +322,39 @@ def _integer(label: str, value: Any, lo: int, hi: int) -> int:
     return value
 
 
-def _seed_resize(value: Any) -> tuple[int, int] | None:
-    """(width, height) in pixels, from a pair or "WxH"; None, "" and 0x0 mean off (as in A1111)."""
-    if value is None or value == "" or value == (0, 0) or value == [0, 0]:
+def _size_pair(value: Any, label: str, example: str, hint: str = "") -> tuple[Any, Any] | None:
+    """The two sides of a (width, height) setting given as a pair or "WxH" ("×" too), not yet checked as
+    numbers; None for None, "" and 0x0 (off, as in A1111)."""
+    if value is None or value == "" or value in ((0, 0), [0, 0]):
         return None
     if isinstance(value, str):
         parts = value.lower().replace("×", "x").split("x")
         if len(parts) != 2:
-            raise RequestError(f"Seed resize from must be WIDTHxHEIGHT, e.g. 512x768, not {value.strip()[:20]!r}.")
+            raise RequestError(f"{label} must be WIDTHxHEIGHT, e.g. {example}, not {value.strip()[:20]!r}.")
         value = parts
     if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise RequestError("Seed resize from must be a width and a height, e.g. 512x768.")
-    width = _integer("Seed resize from width", value[0], *SIZE)
-    height = _integer("Seed resize from height", value[1], *SIZE)
+        raise RequestError(f"{label} must be a width and a height, e.g. {example}{hint}.")
+    return value[0], value[1]
+
+
+def _seed_resize(value: Any) -> tuple[int, int] | None:
+    """(width, height) in pixels, from a pair or "WxH"; None, "" and 0x0 mean off (as in A1111)."""
+    pair = _size_pair(value, "Seed resize from", "512x768")
+    if pair is None:
+        return None
+    width = _integer("Seed resize from width", pair[0], *SIZE)
+    height = _integer("Seed resize from height", pair[1], *SIZE)
     return (width, height)
 
 
 def _hires_resize(value: Any) -> tuple[int, int] | None:
     """A1111's "Hires resize" (width, height) from a pair or "WxH"; either side 0 follows the other, both 0
     (or None, "") means upscale by the scale instead."""
-    if value is None or value == "" or value in ((0, 0), [0, 0]):
+    pair = _size_pair(value, "Hires resize", "1024x1024", " (0 follows the other)")
+    if pair is None:
         return None
-    if isinstance(value, str):
-        parts = value.lower().replace("×", "x").split("x")
-        if len(parts) != 2:
-            raise RequestError(f"Hires resize must be WIDTHxHEIGHT, e.g. 1024x1024, not {value.strip()[:20]!r}.")
-        value = parts
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise RequestError("Hires resize must be a width and a height, e.g. 1024x1024 (0 follows the other).")
     sides = []
-    for label, side in zip(("width", "height"), value):
+    for label, side in zip(("width", "height"), pair):
         side = _integer(f"Hires resize {label}", side, 0, SIZE[1])
         if side and side < SIZE[0]:
             raise RequestError(f"Hires resize {label} {side} is too small: use 0 (follow the other side) or "
