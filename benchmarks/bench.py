@@ -26,14 +26,15 @@ import datetime as dt
 import json
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from fast_path import LCM_LORA, fast_report, fast_rows  # beside this script (its folder is on sys.path)
-from second_pass import UPSCALER, measure_second_pass, second_pass_report, write_upscaler
+from fast_path import fast_report, fast_rows  # beside this script (its folder is on sys.path)
+from model_files import CHECKPOINT, LORA, TAESD, VAE, prepare
+from report import report
+from second_pass import measure_second_pass, second_pass_report
 
 HERE = Path(__file__).resolve().parent
 GIB = 1024**3
@@ -41,59 +42,6 @@ PROMPT = ("welsh pembroke corgi, sitting on wooden floor, small laptop, warm lig
           "stylized")
 NEGATIVE = ("bad anatomy, low quality, blurry, watermark, deformed, extra limbs, disfigured, poorly drawn face, "
             "poorly drawn hands, duplicate, signature")
-CHECKPOINT, LORA, VAE = "sd15-random.safetensors", "random-style-lora.safetensors", "random-vae.safetensors"
-TAESD = "taesd_decoder.safetensors"  # a random TAESD decoder, kept outside models/ (only the TAESD row uses it)
-FORMAT_VERSION = "3"  # bump when what prepare() writes changes, so old caches are rebuilt
-
-
-# ---- the model files (once, cached) ------------------------------------------------------------
-
-def prepare(cache: Path, tiny: bool) -> Path:
-    """models/ root holding the checkpoint, LoRA and VAE, plus plain diffusers' config folder beside it."""
-    root = cache / ("tiny" if tiny else "full")
-    stamp = root / "ready.json"
-    if stamp.is_file() and json.loads(stamp.read_text()).get("version") == FORMAT_VERSION:
-        return root
-    import torch
-
-    from picotui.engine.models.demo import build_full_size_components, build_tiny_components
-    from picotui.engine.models.ldm_layout import write_ldm_checkpoint, write_ldm_vae
-    from picotui.engine.models.synthetic import write_kohya_lora
-    from picotui.paths import assets_dir
-
-    print(f"building the {'tiny' if tiny else 'full-size'} SD1.5 files in {root} (once)...", file=sys.stderr)
-    shutil.rmtree(root, ignore_errors=True)
-    for sub in ("checkpoints", "loras", "vae", "embeddings", "upscalers"):
-        (root / "models" / sub).mkdir(parents=True)
-    build = build_tiny_components if tiny else build_full_size_components
-    unet, vae, text_encoder = build(seed=0)
-    dtype = None if tiny else torch.float16  # civitai ships fp16 checkpoints
-    write_ldm_checkpoint(root / "models" / "checkpoints" / CHECKPOINT, unet, vae, text_encoder, dtype)
-    write_kohya_lora(root / "models" / "loras" / LORA, unet, text_encoder, seed=1, rank=4 if tiny else 16)
-    write_kohya_lora(root / "models" / "loras" / LCM_LORA, unet, text_encoder, seed=2, rank=4 if tiny else 64)
-    _write_taesd(root / "taesd" / TAESD)
-    write_ldm_vae(root / "models" / "vae" / VAE, build(seed=1)[1], dtype)
-    write_upscaler(root / "models" / "upscalers" / UPSCALER, tiny)  # the hires row's model upscaler
-    # diffusers' from_single_file reads the architecture from a local diffusers-format folder: the bundled
-    # one (tokenizer, scheduler) with each model's own config, so the tiny sizes come along
-    config = root / "diffusers-config"
-    shutil.copytree(assets_dir() / "sd15", config)
-    unet.save_config(config / "unet")
-    vae.save_config(config / "vae")
-    text_encoder.config.to_json_file(config / "text_encoder" / "config.json")
-    stamp.write_text(json.dumps({"version": FORMAT_VERSION}))
-    return root
-
-
-def _write_taesd(path: Path) -> None:
-    """diffusers' AutoencoderTiny decoder (random) in madebyollin's taesd_decoder layout ("N+1." keys)."""
-    from diffusers import AutoencoderTiny
-    from safetensors.torch import save_file
-
-    decoder = AutoencoderTiny().decoder.state_dict()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({f"{int(k.split('.')[1]) + 1}.{k.split('.', 2)[2]}": v.contiguous() for k, v in decoder.items()},
-              str(path))
 
 
 # ---- one measurement (in its own process) ------------------------------------------------------
@@ -283,7 +231,7 @@ def error_text(exc: BaseException) -> str:
     return "out of memory" if is_out_of_memory(exc) else f"{type(exc).__name__}: {text[:200]}"
 
 
-# ---- the report --------------------------------------------------------------------------------
+# ---- the command line (the device line, the runs, the report) ----------------------------------
 
 def device_line(device: str) -> str:
     import diffusers
@@ -297,68 +245,6 @@ def device_line(device: str) -> str:
     else:
         name = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} threads)"
     return f"{name} · torch {torch.__version__} · diffusers {diffusers.__version__}"
-
-
-def _fmt(value, spec: str = ".2f", unit: str = "") -> str:
-    return "-" if value is None else f"{value:{spec}}{unit}"
-
-
-def report(runs: list[dict], args, header: str) -> str:
-    from PIL import Image, ImageChops
-
-    lines = [header, f"{'tiny' if args.tiny else 'full-size'} SD1.5 (random weights, LDM single file"
-                     f"{'' if args.tiny else ', fp16'}) · {args.sampler} · {args.steps} steps · CFG {args.cfg:g} · "
-                     f"seed {args.seed} · {args.images} timed image(s) after a first one", ""]
-    head = f"{'size':<10}{'engine':<11}{'cap':<8}{'load s':>8}{'1st img s':>11}{'s/image':>9}{'it/s':>8}" \
-           f"{'alloc GiB':>11}{'resv GiB':>10}  mode"
-    lines += [head, "-" * len(head)]
-    for r in runs:
-        res = r["result"]
-        cap = f"{r['cap_gib']:g} GiB" if r.get("cap_gib") else "-"
-        prefix = f"{str(r['size']) + 'x' + str(r['size']):<10}{r['engine']:<11}{cap:<8}"
-        if "error" in res:
-            lines.append(prefix + f"  {res['error']}")
-            continue
-        lines.append(prefix + f"{_fmt(res['load_s']):>8}{_fmt(res['first_image_s']):>11}{_fmt(res['s_per_image'], '.3f'):>9}"
-                     f"{_fmt(res['it_per_s'], '.1f'):>8}{_fmt(res.get('peak_allocated_gib')):>11}"
-                     f"{_fmt(res.get('peak_reserved_gib')):>10}  {res['mode']}")
-    lines += ["", "ratios, plain diffusers ÷ picotui (above 1: picotui is faster / leaner):"]
-    by_key = {(r["size"], r["engine"], r.get("cap_gib")): r["result"] for r in runs}
-    for (size, engine, cap), ours in by_key.items():
-        theirs = by_key.get((size, "diffusers", cap))
-        if engine != "picotui" or theirs is None:
-            continue
-        label = f"  {size}x{size}{' under ' + format(cap, 'g') + ' GiB' if cap else ''}: "
-        if "error" in ours or "error" in theirs:
-            lines.append(label + f"diffusers: {theirs.get('error', 'ok')}; picotui: {ours.get('error', 'ok')}")
-            continue
-        parts = [f"s/image {theirs['s_per_image'] / ours['s_per_image']:.2f}x",
-                 f"first image {theirs['first_image_s'] / ours['first_image_s']:.2f}x",
-                 f"load {theirs['load_s'] / max(ours['load_s'], 1e-9):.2f}x"]
-        if ours.get("peak_reserved_gib"):
-            parts.append(f"peak reserved {theirs['peak_reserved_gib'] / ours['peak_reserved_gib']:.2f}x")
-        diff = ImageChops.difference(Image.open(theirs["image"]).convert("RGB"),
-                                     Image.open(ours["image"]).convert("RGB"))
-        parts.append(f"image max pixel diff {max(high for _low, high in diff.getextrema())}/255")
-        lines.append(label + ", ".join(parts))
-    for r in runs:
-        res = r["result"]
-        if r["engine"] == "picotui" and "error" not in res:
-            cap = f" (cap {r['cap_gib']:g} GiB)" if r.get("cap_gib") else ""
-            measured = res.get("peak_reserved_gib")
-            check = f"; policy estimated {res['estimate_gib']:.2f} GiB, measured {measured:.2f}" if measured else ""
-            lines.append(f"  picotui {r['size']}x{r['size']}{cap}: {res['why']}{check}; "
-                         f"PNG writing {res['save_s']:.3f} s")
-            lines += [f"    notice: {n}" for n in res.get("notices", []) if "demo" not in n]
-        if "iteration" in res:
-            it = res["iteration"]
-            lines += ["", f"iteration costs (picotui, {r['size']}x{r['size']}, checkpoint loaded):",
-                      f"  second image: load {_fmt(it['second_image_load_s'], '.3f')} s, "
-                      f"unchanged prompt encode {_fmt(it['unchanged_prompt_encode_s'], '.4f')} s",
-                      f"  LoRA: first load {it['lora_first_load_s']:.3f} s, weight change "
-                      f"{it['lora_weight_change_s']:.4f} s; VAE switch {it['vae_switch_s']:.3f} s, back to the "
-                      f"checkpoint's own {it['vae_back_s']:.3f} s; checkpoint reloads: {it['checkpoint_reloads']}"]
-    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
